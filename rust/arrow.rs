@@ -1,0 +1,145 @@
+//! Canonical events and raw records as Arrow record batches. Column names are
+//! the store's column names, so a batch inserts `BY NAME` without mapping.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder};
+use arrow_array::{ArrayRef, RecordBatch, TimestampMicrosecondArray};
+use arrow_schema::{ArrowError, DataType, Field, Schema, TimeUnit};
+
+use crate::event::{RawRecord, UsageEvent};
+
+fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+fn strings<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+    let mut builder = StringBuilder::new();
+    for value in values {
+        builder.append_option(value);
+    }
+    Arc::new(builder.finish())
+}
+
+fn int64s(values: impl Iterator<Item = u64>) -> ArrayRef {
+    let mut builder = Int64Builder::new();
+    for value in values {
+        builder.append_value(i64::try_from(value).unwrap_or(i64::MAX));
+    }
+    Arc::new(builder.finish())
+}
+
+fn timestamps(values: impl Iterator<Item = Option<i64>>) -> ArrayRef {
+    Arc::new(TimestampMicrosecondArray::from_iter(values).with_timezone("UTC"))
+}
+
+/// `usage_events` rows.
+pub fn events_batch(events: &[UsageEvent]) -> Result<RecordBatch, ArrowError> {
+    let text = |name: &str| Field::new(name, DataType::Utf8, true);
+    let count = |name: &str| Field::new(name, DataType::Int64, false);
+    let schema = Schema::new(vec![
+        text("event_id"),
+        text("raw_event_id"),
+        Field::new("occurred_at", timestamp_type(), false),
+        text("event_type"),
+        text("source_system"),
+        text("source_channel"),
+        text("provider_id"),
+        text("account_id"),
+        text("model_raw"),
+        text("model"),
+        count("input_tokens"),
+        count("output_tokens"),
+        count("reasoning_tokens"),
+        count("cache_read_tokens"),
+        count("cache_write_tokens"),
+        count("cache_write_1h_tokens"),
+        count("total_tokens"),
+        Field::new("cost_usd", DataType::Float64, true),
+        text("cost_source"),
+        Field::new("requests", DataType::Int32, false),
+        text("session_id"),
+        text("turn_id"),
+        text("message_id"),
+        text("request_id"),
+        text("tool_call_id"),
+        text("tool_name"),
+        text("project"),
+        text("agent_id"),
+        text("user_id"),
+        Field::new("is_sidechain", DataType::Boolean, false),
+        text("client_version"),
+        text("git_branch"),
+    ]);
+    let e = events;
+    let mut cost = Float64Builder::new();
+    let mut requests = Int32Builder::new();
+    let mut sidechain = BooleanBuilder::new();
+    for event in e {
+        cost.append_option(event.cost_usd);
+        requests.append_value(i32::try_from(event.requests).unwrap_or(i32::MAX));
+        sidechain.append_value(event.is_sidechain);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        strings(e.iter().map(|x| Some(x.event_id.as_str()))),
+        strings(e.iter().map(|x| Some(x.raw_event_id.as_str()))),
+        timestamps(e.iter().map(|x| Some(x.occurred_at_us))),
+        strings(e.iter().map(|x| Some(x.event_type))),
+        strings(e.iter().map(|x| Some(x.source_system))),
+        strings(e.iter().map(|x| Some(x.source_channel))),
+        strings(e.iter().map(|x| x.provider_id.as_deref())),
+        strings(e.iter().map(|x| x.account_id.as_deref())),
+        strings(e.iter().map(|x| x.model_raw.as_deref())),
+        strings(e.iter().map(|x| x.model.as_deref())),
+        int64s(e.iter().map(|x| x.tokens.input)),
+        int64s(e.iter().map(|x| x.tokens.output)),
+        int64s(e.iter().map(|x| x.tokens.reasoning)),
+        int64s(e.iter().map(|x| x.tokens.cache_read)),
+        int64s(e.iter().map(|x| x.tokens.cache_write)),
+        int64s(e.iter().map(|x| x.tokens.cache_write_1h)),
+        int64s(e.iter().map(|x| x.tokens.total())),
+        Arc::new(cost.finish()),
+        strings(e.iter().map(|x| Some(x.cost_source.as_str()))),
+        Arc::new(requests.finish()),
+        strings(e.iter().map(|x| x.session_id.as_deref())),
+        strings(e.iter().map(|x| x.turn_id.as_deref())),
+        strings(e.iter().map(|x| x.message_id.as_deref())),
+        strings(e.iter().map(|x| x.request_id.as_deref())),
+        strings(e.iter().map(|x| x.tool_call_id.as_deref())),
+        strings(e.iter().map(|x| x.tool_name.as_deref())),
+        strings(e.iter().map(|x| x.project.as_deref())),
+        strings(e.iter().map(|x| x.agent_id.as_deref())),
+        strings(e.iter().map(|x| x.user_id.as_deref())),
+        Arc::new(sidechain.finish()),
+        strings(e.iter().map(|x| x.client_version.as_deref())),
+        strings(e.iter().map(|x| x.git_branch.as_deref())),
+    ];
+    RecordBatch::try_new(Arc::new(schema), columns)
+}
+
+/// `usage_raw_events` rows, all received at `received_at_us`.
+pub fn raws_batch(raws: &[RawRecord], received_at_us: i64) -> Result<RecordBatch, ArrowError> {
+    let text = |name: &str| Field::new(name, DataType::Utf8, true);
+    let schema = Schema::new(vec![
+        text("raw_event_id"),
+        text("source_system"),
+        text("source_channel"),
+        Field::new("received_at", timestamp_type(), false),
+        Field::new("occurred_at", timestamp_type(), true),
+        text("account_id"),
+        text("source_ref"),
+        text("payload"),
+    ]);
+    let r = raws;
+    let columns: Vec<ArrayRef> = vec![
+        strings(r.iter().map(|x| Some(x.raw_event_id.as_str()))),
+        strings(r.iter().map(|x| Some(x.source_system))),
+        strings(r.iter().map(|x| Some(x.source_channel))),
+        timestamps(r.iter().map(|_| Some(received_at_us))),
+        timestamps(r.iter().map(|x| x.occurred_at_us)),
+        strings(r.iter().map(|x| x.account_id.as_deref())),
+        strings(r.iter().map(|x| Some(x.source_ref.as_str()))),
+        strings(r.iter().map(|x| Some(x.payload.as_str()))),
+    ];
+    RecordBatch::try_new(Arc::new(schema), columns)
+}

@@ -1,0 +1,170 @@
+//! One event per API call.
+//!
+//! A response is written as several lines (one per content block), resumed
+//! sessions copy earlier responses into new files, and side chains replay
+//! parent messages. All of them collapse here: by `event_id` with a per-field
+//! maximum of the tokens, and by `message_id` for side-chain replays. The store
+//! applies the same rules across batches.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::event::{CostSource, RawRecord, UsageEvent};
+
+#[derive(Debug, Default)]
+pub struct Deduped {
+    pub events: Vec<UsageEvent>,
+    pub raws: Vec<RawRecord>,
+    /// Records that added nothing new: more lines of a response already seen.
+    pub duplicate_records: u64,
+    /// Side-chain replays of a message that also exists on the main chain.
+    pub sidechain_replays: u64,
+}
+
+/// Which of two records of the same event describes it: the earliest one,
+/// ties broken by raw id so the result does not depend on reading order.
+fn is_primary(a: &UsageEvent, b: &UsageEvent) -> bool {
+    (a.occurred_at_us, &a.raw_event_id) <= (b.occurred_at_us, &b.raw_event_id)
+}
+
+fn fill(into: &mut Option<String>, from: &mut Option<String>) {
+    if into.is_none() {
+        *into = from.take();
+    }
+}
+
+/// Merge `other` into `event` (same `event_id`).
+pub fn merge(event: &mut UsageEvent, mut other: UsageEvent) {
+    let tokens = event.tokens.max(&other.tokens);
+    let cost = match (event.cost_usd, other.cost_usd) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    let sidechain = event.is_sidechain && other.is_sidechain;
+    if !is_primary(event, &other) {
+        std::mem::swap(event, &mut other);
+    }
+    let e = event;
+    let o = &mut other;
+    for (into, from) in [
+        (&mut e.provider_id, &mut o.provider_id),
+        (&mut e.account_id, &mut o.account_id),
+        (&mut e.model_raw, &mut o.model_raw),
+        (&mut e.model, &mut o.model),
+        (&mut e.session_id, &mut o.session_id),
+        (&mut e.turn_id, &mut o.turn_id),
+        (&mut e.message_id, &mut o.message_id),
+        (&mut e.request_id, &mut o.request_id),
+        (&mut e.tool_call_id, &mut o.tool_call_id),
+        (&mut e.tool_name, &mut o.tool_name),
+        (&mut e.project, &mut o.project),
+        (&mut e.agent_id, &mut o.agent_id),
+        (&mut e.user_id, &mut o.user_id),
+        (&mut e.client_version, &mut o.client_version),
+        (&mut e.git_branch, &mut o.git_branch),
+    ] {
+        fill(into, from);
+    }
+    e.tokens = tokens;
+    e.cost_usd = cost;
+    e.cost_source = if cost.is_some() { CostSource::Reported } else { CostSource::Unknown };
+    e.is_sidechain = sidechain;
+}
+
+/// Collapse records into events and distinct raw records.
+pub fn dedup(records: Vec<(UsageEvent, RawRecord)>) -> Deduped {
+    let mut out = Deduped::default();
+    let mut events: HashMap<String, UsageEvent> = HashMap::with_capacity(records.len());
+    let mut raw_ids: HashSet<String> = HashSet::with_capacity(records.len());
+    for (event, raw) in records {
+        if raw_ids.insert(raw.raw_event_id.clone()) {
+            out.raws.push(raw);
+        }
+        match events.get_mut(&event.event_id) {
+            Some(existing) => {
+                out.duplicate_records += 1;
+                merge(existing, event);
+            }
+            None => {
+                events.insert(event.event_id.clone(), event);
+            }
+        }
+    }
+
+    // A side chain may replay a main-chain message under a new request id;
+    // the main-chain copy is the real call.
+    let main_chain: HashSet<&str> = events
+        .values()
+        .filter(|e| !e.is_sidechain)
+        .filter_map(|e| e.message_id.as_deref())
+        .collect();
+    let replays: Vec<String> = events
+        .values()
+        .filter(|e| e.is_sidechain && e.message_id.as_deref().is_some_and(|m| main_chain.contains(m)))
+        .map(|e| e.event_id.clone())
+        .collect();
+    for id in &replays {
+        events.remove(id);
+    }
+    out.sidechain_replays = replays.len() as u64;
+
+    out.events = events.into_values().collect();
+    out.events.sort_by(|a, b| (a.occurred_at_us, &a.event_id).cmp(&(b.occurred_at_us, &b.event_id)));
+    out.raws.sort_by(|a, b| a.raw_event_id.cmp(&b.raw_event_id));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jsonl::claude::{decode_line, Decoded};
+
+    fn record(line: &str) -> (UsageEvent, RawRecord) {
+        match decode_line(line.as_bytes(), String::new(), false).unwrap() {
+            Decoded::Usage(pair) => *pair,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn line(msg: &str, req: &str, uuid: &str, output: u64, sidechain: bool, ts: &str) -> String {
+        format!(
+            r#"{{"type":"assistant","uuid":"{uuid}","isSidechain":{sidechain},"sessionId":"s","timestamp":"{ts}","requestId":"{req}","message":{{"id":"{msg}","model":"claude-opus-4-6","usage":{{"input_tokens":3,"output_tokens":{output},"cache_read_input_tokens":100,"cache_creation_input_tokens":7}}}}}}"#
+        )
+    }
+
+    #[test]
+    fn lines_of_one_response_count_once_with_per_field_max() {
+        let records = vec![
+            record(&line("m1", "r1", "a", 10, false, "2026-01-01T00:00:01Z")),
+            record(&line("m1", "r1", "b", 441, false, "2026-01-01T00:00:02Z")),
+            record(&line("m1", "r1", "c", 10, false, "2026-01-01T00:00:03Z")),
+        ];
+        let first_raw = records[0].1.raw_event_id.clone();
+        let out = dedup(records);
+        assert_eq!(out.events.len(), 1);
+        assert_eq!(out.raws.len(), 3);
+        assert_eq!(out.duplicate_records, 2);
+        assert_eq!(out.events[0].tokens.output, 441);
+        assert_eq!(out.events[0].raw_event_id, first_raw);
+    }
+
+    #[test]
+    fn order_does_not_matter() {
+        let a = record(&line("m1", "r1", "a", 10, false, "2026-01-01T00:00:01Z"));
+        let b = record(&line("m1", "r1", "b", 441, false, "2026-01-01T00:00:02Z"));
+        let forward = dedup(vec![a.clone(), b.clone()]);
+        let backward = dedup(vec![b, a]);
+        assert_eq!(forward.events, backward.events);
+    }
+
+    #[test]
+    fn sidechain_replay_is_dropped_but_subagents_are_kept() {
+        let out = dedup(vec![
+            record(&line("m1", "r1", "a", 10, false, "2026-01-01T00:00:01Z")),
+            record(&line("m1", "r9", "b", 10, true, "2026-01-01T00:05:00Z")),
+            record(&line("m2", "r2", "c", 10, true, "2026-01-01T00:06:00Z")),
+        ]);
+        assert_eq!(out.sidechain_replays, 1);
+        let ids: Vec<_> = out.events.iter().map(|e| e.request_id.clone().unwrap()).collect();
+        assert_eq!(ids, ["r1", "r2"]);
+    }
+}

@@ -1,0 +1,105 @@
+//! The canonical vocabulary: one `UsageEvent` per model API call (and, later,
+//! per tool call, turn, session boundary...), plus the `RawRecord` it came from.
+//!
+//! Token semantics are the same for every source:
+//! `input` = prompt tokens neither read from nor written to cache,
+//! `cache_read` and `cache_write` separate (`cache_write_1h` is the part of
+//! `cache_write` with a one-hour TTL), `output` includes reasoning,
+//! `reasoning` is the part of `output` that was reasoning,
+//! `total` = input + output + cache_read + cache_write.
+
+/// Token counts of one event, in the canonical vocabulary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tokens {
+    pub input: u64,
+    pub output: u64,
+    pub reasoning: u64,
+    pub cache_read: u64,
+    pub cache_write: u64,
+    pub cache_write_1h: u64,
+}
+
+impl Tokens {
+    pub fn total(&self) -> u64 {
+        self.input + self.output + self.cache_read + self.cache_write
+    }
+
+    /// Per-field maximum: streaming snapshots of one response only ever grow,
+    /// so the largest value seen for each field is the final one.
+    pub fn max(&self, other: &Tokens) -> Tokens {
+        Tokens {
+            input: self.input.max(other.input),
+            output: self.output.max(other.output),
+            reasoning: self.reasoning.max(other.reasoning),
+            cache_read: self.cache_read.max(other.cache_read),
+            cache_write: self.cache_write.max(other.cache_write),
+            cache_write_1h: self.cache_write_1h.max(other.cache_write_1h),
+        }
+    }
+}
+
+/// Where a cost figure came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CostSource {
+    /// The agent wrote the cost itself.
+    Reported,
+    /// Not known yet; the store prices it from the model's unit prices.
+    Unknown,
+}
+
+impl CostSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CostSource::Reported => "reported",
+            CostSource::Unknown => "unknown",
+        }
+    }
+}
+
+/// One canonical usage event (a row of `usage_events`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageEvent {
+    pub event_id: String,
+    pub raw_event_id: String,
+    /// Microseconds since the Unix epoch, UTC.
+    pub occurred_at_us: i64,
+    pub event_type: &'static str,
+    pub source_system: &'static str,
+    pub source_channel: &'static str,
+    pub provider_id: Option<String>,
+    pub account_id: Option<String>,
+    pub model_raw: Option<String>,
+    pub model: Option<String>,
+    pub tokens: Tokens,
+    pub cost_usd: Option<f64>,
+    pub cost_source: CostSource,
+    pub requests: u32,
+    pub session_id: Option<String>,
+    pub turn_id: Option<String>,
+    pub message_id: Option<String>,
+    pub request_id: Option<String>,
+    pub tool_call_id: Option<String>,
+    pub tool_name: Option<String>,
+    pub project: Option<String>,
+    pub agent_id: Option<String>,
+    pub user_id: Option<String>,
+    /// Written on a side chain (subagent, `/btw` side question...).
+    pub is_sidechain: bool,
+    pub client_version: Option<String>,
+    pub git_branch: Option<String>,
+}
+
+/// One source record as received (a row of `usage_raw_events`), with content
+/// stripped unless the user asked to keep it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawRecord {
+    pub raw_event_id: String,
+    pub source_system: &'static str,
+    pub source_channel: &'static str,
+    pub occurred_at_us: Option<i64>,
+    pub account_id: Option<String>,
+    /// Where it came from, e.g. `path:byte_offset`.
+    pub source_ref: String,
+    /// Compact JSON.
+    pub payload: String,
+}

@@ -1,0 +1,291 @@
+//! Claude Code transcript lines (`~/.claude/projects/<cwd>/<session>.jsonl`).
+//!
+//! Only `assistant` lines carry usage, one line per content block of a
+//! response (FORMATS.md §C). This module turns one such line into a usage
+//! record; merging the lines of one response is `dedup`'s job.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::event::{CostSource, RawRecord, Tokens, UsageEvent};
+use crate::ids::stable_id;
+use crate::normalize::{model_id, timestamp_us};
+
+pub const SOURCE_SYSTEM: &str = "claude_code";
+pub const SOURCE_CHANNEL: &str = "jsonl";
+
+/// A line can only carry usage if it has a `"usage"` key; inside JSON strings
+/// the quotes would be escaped, so this finds keys only. Lines without it are
+/// never parsed.
+pub const USAGE_NEEDLE: &[u8] = b"\"usage\"";
+
+/// Model name Claude Code gives to messages it made up locally (errors, interrupts).
+const SYNTHETIC_MODEL: &str = "<synthetic>";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("invalid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("assistant line without a valid timestamp")]
+    Timestamp,
+}
+
+/// What one transcript line amounts to.
+#[derive(Debug)]
+pub enum Decoded {
+    Usage(Box<(UsageEvent, RawRecord)>),
+    /// A message Claude Code generated itself; no API call, no spend.
+    Synthetic,
+    /// Not an assistant line with usage (e.g. a tool result quoting a subagent's usage).
+    Irrelevant,
+}
+
+/// The fields of a transcript line that matter for usage, borrowed from the
+/// line where possible. Serializing it gives the stripped raw payload, so it
+/// is also the documentation of what `usage_raw_events.payload` holds.
+#[derive(Deserialize, Serialize)]
+struct Line<'a> {
+    #[serde(rename = "type", borrow, default, skip_serializing_if = "Option::is_none")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    uuid: Option<Cow<'a, str>>,
+    #[serde(rename = "sessionId", borrow, default, skip_serializing_if = "Option::is_none")]
+    session_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    cwd: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    version: Option<Cow<'a, str>>,
+    #[serde(rename = "gitBranch", borrow, default, skip_serializing_if = "Option::is_none")]
+    git_branch: Option<Cow<'a, str>>,
+    #[serde(rename = "isSidechain", default, skip_serializing_if = "Option::is_none")]
+    is_sidechain: Option<bool>,
+    #[serde(rename = "agentId", borrow, default, skip_serializing_if = "Option::is_none")]
+    agent_id: Option<Cow<'a, str>>,
+    #[serde(rename = "requestId", borrow, default, skip_serializing_if = "Option::is_none")]
+    request_id: Option<Cow<'a, str>>,
+    #[serde(rename = "costUSD", default, skip_serializing_if = "Option::is_none")]
+    cost_usd: Option<f64>,
+    #[serde(rename = "isApiErrorMessage", default, skip_serializing_if = "Option::is_none")]
+    is_api_error: Option<bool>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    message: Option<Message<'a>>,
+}
+
+#[derive(Deserialize, Serialize)]
+struct Message<'a> {
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    model: Option<Cow<'a, str>>,
+    /// Kept verbatim in the raw payload: every usage field, known or not yet.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    usage: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize, Default)]
+struct Usage {
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation: Option<CacheCreation>,
+    #[serde(default)]
+    output_tokens_details: Option<OutputDetails>,
+}
+
+#[derive(Deserialize, Default)]
+struct CacheCreation {
+    #[serde(default)]
+    ephemeral_5m_input_tokens: Option<u64>,
+    #[serde(default)]
+    ephemeral_1h_input_tokens: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+struct OutputDetails {
+    #[serde(default)]
+    thinking_tokens: Option<u64>,
+}
+
+impl Usage {
+    fn tokens(&self) -> Tokens {
+        let split = self.cache_creation.as_ref();
+        let write_5m = split.and_then(|c| c.ephemeral_5m_input_tokens).unwrap_or(0);
+        let write_1h = split.and_then(|c| c.ephemeral_1h_input_tokens).unwrap_or(0);
+        Tokens {
+            input: self.input_tokens.unwrap_or(0),
+            output: self.output_tokens.unwrap_or(0),
+            reasoning: self
+                .output_tokens_details
+                .as_ref()
+                .and_then(|d| d.thinking_tokens)
+                .unwrap_or(0),
+            cache_read: self.cache_read_input_tokens.unwrap_or(0),
+            // Before v2.1.152 the total was sometimes 0 while the split had values.
+            cache_write: self
+                .cache_creation_input_tokens
+                .unwrap_or(0)
+                .max(write_5m + write_1h),
+            cache_write_1h: write_1h,
+        }
+    }
+}
+
+fn owned(value: &Option<Cow<'_, str>>) -> Option<String> {
+    value.as_deref().filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+/// Decode one transcript line. `source_ref` names where it came from.
+pub fn decode_line(line: &[u8], source_ref: String, keep_content: bool) -> Result<Decoded, DecodeError> {
+    let parsed: Line = serde_json::from_slice(line)?;
+    if parsed.kind.as_deref() != Some("assistant") {
+        return Ok(Decoded::Irrelevant);
+    }
+    let Some(message) = parsed.message.as_ref() else {
+        return Ok(Decoded::Irrelevant);
+    };
+    let Some(usage_raw) = message.usage else {
+        return Ok(Decoded::Irrelevant);
+    };
+    if message.model.as_deref() == Some(SYNTHETIC_MODEL) {
+        return Ok(Decoded::Synthetic);
+    }
+    let usage: Usage = serde_json::from_str(usage_raw.get())?;
+    let occurred_at_us = parsed
+        .timestamp
+        .as_deref()
+        .and_then(timestamp_us)
+        .ok_or(DecodeError::Timestamp)?;
+
+    let stripped = serde_json::to_string(&parsed)?;
+    let raw_event_id = stable_id(&[SOURCE_SYSTEM, SOURCE_CHANNEL, &stripped]);
+    let payload = if keep_content {
+        String::from_utf8_lossy(line).into_owned()
+    } else {
+        stripped
+    };
+
+    let request_id = owned(&parsed.request_id);
+    let message_id = owned(&message.id);
+    // Identity comes from the API call, so the same call seen through another
+    // channel (OTLP `request_id`) or another file lands on the same event.
+    let event_id = match (&request_id, &message_id) {
+        (Some(request), _) => stable_id(&["message", request]),
+        (None, Some(msg)) => stable_id(&["message", "msg", msg]),
+        (None, None) => stable_id(&["message", "raw", &raw_event_id]),
+    };
+    let model_raw = owned(&message.model);
+    let (cost_usd, cost_source) = match parsed.cost_usd {
+        Some(cost) if cost.is_finite() => (Some(cost), CostSource::Reported),
+        _ => (None, CostSource::Unknown),
+    };
+
+    let event = UsageEvent {
+        event_id,
+        raw_event_id: raw_event_id.clone(),
+        occurred_at_us,
+        event_type: "message",
+        source_system: SOURCE_SYSTEM,
+        source_channel: SOURCE_CHANNEL,
+        provider_id: Some("anthropic".to_owned()),
+        account_id: None,
+        model: model_raw.as_deref().map(model_id),
+        model_raw,
+        tokens: usage.tokens(),
+        cost_usd,
+        cost_source,
+        requests: 1,
+        session_id: owned(&parsed.session_id),
+        turn_id: None,
+        message_id,
+        request_id,
+        tool_call_id: None,
+        tool_name: None,
+        project: owned(&parsed.cwd),
+        agent_id: owned(&parsed.agent_id),
+        user_id: None,
+        is_sidechain: parsed.is_sidechain.unwrap_or(false),
+        client_version: owned(&parsed.version),
+        git_branch: owned(&parsed.git_branch),
+    };
+    let raw = RawRecord {
+        raw_event_id,
+        source_system: SOURCE_SYSTEM,
+        source_channel: SOURCE_CHANNEL,
+        occurred_at_us: Some(occurred_at_us),
+        account_id: None,
+        source_ref,
+        payload,
+    };
+    Ok(Decoded::Usage(Box::new((event, raw))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINE: &str = r#"{"parentUuid":"p","isSidechain":false,"message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-opus-4-8","content":[{"type":"text","text":"secret words"}],"usage":{"input_tokens":3,"cache_creation_input_tokens":0,"cache_read_input_tokens":17842,"cache_creation":{"ephemeral_5m_input_tokens":37,"ephemeral_1h_input_tokens":8000},"output_tokens":441,"output_tokens_details":{"thinking_tokens":40}}},"requestId":"req_1","type":"assistant","uuid":"u1","timestamp":"2026-04-20T09:12:01.118Z","cwd":"/home/me/my.app","sessionId":"s1","version":"2.1.98","gitBranch":"main"}"#;
+
+    fn usage(line: &str) -> (UsageEvent, RawRecord) {
+        match decode_line(line.as_bytes(), "f:0".into(), false).unwrap() {
+            Decoded::Usage(pair) => *pair,
+            other => panic!("expected usage, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn assistant_line_becomes_a_message_event() {
+        let (event, raw) = usage(LINE);
+        assert_eq!(event.event_id, stable_id(&["message", "req_1"]));
+        assert_eq!(event.model.as_deref(), Some("claude-opus-4-8"));
+        assert_eq!(event.project.as_deref(), Some("/home/me/my.app"));
+        let t = event.tokens;
+        assert_eq!((t.input, t.output, t.reasoning, t.cache_read), (3, 441, 40, 17842));
+        // The split wins over a zero total (pre-2.1.152 bug), 1h part kept.
+        assert_eq!((t.cache_write, t.cache_write_1h), (8037, 8000));
+        assert!(!raw.payload.contains("secret words"));
+        assert!(raw.payload.contains("\"ephemeral_1h_input_tokens\":8000"));
+    }
+
+    #[test]
+    fn content_is_kept_only_when_asked() {
+        let Decoded::Usage(pair) = decode_line(LINE.as_bytes(), "f:0".into(), true).unwrap() else {
+            panic!()
+        };
+        assert!(pair.1.payload.contains("secret words"));
+        // The raw id does not depend on whether content is kept.
+        assert_eq!(pair.1.raw_event_id, usage(LINE).1.raw_event_id);
+    }
+
+    #[test]
+    fn synthetic_and_irrelevant_lines() {
+        let synthetic = LINE.replace("claude-opus-4-8", "<synthetic>");
+        assert!(matches!(decode_line(synthetic.as_bytes(), String::new(), false), Ok(Decoded::Synthetic)));
+        let tool_result = r#"{"type":"user","toolUseResult":{"usage":{"input_tokens":5}}}"#;
+        assert!(matches!(decode_line(tool_result.as_bytes(), String::new(), false), Ok(Decoded::Irrelevant)));
+    }
+
+    #[test]
+    fn missing_request_id_falls_back_to_message_id() {
+        let line = LINE.replace(r#""requestId":"req_1","#, "");
+        assert_eq!(usage(&line).0.event_id, stable_id(&["message", "msg", "msg_1"]));
+    }
+
+    #[test]
+    fn bad_lines_are_errors_not_panics() {
+        assert!(decode_line(&LINE.as_bytes()[..200], String::new(), false).is_err());
+        let no_time = LINE.replace("2026-04-20T09:12:01.118Z", "soon");
+        assert!(matches!(decode_line(no_time.as_bytes(), String::new(), false), Err(DecodeError::Timestamp)));
+        let negative = LINE.replace("\"input_tokens\":3", "\"input_tokens\":-3");
+        assert!(decode_line(negative.as_bytes(), String::new(), false).is_err());
+    }
+}

@@ -1,0 +1,24 @@
+//! usagecore's hot path.
+//!
+//! Data flows one way, and each stage is a module:
+//!
+//! ```text
+//! source   jsonl::scan      find transcript files, read only what is new (cursors)
+//! decode   jsonl::claude    one transcript line -> one usage record (cheap pre-filter first)
+//! normalize normalize       model ids, token vocabulary, stable ids
+//! dedup    dedup            one event per API call, per-field max across its lines
+//! hand-off arrow            canonical events and raw records as Arrow batches
+//! ```
+//!
+//! `py` is the only module that knows Python; everything else builds and tests
+//! with plain `cargo test`.
+
+pub mod arrow;
+pub mod dedup;
+pub mod event;
+pub mod ids;
+pub mod jsonl;
+pub mod normalize;
+
+#[cfg(feature = "python")]
+mod py;

@@ -1,0 +1,121 @@
+//! The Rust/Python boundary: the only file that knows Python.
+//!
+//! Every call releases the GIL around the Rust work. Rows cross the boundary
+//! only as Arrow tables (the Arrow PyCapsule stream interface, which DuckDB
+//! scans directly); small metadata crosses as tuples and dicts.
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use pyo3_arrow::PyTable;
+
+use crate::arrow::{events_batch, raws_batch};
+use crate::jsonl::scan::{discover, read_files, Cursor, FileInfo};
+use crate::jsonl::Problem;
+
+/// (path, offset, size, mtime_ns, head_hash, tail_hash)
+type CursorTuple = (String, u64, u64, i64, u64, u64);
+/// (path, size, mtime_ns)
+type FileTuple = (String, u64, i64);
+
+fn problems_list(problems: Vec<Problem>) -> Vec<(String, u64, String)> {
+    problems.into_iter().map(|p| (p.path, p.offset, p.message)).collect()
+}
+
+fn table(batch: arrow_array::RecordBatch) -> PyResult<PyTable> {
+    let schema = batch.schema();
+    PyTable::try_new(vec![batch], schema)
+}
+
+/// All `*.jsonl` files under the given roots: (files, problems).
+#[pyfunction]
+fn discover_jsonl(py: Python<'_>, roots: Vec<PathBuf>) -> (Vec<FileTuple>, Vec<(String, u64, String)>) {
+    let (files, problems) = py.detach(|| discover(&roots));
+    let files = files.into_iter().map(|f| (f.path, f.size, f.mtime_ns)).collect();
+    (files, problems_list(problems))
+}
+
+/// Read Claude Code transcripts from their cursors on.
+///
+/// `files` holds `(path, size, mtime_ns, cursor or None)`. Returns a dict with
+/// `events` and `raws` (Arrow tables), `cursors` (tuples), `stats`, `problems`.
+#[pyfunction]
+#[pyo3(signature = (files, *, keep_content = false))]
+fn read_claude_transcripts<'py>(
+    py: Python<'py>,
+    files: Vec<(String, u64, i64, Option<CursorTuple>)>,
+    keep_content: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let tasks: Vec<(FileInfo, Option<Cursor>)> = files
+        .into_iter()
+        .map(|(path, size, mtime_ns, cursor)| {
+            let cursor = cursor.map(|(path, offset, size, mtime_ns, head_hash, tail_hash)| Cursor {
+                path,
+                offset,
+                size,
+                mtime_ns,
+                head_hash,
+                tail_hash,
+            });
+            (FileInfo { path, size, mtime_ns }, cursor)
+        })
+        .collect();
+    let received_at_us = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    let (result, events, raws) = py.detach(|| {
+        let result = read_files(&tasks, keep_content);
+        let events = events_batch(&result.events);
+        let raws = raws_batch(&result.raws, received_at_us);
+        (result, events, raws)
+    });
+    let events = events.map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let raws = raws.map_err(|e| PyValueError::new_err(e.to_string()))?;
+
+    let out = PyDict::new(py);
+    out.set_item("events", table(events)?)?;
+    out.set_item("raws", table(raws)?)?;
+    let cursors: Vec<CursorTuple> = result
+        .cursors
+        .into_iter()
+        .map(|c| (c.path, c.offset, c.size, c.mtime_ns, c.head_hash, c.tail_hash))
+        .collect();
+    out.set_item("cursors", cursors)?;
+    let stats = PyDict::new(py);
+    let s = &result.stats;
+    for (name, value) in [
+        ("files", s.files),
+        ("bytes", s.bytes),
+        ("lines", s.lines),
+        ("usage_lines", s.usage_lines),
+        ("synthetic_lines", s.synthetic_lines),
+        ("skipped_lines", s.skipped_lines),
+        ("reread_files", s.reread_files),
+        ("duplicate_records", result.duplicate_records),
+        ("sidechain_replays", result.sidechain_replays),
+        ("problem_count", result.problem_count),
+    ] {
+        stats.set_item(name, value)?;
+    }
+    out.set_item("stats", stats)?;
+    out.set_item("problems", problems_list(result.problems))?;
+    Ok(out)
+}
+
+/// Normalize a raw model id (`claude-opus-4-8[1m]` -> `claude-opus-4-8`).
+#[pyfunction]
+fn normalize_model(raw: &str) -> String {
+    crate::normalize::model_id(raw)
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(discover_jsonl, m)?)?;
+    m.add_function(wrap_pyfunction!(read_claude_transcripts, m)?)?;
+    m.add_function(wrap_pyfunction!(normalize_model, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
