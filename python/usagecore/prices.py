@@ -1,0 +1,638 @@
+"""Model prices: from the offline `genai-prices` data to a USD cost on every usage event.
+
+This module owns the `model_prices` table and the SQL that prices `usage_events` rows.
+Python resolves unit prices once per distinct (provider_id, model_raw) pair, via
+`genai-prices`, into `model_prices`; one set-based UPDATE then computes the cost of
+every matching event. No Python runs per event.
+
+Token vocabulary. genai-prices counts cached tokens inside `input_tokens`; we do not:
+
+    ours                   genai-prices
+    input_tokens           input_tokens - cache_read_tokens - cache_write_tokens
+    cache_read_tokens      cache_read_tokens
+    cache_write_tokens     cache_write_tokens (5-minute and 1-hour writes together)
+    cache_write_1h_tokens  cache_write_1h_tokens (a part of cache_write_tokens)
+    output_tokens          output_tokens (reasoning included)
+
+How genai-prices 0.2.3 prices a request, and how this module reproduces it:
+
+* Each token kind is billed at its own price. A kind the model has no price for is billed
+  as its parent kind: cache reads and cache writes as input, 1-hour cache writes as
+  cache writes. `model_prices` stores these *effective* prices, so the SQL needs no
+  fallback logic. An output kind without a price costs nothing.
+* Long-context tiers are cliffs: when the request's whole prompt (genai-prices'
+  `input_tokens`, i.e. our input + cache_read + cache_write) is *strictly greater* than
+  the tier start, every token of that request is billed at the tier price.
+* A model's prices may depend on when the request was made: from a date on
+  (`ConditionalPrice` with a `StartDateConstraint`, compared with the request's UTC date)
+  or within a daily UTC window (`TimeOfDateConstraint`, e.g. DeepSeek's peak hours). Each
+  stretch of dates, and within it each stretch of the day, with the same prices is one
+  `model_prices` row; genai-prices' own `ModelInfo.get_prices` decides which prices
+  apply in each.
+
+Deliberately not modelled: request variants that need context we do not record (batch
+processing, fast mode, service tiers), per-search and non-text prices, and models with
+more than one long-context tier (in 0.2.3 only two OpenRouter Qwen entries); those
+models stay unpriced rather than being priced wrongly.
+
+`genai_prices` takes ~0.2-0.3 s to import, so it is imported only inside the functions
+that resolve prices; reading `model_prices` and pricing events never imports it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = (
+    "COST_SQL",
+    "MODEL_PRICES_DDL",
+    "UnitPrices",
+    "apply_costs",
+    "ensure_prices",
+    "format_prices",
+    "genai_prices_version",
+    "price_history",
+    "price_join_condition",
+    "unit_prices",
+)
+
+MODEL_PRICES_DDL = """
+CREATE TABLE IF NOT EXISTS model_prices (
+    -- Logical key: (provider_id, model_raw, valid_from, utc_time_from). No PRIMARY KEY
+    -- because those may be NULL; ensure_prices() is the only writer and replaces all
+    -- rows of a pair at once. A pair has one row per stretch of time with other prices.
+    provider_id          VARCHAR,            -- as in usage_events; NULL when unknown
+    model_raw            VARCHAR NOT NULL,   -- as in usage_events, unnormalized
+    valid_from           DATE,               -- first UTC request date; NULL: since always
+    valid_to             DATE,               -- first UTC date no longer valid; NULL: still valid
+    utc_time_from        TIME,               -- daily window, UTC; NULL: from 00:00
+    utc_time_to          TIME,               -- exclusive; NULL: to the end of the day
+    genai_provider_id    VARCHAR,            -- what genai-prices matched; NULL when unknown
+    genai_model_id       VARCHAR,
+    -- Effective USD per million tokens (see module docstring). All NULL: no known price.
+    input_mtok           DOUBLE,
+    output_mtok          DOUBLE,
+    cache_read_mtok      DOUBLE,
+    cache_write_mtok     DOUBLE,             -- 5-minute cache writes
+    cache_write_1h_mtok  DOUBLE,             -- 1-hour writes; = cache_write_mtok if no own price
+    -- Long-context tier: when input + cache_read + cache_write > tier_threshold, every
+    -- token of the request is billed at the tier_* prices. All NULL: untiered.
+    tier_threshold       BIGINT,
+    tier_input_mtok      DOUBLE,
+    tier_output_mtok     DOUBLE,
+    tier_cache_read_mtok DOUBLE,
+    tier_cache_write_mtok DOUBLE,
+    tier_cache_write_1h_mtok DOUBLE,
+    genai_prices_version VARCHAR NOT NULL,
+    resolved_at          TIMESTAMP NOT NULL  -- UTC
+)
+"""
+
+# The five token kinds we price, in display order, as (kind, genai-prices price key).
+_KINDS: tuple[tuple[str, str], ...] = (
+    ("input", "input_mtok"),
+    ("output", "output_mtok"),
+    ("cache_read", "cache_read_mtok"),
+    ("cache_write", "cache_write_mtok"),
+    ("cache_write_1h", "cache_write_1h_mtok"),
+)
+
+_PROMPT_TOKENS_SQL = (
+    "(coalesce(e.input_tokens, 0) + coalesce(e.cache_read_tokens, 0)"
+    " + coalesce(e.cache_write_tokens, 0))"
+)
+
+
+def _token_cost_sql(prefix: str) -> str:
+    # 1-hour writes are a part of cache_write_tokens: the rest are billed as 5-minute
+    # writes. greatest() keeps a malformed row (1h > all writes) from going negative.
+    return (
+        f"coalesce(e.input_tokens, 0) * p.{prefix}input_mtok"
+        f" + coalesce(e.output_tokens, 0) * p.{prefix}output_mtok"
+        f" + coalesce(e.cache_read_tokens, 0) * p.{prefix}cache_read_mtok"
+        f" + greatest(coalesce(e.cache_write_tokens, 0) - coalesce(e.cache_write_1h_tokens, 0), 0)"
+        f" * p.{prefix}cache_write_mtok"
+        f" + coalesce(e.cache_write_1h_tokens, 0) * p.{prefix}cache_write_1h_mtok"
+    )
+
+
+# Cost in USD of one event `e` priced by one model_prices row `p`; NULL when `p` has no
+# prices. Dividing once, at the end, keeps the result as exact as DOUBLE allows.
+COST_SQL = f"""(
+    CASE WHEN {_PROMPT_TOKENS_SQL} > p.tier_threshold
+        THEN {_token_cost_sql("tier_")}
+        ELSE {_token_cost_sql("")}
+    END / 1e6
+)"""
+
+
+def price_join_condition(request_ts_sql: str | None = None) -> str:
+    """SQL condition matching the `model_prices` row `p` that prices event `e`.
+
+    `request_ts_sql` is an SQL expression over `e` giving the request's time as a naive
+    UTC TIMESTAMP: `e.ts` for such a column, `timezone('UTC', e.ts)` for a TIMESTAMPTZ.
+    Without it, or where it is NULL, the prices in force now apply.
+    """
+    now = f"TIMESTAMP '{datetime.now(UTC).replace(tzinfo=None).isoformat(sep=' ')}'"
+    ts = now if request_ts_sql is None else f"coalesce(({request_ts_sql}), {now})"
+    return (
+        "p.provider_id IS NOT DISTINCT FROM e.provider_id"
+        " AND p.model_raw = e.model_raw"
+        f" AND (p.valid_from IS NULL OR CAST({ts} AS DATE) >= p.valid_from)"
+        f" AND (p.valid_to IS NULL OR CAST({ts} AS DATE) < p.valid_to)"
+        f" AND (p.utc_time_from IS NULL OR CAST({ts} AS TIME) >= p.utc_time_from)"
+        f" AND (p.utc_time_to IS NULL OR CAST({ts} AS TIME) < p.utc_time_to)"
+    )
+
+
+def genai_prices_version() -> str:
+    """Version of the installed genai-prices data (does not import the package)."""
+    from importlib.metadata import version
+
+    return version("genai-prices")
+
+
+@dataclass(frozen=True)
+class UnitPrices:
+    """One model's prices over one stretch of time, as genai-prices states them.
+
+    Prices are USD per million tokens. A `None` price means genai-prices has none for
+    that kind; `effective()` gives what is actually billed.
+    """
+
+    model_raw: str
+    provider_id: str | None
+    genai_provider_id: str
+    genai_model_id: str
+    model_name: str | None
+    input_mtok: Decimal
+    output_mtok: Decimal | None
+    cache_read_mtok: Decimal | None
+    cache_write_mtok: Decimal | None
+    cache_write_1h_mtok: Decimal | None
+    # Tier prices are set only for kinds whose price is tiered.
+    tier_threshold: int | None = None
+    tier_input_mtok: Decimal | None = None
+    tier_output_mtok: Decimal | None = None
+    tier_cache_read_mtok: Decimal | None = None
+    tier_cache_write_mtok: Decimal | None = None
+    tier_cache_write_1h_mtok: Decimal | None = None
+    valid_from: date | None = None
+    valid_to: date | None = None
+    utc_time_from: time | None = None
+    utc_time_to: time | None = None
+    genai_prices_version: str = ""
+
+    def applies_at(self, at: datetime) -> bool:
+        """Whether these prices apply to a request made at `at` (naive means UTC)."""
+        if at.tzinfo is not None:
+            at = at.astimezone(UTC).replace(tzinfo=None)
+        day, clock = at.date(), at.time()
+        return (
+            (self.valid_from is None or day >= self.valid_from)
+            and (self.valid_to is None or day < self.valid_to)
+            and (self.utc_time_from is None or clock >= self.utc_time_from)
+            and (self.utc_time_to is None or clock < self.utc_time_to)
+        )
+
+    def effective(self, kind: str, *, above_tier: bool = False) -> Decimal:
+        """USD per million tokens of `kind` actually billed, with genai-prices' fallbacks."""
+        if above_tier and self.tier_threshold is not None:
+            tiered = getattr(self, f"tier_{kind}_mtok")
+            if tiered is not None:
+                return tiered
+        own = getattr(self, f"{kind}_mtok")
+        if own is not None:
+            return own
+        if kind == "output":
+            return Decimal(0)
+        if kind == "cache_write_1h":
+            # genai-prices has no 1-hour write price for this model. It then bills 1-hour
+            # writes as plain cache writes, and so do we: no 2x-input price is derived here.
+            return self.effective("cache_write", above_tier=above_tier)
+        return self.effective("input", above_tier=above_tier)
+
+    def inherited(self, kind: str) -> str | None:
+        """The kind whose price `kind` borrows, or None when it has its own."""
+        if getattr(self, f"{kind}_mtok") is not None:
+            return None
+        return {"cache_write_1h": "cache_write", "output": None}.get(kind, "input")
+
+    def cost(
+        self,
+        *,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        cache_write_1h_tokens: int = 0,
+    ) -> Decimal:
+        """Exact USD cost of one request, in our token vocabulary (mirrors COST_SQL)."""
+        above = (
+            self.tier_threshold is not None
+            and input_tokens + cache_read_tokens + cache_write_tokens > self.tier_threshold
+        )
+        counts = {
+            "input": input_tokens,
+            "output": output_tokens,
+            "cache_read": cache_read_tokens,
+            "cache_write": max(cache_write_tokens - cache_write_1h_tokens, 0),
+            "cache_write_1h": cache_write_1h_tokens,
+        }
+        total = sum(
+            (counts[kind] * self.effective(kind, above_tier=above) for kind, _ in _KINDS),
+            Decimal(0),
+        )
+        return total / 1_000_000
+
+
+# --- resolving a raw model id with genai-prices ---------------------------------------
+
+# Claude Code appends the context window it asked for: `claude-opus-4-8[1m]`.
+_CONTEXT_SUFFIX_RE = re.compile(r"\[[^\]]*\]$")
+# Bedrock ids: `anthropic.claude-…-v1:0`, with an optional region `us.`/`global.` prefix.
+_BEDROCK_RE = re.compile(r"^(?:[a-z]{2,6}\.)?[a-z][a-z0-9]*\.[a-z]")
+
+
+def _normalize(model_raw: str) -> str:
+    return _CONTEXT_SUFFIX_RE.sub("", model_raw.strip()).strip().lower()
+
+
+def _attempts(model_raw: str, provider_id: str | None) -> Iterator[tuple[str | None, str]]:
+    """(provider, model ref) pairs to try with genai-prices, most specific first."""
+    ref = _normalize(model_raw)
+    refs = [ref]  # `openrouter/anthropic/x` -> also `anthropic/x`, `x`
+    while "/" in refs[-1]:
+        refs.append(refs[-1].split("/", 1)[1])
+    seen: set[tuple[str | None, str]] = set()
+    candidates: list[tuple[str | None, str]] = []
+    if provider_id:
+        candidates += [(provider_id, r) for r in refs]
+    # A vendor prefix names the provider: `anthropic/claude-…`, `openai/gpt-5`.
+    candidates += [(whole.split("/", 1)[0], rest) for whole, rest in zip(refs, refs[1:])]
+    # genai-prices infers the provider from the model name (`claude` -> anthropic, …).
+    candidates += [(None, r) for r in refs]
+    # Cloud-hosted id formats the model's own provider does not match.
+    for r in refs:
+        if _BEDROCK_RE.match(r):
+            candidates.append(("aws", r))
+        if "@" in r:  # Vertex AI: `claude-opus-5-5@20260301`
+            candidates.append(("google", r))
+    for candidate in candidates:
+        if candidate[1] and candidate not in seen:
+            seen.add(candidate)
+            yield candidate
+
+
+def _match(model_raw: str, provider_id: str | None) -> tuple[Any, Any] | None:
+    """genai-prices (Provider, ModelInfo) for a raw model id, or None."""
+    import genai_prices
+
+    for provider, ref in _attempts(model_raw, provider_id):
+        # calc_price is genai-prices' public lookup; with no usage it only matches. It
+        # raises LookupError for an unknown provider or model, and ValueError for price
+        # data it cannot use, which makes the next attempt no worse than giving up.
+        try:
+            calc = genai_prices.calc_price(genai_prices.Usage(), ref, provider_id=provider)
+        except (LookupError, ValueError):
+            continue
+        return calc.provider, calc.model
+    return None
+
+
+def _utc_clock(value: time) -> time:
+    """A time of day in UTC, naive. genai-prices reads naive times as UTC."""
+    if value.tzinfo is None:
+        return value
+    return datetime.combine(date(2000, 1, 1), value).astimezone(UTC).time()
+
+
+# (valid_from, valid_to, utc_time_from, utc_time_to, genai-prices ModelPrice)
+_Period = tuple[date | None, date | None, time | None, time | None, Any]
+
+
+def _periods(model: Any) -> list[_Period]:
+    """Split time into stretches with the same prices; genai-prices picks each's prices.
+
+    Prices can only change where a constraint starts or ends: at a `StartDateConstraint`
+    date or a `TimeOfDateConstraint` boundary. `ModelInfo.get_prices` is evaluated at the
+    start of every resulting slice, and neighbouring slices with equal prices are merged.
+    """
+    from genai_prices import types
+
+    conditions = [] if isinstance(model.prices, types.ModelPrice) else model.prices
+    dates = sorted(
+        {
+            c.constraint.start_date
+            for c in conditions
+            if isinstance(c.constraint, types.StartDateConstraint)
+        }
+    )
+    clocks = sorted(
+        {
+            _utc_clock(bound)
+            for c in conditions
+            if isinstance(c.constraint, types.TimeOfDateConstraint)
+            for bound in (c.constraint.start_time, c.constraint.end_time)
+        }
+        - {time(0)}
+    )
+
+    def merged(
+        bounds: Sequence[Any], price_at: Callable[[Any], Any]
+    ) -> list[tuple[Any, Any, Any]]:
+        stretches: list[tuple[Any, Any, Any]] = []
+        for i, start in enumerate(bounds):
+            end = bounds[i + 1] if i + 1 < len(bounds) else None
+            price = price_at(start)
+            if stretches and stretches[-1][2] == price:
+                stretches[-1] = (stretches[-1][0], end, price)
+            else:
+                stretches.append((start, end, price))
+        return stretches
+
+    def day_slices(day: date | None) -> list[tuple[Any, Any, Any]]:
+        def price_at(clock: time | None) -> Any:
+            at = datetime.combine(day or date.min, clock or time(0), tzinfo=UTC)
+            return model.get_prices(at)
+
+        return merged([None, *clocks], price_at)
+
+    return [
+        (day_from, day_to, clock_from, clock_to, price)
+        for day_from, day_to, slices in merged([None, *dates], day_slices)
+        for clock_from, clock_to, price in slices
+    ]
+
+
+class _Unrepresentable(Exception):
+    """The model's prices cannot be expressed as one `model_prices` row per period."""
+
+
+def _unit_prices_from(
+    model_raw: str,
+    provider_id: str | None,
+    provider: Any,
+    model: Any,
+    period: _Period,
+    version: str,
+) -> UnitPrices:
+    from genai_prices import types
+
+    base: dict[str, Decimal | None] = {}
+    tier: dict[str, Decimal | None] = {}
+    threshold: int | None = None
+    valid_from, valid_to, utc_time_from, utc_time_to, model_price = period
+    for kind, key in _KINDS:
+        value = getattr(model_price, key, None)
+        if isinstance(value, types.TieredPrices):
+            if len(value.tiers) != 1:
+                raise _Unrepresentable(f"{len(value.tiers)} tiers on {key}")
+            start = value.tiers[0].start
+            if threshold is not None and start != threshold:
+                raise _Unrepresentable(f"tier thresholds {threshold} and {start}")
+            threshold = start
+            base[kind], tier[kind] = value.base, value.tiers[0].price
+        else:
+            base[kind], tier[kind] = value, None
+    if base["input"] is None:
+        raise _Unrepresentable("no input token price")
+    return UnitPrices(
+        model_raw=model_raw,
+        provider_id=provider_id,
+        genai_provider_id=provider.id,
+        genai_model_id=model.id,
+        model_name=model.name,
+        input_mtok=base["input"],
+        output_mtok=base["output"],
+        cache_read_mtok=base["cache_read"],
+        cache_write_mtok=base["cache_write"],
+        cache_write_1h_mtok=base["cache_write_1h"],
+        tier_threshold=threshold,
+        tier_input_mtok=tier["input"],
+        tier_output_mtok=tier["output"],
+        tier_cache_read_mtok=tier["cache_read"],
+        tier_cache_write_mtok=tier["cache_write"],
+        tier_cache_write_1h_mtok=tier["cache_write_1h"],
+        valid_from=valid_from,
+        valid_to=valid_to,
+        utc_time_from=utc_time_from,
+        utc_time_to=utc_time_to,
+        genai_prices_version=version,
+    )
+
+
+def _resolve(
+    model_raw: str, provider_id: str | None
+) -> tuple[tuple[str, str] | None, tuple[UnitPrices, ...]]:
+    """((genai provider id, genai model id) or None, price periods; empty when unpriced)."""
+    matched = _match(model_raw, provider_id)
+    if matched is None:
+        return None, ()
+    provider, model = matched
+    version = genai_prices_version()
+    try:
+        periods = tuple(
+            _unit_prices_from(model_raw, provider_id, provider, model, period, version)
+            for period in _periods(model)
+        )
+    except _Unrepresentable:
+        periods = ()
+    return (provider.id, model.id), periods
+
+
+def price_history(model_raw: str, provider_id: str | None = None) -> tuple[UnitPrices, ...]:
+    """All price periods genai-prices knows for a raw model id, oldest first; () if none."""
+    return _resolve(model_raw, provider_id)[1]
+
+
+def unit_prices(
+    model_raw: str, provider_id: str | None = None, *, at: datetime | None = None
+) -> UnitPrices | None:
+    """Prices for a request made at `at` (default: now; naive means UTC) to a raw model id
+    as an agent wrote it.
+
+    Accepts dated ids (`claude-sonnet-4-5-20250929`), context suffixes
+    (`claude-opus-4-8[1m]`), vendor prefixes (`anthropic/…`, `openai/gpt-5`), Bedrock
+    (`us.anthropic.claude-…-v1:0`) and Vertex (`claude-…@20250929`) ids. None when
+    genai-prices does not know the model or its prices cannot be represented.
+    """
+    at = at or datetime.now(UTC)
+    return next((p for p in price_history(model_raw, provider_id) if p.applies_at(at)), None)
+
+
+# --- the model_prices table and event costs -------------------------------------------
+
+_PRICE_COLUMNS = (
+    "provider_id, model_raw, valid_from, valid_to, utc_time_from, utc_time_to,"
+    " genai_provider_id, genai_model_id,"
+    " input_mtok, output_mtok, cache_read_mtok, cache_write_mtok, cache_write_1h_mtok,"
+    " tier_threshold, tier_input_mtok, tier_output_mtok, tier_cache_read_mtok,"
+    " tier_cache_write_mtok, tier_cache_write_1h_mtok, genai_prices_version, resolved_at"
+)
+
+
+def _rows_for(
+    provider_id: str | None, model_raw: str, version: str, resolved_at: datetime
+) -> list[tuple[Any, ...]]:
+    matched, periods = _resolve(model_raw, provider_id)
+    if not periods:
+        genai = matched or (None, None)
+        no_times, no_prices = (None,) * 4, (None,) * 11
+        return [(provider_id, model_raw, *no_times, *genai, *no_prices, version, resolved_at)]
+    rows = []
+    for up in periods:
+        tiered = up.tier_threshold is not None
+        rows.append(
+            (
+                provider_id,
+                model_raw,
+                up.valid_from,
+                up.valid_to,
+                up.utc_time_from,
+                up.utc_time_to,
+                up.genai_provider_id,
+                up.genai_model_id,
+                *(float(up.effective(kind)) for kind, _ in _KINDS),
+                up.tier_threshold,
+                *(
+                    float(up.effective(kind, above_tier=True)) if tiered else None
+                    for kind, _ in _KINDS
+                ),
+                version,
+                resolved_at,
+            )
+        )
+    return rows
+
+
+def ensure_prices(
+    con: duckdb.DuckDBPyConnection, pairs: Iterable[tuple[str | None, str | None]]
+) -> int:
+    """Resolve and store prices for (provider_id, model_raw) pairs not yet in `model_prices`
+    with the installed genai-prices version. Unknown models get a row with NULL prices, so
+    they are not looked up again until genai-prices changes. Returns the pairs resolved.
+    """
+    con.execute(MODEL_PRICES_DDL)
+    version = genai_prices_version()
+    known = set(
+        con.execute(
+            "SELECT DISTINCT provider_id, model_raw FROM model_prices"
+            " WHERE genai_prices_version = ?",
+            [version],
+        ).fetchall()
+    )
+    wanted = {(p, m) for p, m in pairs if m}
+    missing = sorted(wanted - known, key=lambda pair: (pair[0] or "", pair[1]))
+    if not missing:
+        return 0
+    resolved_at = datetime.now(UTC).replace(tzinfo=None)
+    rows = [row for p, m in missing for row in _rows_for(p, m, version, resolved_at)]
+    con.executemany(
+        "DELETE FROM model_prices WHERE provider_id IS NOT DISTINCT FROM ? AND model_raw = ?",
+        missing,
+    )
+    placeholders = ", ".join("?" * len(rows[0]))
+    con.executemany(f"INSERT INTO model_prices ({_PRICE_COLUMNS}) VALUES ({placeholders})", rows)
+    return len(missing)
+
+
+def apply_costs(
+    con: duckdb.DuckDBPyConnection,
+    events_filter_sql: str,
+    *,
+    request_ts_sql: str | None = "timezone('UTC', e.occurred_at)",
+) -> tuple[int, int]:
+    """Price the `usage_events` rows (aliased `e`) matching `events_filter_sql`.
+
+    Rows whose cost_source is 'reported' are left alone. The others get cost_source
+    'calculated' and cost_usd from `model_prices`, or 'unknown' and NULL when no price is
+    known. Prices for pairs not yet in `model_prices` are resolved first (genai-prices
+    is imported only then). `events_filter_sql` is trusted SQL, e.g.
+    "e.event_type = 'message' AND e.session_id = 'abc'". Prices that changed over time
+    are taken at each request's time, given by `request_ts_sql` (see
+    `price_join_condition`; None prices every row as if made now). Returns
+    (rows calculated, rows unknown).
+    """
+    con.execute(MODEL_PRICES_DDL)
+    events = f"({events_filter_sql or 'TRUE'}) AND e.cost_source IS DISTINCT FROM 'reported'"
+    missing = con.execute(
+        "SELECT DISTINCT e.provider_id, e.model_raw FROM usage_events AS e"
+        f" WHERE {events} AND e.model_raw IS NOT NULL AND NOT EXISTS ("
+        "  SELECT 1 FROM model_prices AS p"
+        "  WHERE p.provider_id IS NOT DISTINCT FROM e.provider_id"
+        "  AND p.model_raw = e.model_raw AND p.genai_prices_version = ?)",
+        [genai_prices_version()],
+    ).fetchall()
+    if missing:
+        ensure_prices(con, missing)
+
+    join = price_join_condition(request_ts_sql)
+    calculated = con.execute(
+        f"UPDATE usage_events AS e SET cost_usd = {COST_SQL}, cost_source = 'calculated'"
+        f" FROM model_prices AS p WHERE {events} AND {join} AND p.input_mtok IS NOT NULL"
+    ).fetchone()
+    unknown = con.execute(
+        "UPDATE usage_events AS e SET cost_usd = NULL, cost_source = 'unknown'"
+        f" WHERE {events} AND NOT EXISTS ("
+        f"  SELECT 1 FROM model_prices AS p WHERE {join} AND p.input_mtok IS NOT NULL)"
+    ).fetchone()
+    return (calculated[0] if calculated else 0), (unknown[0] if unknown else 0)
+
+
+# --- display --------------------------------------------------------------------------
+
+_LABELS = {
+    "input": "input",
+    "output": "output (incl. reasoning)",
+    "cache_read": "cache read",
+    "cache_write": "cache write (5m)",
+    "cache_write_1h": "cache write (1h)",
+}
+
+
+def _usd(value: Decimal) -> str:
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def format_prices(up: UnitPrices) -> str:
+    """Human-readable prices of one period, USD per million tokens."""
+    name = f" ({up.model_name})" if up.model_name else ""
+    lines = [
+        f"{up.model_raw} -> {up.genai_provider_id} {up.genai_model_id}{name}",
+        f"USD per million tokens (genai-prices {up.genai_prices_version}):",
+    ]
+    tiered = up.tier_threshold is not None
+    label_width = max(len(label) for label in _LABELS.values())
+    price_width = max(len(_usd(up.effective(kind))) for kind, _ in _KINDS)
+    for kind, _ in _KINDS:
+        line = f"  {_LABELS[kind]:<{label_width}}  {_usd(up.effective(kind)):>{price_width}}"
+        if tiered:
+            line += f"   above tier: {_usd(up.effective(kind, above_tier=True))}"
+        parent = up.inherited(kind)
+        if parent:
+            line += f"   (no own price; billed as {_LABELS[parent]})"
+        lines.append(line)
+    if tiered:
+        lines.append(
+            f"Tier: a request whose prompt (input + cache read + cache write) exceeds"
+            f" {up.tier_threshold:,} tokens is billed entirely at the tier prices."
+        )
+    if up.valid_from or up.valid_to:
+        since = f" from {up.valid_from.isoformat()}" if up.valid_from else ""
+        until = f" before {up.valid_to.isoformat()}" if up.valid_to else ""
+        lines.append(f"For requests made{since}{until} (UTC dates).")
+    if up.utc_time_from or up.utc_time_to:
+        since = (up.utc_time_from or time(0)).strftime("%H:%M")
+        until = up.utc_time_to.strftime("%H:%M") if up.utc_time_to else "24:00"
+        lines.append(f"For requests made between {since} and {until} UTC each day.")
+    return "\n".join(lines)
