@@ -1,0 +1,3 @@
+from usagecore.cli import main
+
+main()

@@ -1,0 +1,38 @@
+"""The Rust extension (rust/py.rs). Rows cross only as Arrow tables."""
+
+from os import PathLike
+from typing import Any, TypedDict
+
+__version__: str
+
+# (path, offset, size, mtime_ns, head_hash, tail_hash)
+CursorTuple = tuple[str, int, int, int, int, int]
+# (path, byte offset, message)
+ProblemTuple = tuple[str, int, str]
+
+class ReadStats(TypedDict):
+    files: int
+    bytes: int
+    lines: int
+    usage_lines: int
+    synthetic_lines: int
+    skipped_lines: int
+    reread_files: int
+    duplicate_records: int
+    sidechain_replays: int
+    problem_count: int
+
+class ReadResult(TypedDict):
+    events: Any  # Arrow table (PyCapsule stream) with usage_events columns
+    raws: Any  # Arrow table with usage_raw_events columns
+    cursors: list[CursorTuple]
+    stats: ReadStats
+    problems: list[ProblemTuple]
+
+def discover_jsonl(
+    roots: list[str | PathLike[str]],
+) -> tuple[list[tuple[str, int, int]], list[ProblemTuple]]: ...
+def read_claude_transcripts(
+    files: list[tuple[str, int, int, CursorTuple | None]], *, keep_content: bool = False
+) -> ReadResult: ...
+def normalize_model(raw: str) -> str: ...

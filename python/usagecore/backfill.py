@@ -1,0 +1,124 @@
+"""Backfill: import the history files agents keep on disk, incrementally.
+
+Rust finds the files and reads each from its cursor on; this module decides
+which files changed, cuts the work into batches (so a progress bar can move
+and memory stays flat) and writes each batch with its cursors.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from usagecore import _core
+from usagecore.store import Store
+
+CLAUDE = "claude_code"
+# Bytes read per Rust call: large enough to keep both cores busy, small
+# enough that the progress bar moves and memory stays bounded.
+BATCH_BYTES = 256 << 20
+
+
+@dataclass
+class Summary:
+    source: str
+    files: int = 0
+    files_read: int = 0
+    bytes_read: int = 0
+    lines: int = 0
+    usage_lines: int = 0
+    events: int = 0
+    merged_events: int = 0
+    duplicates: int = 0
+    sidechain_replays: int = 0
+    synthetic_lines: int = 0
+    skipped_lines: int = 0
+    reread_files: int = 0
+    seconds: float = 0.0
+    problems: list[dict] = field(default_factory=list)
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.bytes_read / 1e6 / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        out["mb_per_s"] = round(self.mb_per_s, 1)
+        out["seconds"] = round(self.seconds, 3)
+        return out
+
+    def line(self) -> str:
+        return (
+            f"{self.source}: {self.files} files ({self.files_read} read), {self.lines:,} lines, "
+            f"{self.events:,} new events, {self.merged_events:,} updated, "
+            f"{self.duplicates:,} duplicates, {self.skipped_lines:,} skipped lines, "
+            f"{self.bytes_read / 1e6:,.1f} MB in {self.seconds:.2f} s ({self.mb_per_s:,.0f} MB/s)"
+        )
+
+
+def _batches(tasks: list, sizes: list[int]) -> Iterable[list]:
+    batch, batch_bytes = [], 0
+    for task, size in zip(tasks, sizes):
+        batch.append(task)
+        batch_bytes += size
+        if batch_bytes >= BATCH_BYTES:
+            yield batch
+            batch, batch_bytes = [], 0
+    if batch:
+        yield batch
+
+
+def _price(con) -> None:
+    # Imported here: pricing needs genai-prices only when there is something to price.
+    from usagecore import prices
+
+    prices.apply_costs(con, "event_id IN (SELECT event_id FROM new_events)")
+
+
+def backfill_claude(
+    store: Store,
+    roots: list[Path],
+    *,
+    keep_content: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> Summary:
+    """Import Claude Code transcripts under `roots`; return what happened.
+
+    `progress(n)` is called with the number of bytes each batch covered.
+    """
+    started = time.perf_counter()
+    summary = Summary(source=CLAUDE)
+    files, problems = _core.discover_jsonl([str(r) for r in roots])
+    summary.files = len(files)
+    cursors = store.cursors(CLAUDE)
+    tasks, sizes = [], []
+    for path, size, mtime_ns in files:
+        cursor = cursors.get(path)
+        if cursor is not None and cursor[2] == size and cursor[3] == mtime_ns:
+            continue  # unchanged since it was last read
+        tasks.append((path, size, mtime_ns, cursor))
+        sizes.append(size - cursor[1] if cursor and cursor[1] <= size else size)
+
+    for batch in _batches(tasks, sizes):
+        result = _core.read_claude_transcripts(batch, keep_content=keep_content)
+        stats = result["stats"]
+        written = store.write(result["events"], result["raws"], result["cursors"], CLAUDE, _price)
+        summary.files_read += stats["files"]
+        summary.bytes_read += stats["bytes"]
+        summary.lines += stats["lines"]
+        summary.usage_lines += stats["usage_lines"]
+        summary.synthetic_lines += stats["synthetic_lines"]
+        summary.skipped_lines += stats["skipped_lines"]
+        summary.reread_files += stats["reread_files"]
+        summary.events += written.new_events
+        summary.merged_events += written.merged_events
+        summary.duplicates += stats["duplicate_records"] + written.merged_events
+        summary.sidechain_replays += stats["sidechain_replays"] + written.sidechain_replays
+        problems.extend(result["problems"])
+        if progress is not None:
+            progress(sum(task[1] for task in batch))
+    summary.problems = [{"path": p, "offset": o, "message": m} for p, o, m in problems]
+    summary.seconds = time.perf_counter() - started
+    return summary

@@ -1,0 +1,162 @@
+"""The `usagecore` command. Commands stay thin: they parse options, call a
+module, and print."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from usagecore.config import DB_ENV, default_db_path
+
+REPORTS = ("daily", "monthly", "session", "models")
+SOURCES = ("claude_code", "claude", "codex", "opencode")
+
+
+@click.group()
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path),
+              help=f"DuckDB file [default: ${DB_ENV} or $XDG_STATE_HOME/usagecore/telemetry.duckdb]")
+@click.version_option(package_name="usagecore")
+@click.pass_context
+def cli(ctx: click.Context, db_path: Path | None) -> None:
+    """One local ledger of every token and dollar your AI coding agents spend."""
+    ctx.obj = db_path or default_db_path()
+
+
+def _open(ctx: click.Context, *, read_only: bool = False):
+    from usagecore.store import Store
+
+    path = ctx.find_root().obj
+    try:
+        return Store.for_reading(path) if read_only else Store(path)
+    except Exception as err:  # duckdb raises its own hierarchy; show it plainly
+        raise click.ClickException(f"cannot open store {path}: {err}") from err
+
+
+# ---------------------------------------------------------------- backfill
+
+def _backfill_options(f):
+    f = click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")(f)
+    f = click.option("--keep-content", is_flag=True,
+                     help="Also store message text in raw payloads (stripped by default).")(f)
+    return f
+
+
+def _run_claude_backfill(ctx: click.Context, paths: tuple[Path, ...], keep_content: bool, as_json: bool) -> None:
+    from usagecore.backfill import backfill_claude
+    from usagecore.config import claude_project_roots
+    from usagecore.render import dumps
+
+    roots = list(paths) or claude_project_roots()
+    with _open(ctx) as store:
+        if sys.stderr.isatty() and not as_json:
+            with click.progressbar(length=1, label="reading transcripts", file=sys.stderr) as bar:
+                def progress(n: int) -> None:
+                    bar.length = max(bar.length, bar.pos + n)
+                    bar.update(n)
+                summary = backfill_claude(store, roots, keep_content=keep_content, progress=progress)
+        else:
+            summary = backfill_claude(store, roots, keep_content=keep_content)
+    for problem in summary.problems:
+        click.echo(f"skipped: {problem['path']} at byte {problem['offset']}: {problem['message']}", err=True)
+    if len(summary.problems) < summary.skipped_lines:
+        click.echo(f"skipped: {summary.skipped_lines - len(summary.problems)} more bad lines not shown", err=True)
+    if as_json:
+        click.echo(dumps(summary.as_dict()))
+    else:
+        click.echo(summary.line(), err=True)
+
+
+@cli.group(invoke_without_command=True)
+@_backfill_options
+@click.pass_context
+def backfill(ctx: click.Context, keep_content: bool, as_json: bool) -> None:
+    """Import the history agents keep on disk (incremental; safe to re-run).
+
+    Without a source, imports every source found.
+    """
+    if ctx.invoked_subcommand is None:
+        _run_claude_backfill(ctx, (), keep_content, as_json)
+
+
+@backfill.command("claude")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@_backfill_options
+@click.pass_context
+def backfill_claude_cmd(ctx: click.Context, paths: tuple[Path, ...], keep_content: bool, as_json: bool) -> None:
+    """Claude Code transcripts (default: $CLAUDE_CONFIG_DIR/projects,
+    ~/.config/claude/projects, ~/.claude/projects)."""
+    _run_claude_backfill(ctx, paths, keep_content, as_json)
+
+
+# ----------------------------------------------------------------- reports
+
+@cli.command()
+@click.argument("kind", type=click.Choice(REPORTS))
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y%m%d"]), help="First day, inclusive (YYYY-MM-DD).")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y%m%d"]), help="Last day, inclusive (YYYY-MM-DD).")
+@click.option("--tz", help="IANA time zone for days and months [default: local].")
+@click.option("--source", "sources", multiple=True, type=click.Choice(SOURCES), help="Only this agent (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Rows and totals as JSON.")
+@click.pass_context
+def report(ctx: click.Context, kind: str, since, until, tz, sources, as_json: bool) -> None:
+    """Usage and cost by day, month, session or model."""
+    from usagecore.render import dumps, table
+    from usagecore.reports import ReportError, run_report
+
+    with _open(ctx, read_only=True) as store:
+        try:
+            result = run_report(store.con, kind, since=since and since.date(),
+                                until=until and until.date(), tz=tz, sources=sources)
+        except ReportError as err:
+            raise click.BadParameter(str(err), param_hint="--tz") from err
+    if as_json:
+        click.echo(dumps(result.as_dict()))
+    else:
+        click.echo(table(result.columns, result.rows, result.totals), nl=False)
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--format", "fmt", type=click.Choice(("table", "json", "csv")), default="table", show_default=True)
+@click.pass_context
+def sql(ctx: click.Context, query: str, fmt: str) -> None:
+    """Run any SQL against the store (tables: usage_events, usage_raw_events, ...)."""
+    import duckdb
+
+    from usagecore.render import dumps, table, to_csv
+
+    with _open(ctx) as store:
+        try:
+            cursor = store.con.execute(query)
+        except duckdb.Error as err:
+            raise click.ClickException(str(err)) from err
+        if cursor.description is None:
+            return
+        columns = [d[0] for d in cursor.description]
+        rows = cursor.fetchall()
+    if fmt == "json":
+        click.echo(dumps([dict(zip(columns, row)) for row in rows]))
+    elif fmt == "csv":
+        click.echo(to_csv(columns, rows), nl=False)
+    else:
+        click.echo(table(columns, [dict(zip(columns, r)) for r in rows], quiet=False), nl=False)
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--provider", help="Provider id, when the model name is ambiguous (anthropic, openai, ...).")
+def prices(model: str, provider: str | None) -> None:
+    """Show the unit prices used for MODEL (USD per million tokens)."""
+    from usagecore import prices as price_source
+
+    found = price_source.unit_prices(model, provider)
+    if found is None:
+        raise click.ClickException(
+            f"no price known for {model!r} (genai-prices {price_source.genai_prices_version()})")
+    click.echo(price_source.format_prices(found))
+
+
+def main() -> None:
+    cli(prog_name="usagecore")

@@ -1,0 +1,185 @@
+"""The DuckDB store: opening and migrating the file, and writing canonical
+batches into it with the same merge rules the Rust dedup applies in-batch.
+
+Everything that writes goes through `Store`, so a second store (ClickHouse)
+only has to provide the same few methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from usagecore.migrations import migrate
+
+TOKEN_COLUMNS = (
+    "input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+)
+# Descriptive columns come from the earliest record of an event (ties: lowest
+# raw id), with gaps filled from the other: the same rule as rust/dedup.rs.
+DESCRIPTIVE_COLUMNS = (
+    "provider_id",
+    "account_id",
+    "model_raw",
+    "model",
+    "session_id",
+    "turn_id",
+    "message_id",
+    "request_id",
+    "tool_call_id",
+    "tool_name",
+    "project",
+    "agent_id",
+    "user_id",
+    "client_version",
+    "git_branch",
+)
+
+
+def _event_upsert_sql() -> str:
+    earlier = (
+        "(excluded.occurred_at < occurred_at OR "
+        "(excluded.occurred_at = occurred_at AND excluded.raw_event_id < raw_event_id))"
+    )
+    sets = [f"{c} = greatest({c}, excluded.{c})" for c in TOKEN_COLUMNS]
+    sets.append("total_tokens = " + " + ".join(
+        f"greatest({c}, excluded.{c})"
+        for c in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+    ))
+    sets.append("occurred_at = least(occurred_at, excluded.occurred_at)")
+    sets.append(f"raw_event_id = CASE WHEN {earlier} THEN excluded.raw_event_id ELSE raw_event_id END")
+    sets += [
+        f"{c} = CASE WHEN {earlier} THEN coalesce(excluded.{c}, {c}) ELSE coalesce({c}, excluded.{c}) END"
+        for c in DESCRIPTIVE_COLUMNS
+    ]
+    sets.append("is_sidechain = is_sidechain AND excluded.is_sidechain")
+    # Only agent-reported costs survive a merge; calculated ones are redone
+    # from the merged tokens by prices.apply_costs.
+    sets.append(
+        "cost_usd = CASE WHEN cost_source = 'reported' AND excluded.cost_source = 'reported' "
+        "THEN greatest(cost_usd, excluded.cost_usd) "
+        "WHEN excluded.cost_source = 'reported' THEN excluded.cost_usd "
+        "WHEN cost_source = 'reported' THEN cost_usd END"
+    )
+    sets.append(
+        "cost_source = CASE WHEN 'reported' IN (cost_source, excluded.cost_source) "
+        "THEN 'reported' ELSE 'unknown' END"
+    )
+    return (
+        "INSERT INTO usage_events BY NAME SELECT * FROM new_events "
+        "ON CONFLICT (event_id) DO UPDATE SET " + ", ".join(sets)
+    )
+
+
+EVENT_UPSERT_SQL = _event_upsert_sql()
+
+# A side chain may replay a main-chain message under another request id
+# (FORMATS.md §C.4 rule 3); across batches the store drops the replay.
+DROP_SIDECHAIN_REPLAYS_SQL = """
+DELETE FROM usage_events
+WHERE is_sidechain
+  AND message_id IN (SELECT message_id FROM new_events WHERE message_id IS NOT NULL)
+  AND EXISTS (
+      SELECT 1 FROM usage_events AS main
+      WHERE main.message_id = usage_events.message_id
+        AND NOT main.is_sidechain
+        AND main.event_id <> usage_events.event_id)
+"""
+
+
+@dataclass
+class WriteResult:
+    new_events: int
+    merged_events: int
+    new_raws: int
+    sidechain_replays: int
+
+
+class Store:
+    """A migrated DuckDB file."""
+
+    def __init__(self, path: Path | str, *, read_only: bool = False):
+        self.path = Path(path)
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.con = duckdb.connect(str(self.path), read_only=read_only)
+        if not read_only:
+            migrate(self.con)
+
+    @classmethod
+    def for_reading(cls, path: Path | str) -> Store:
+        """Read-only when the file exists (other readers may share it), else a new store."""
+        return cls(path, read_only=Path(path).exists())
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def cursors(self, source_system: str) -> dict[str, tuple[str, int, int, int, int, int]]:
+        rows = self.con.execute(
+            'SELECT path, "offset", size, mtime_ns, head_hash, tail_hash '
+            "FROM file_cursors WHERE source_system = ?",
+            [source_system],
+        ).fetchall()
+        return {row[0]: row for row in rows}
+
+    def write(
+        self,
+        events: Any,
+        raws: Any,
+        cursors: Iterable[tuple[str, int, int, int, int, int]],
+        source_system: str,
+        after_write=None,
+    ) -> WriteResult:
+        """Write one batch and advance its files' cursors in one transaction,
+        so a cursor never gets ahead of the data it stands for.
+
+        `events` and `raws` are Arrow tables. `after_write(con)` runs inside the
+        transaction with the batch visible as `new_events` (used for pricing).
+        """
+        con = self.con
+        con.register("new_events", events)
+        con.register("new_raws", raws)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            merged = con.execute(
+                "SELECT count(*) FROM new_events WHERE event_id IN (SELECT event_id FROM usage_events)"
+            ).fetchone()[0]
+            total = con.execute("SELECT count(*) FROM new_events").fetchone()[0]
+            raws_before = con.execute("SELECT count(*) FROM usage_raw_events").fetchone()[0]
+            con.execute(
+                "INSERT INTO usage_raw_events BY NAME SELECT * FROM new_raws ON CONFLICT DO NOTHING"
+            )
+            new_raws = con.execute("SELECT count(*) FROM usage_raw_events").fetchone()[0] - raws_before
+            if total:
+                con.execute(EVENT_UPSERT_SQL)
+            replays = con.execute(DROP_SIDECHAIN_REPLAYS_SQL).fetchone()[0] if total else 0
+            con.executemany(
+                'INSERT OR REPLACE INTO file_cursors (path, source_system, "offset", size, mtime_ns, '
+                "head_hash, tail_hash, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
+                [(c[0], source_system, *c[1:]) for c in cursors],
+            )
+            if after_write is not None and total:
+                after_write(con)
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.unregister("new_events")
+            con.unregister("new_raws")
+        return WriteResult(total - merged, merged, new_raws, replays)
