@@ -450,7 +450,8 @@ class Session:
                 "service_tier": self.service_tier,
                 "cache_creation": {"ephemeral_1h_input_tokens": one_hour,
                                    "ephemeral_5m_input_tokens": cache_write - one_hour},
-                "inference_geo": self.inference_geo, "iterations": [], "speed": self.speed}
+                "inference_geo": self.inference_geo, "iterations": [],
+                "speed": self.speed if "opus" in t.model else "standard"}
 
     def next_input_usage(self, t: Transcript) -> tuple[int, int, int]:
         """(input, cache_read, cache_write) of the next request of transcript t."""
@@ -492,7 +493,7 @@ class Session:
             outputs = [real_output] * len(blocks)
         if len(blocks) > 1:
             self.traps["responses_spread_over_several_lines"] += 1
-        if self.service_tier != "standard" or self.speed != "standard":
+        if self.service_tier != "standard" or (self.speed != "standard" and "opus" in t.model):
             self.traps["responses_with_priority_tier_or_fast_speed"] += 1
         if web_searches:
             self.traps["responses_with_server_tool_use"] += 1
