@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder};
-use arrow_array::{ArrayRef, RecordBatch, TimestampMicrosecondArray};
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, TimestampMicrosecondArray, UInt64Array};
 use arrow_schema::{ArrowError, DataType, Field, Schema, TimeUnit};
 
 use crate::event::{RawRecord, UsageEvent};
+use crate::jsonl::scan::Cursor;
 
 fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
@@ -140,6 +141,28 @@ pub fn raws_batch(raws: &[RawRecord], received_at_us: i64) -> Result<RecordBatch
         strings(r.iter().map(|x| x.account_id.as_deref())),
         strings(r.iter().map(|x| Some(x.source_ref.as_str()))),
         strings(r.iter().map(|x| Some(x.payload.as_str()))),
+    ];
+    RecordBatch::try_new(Arc::new(schema), columns)
+}
+
+/// `file_cursors` rows (without `source_system` and `updated_at`, which the store adds).
+pub fn cursors_batch(cursors: &[Cursor]) -> Result<RecordBatch, ArrowError> {
+    let schema = Schema::new(vec![
+        Field::new("path", DataType::Utf8, false),
+        Field::new("offset", DataType::UInt64, false),
+        Field::new("size", DataType::UInt64, false),
+        Field::new("mtime_ns", DataType::Int64, false),
+        Field::new("head_hash", DataType::UInt64, false),
+        Field::new("tail_hash", DataType::UInt64, false),
+    ]);
+    let c = cursors;
+    let columns: Vec<ArrayRef> = vec![
+        strings(c.iter().map(|x| Some(x.path.as_str()))),
+        Arc::new(UInt64Array::from_iter_values(c.iter().map(|x| x.offset))),
+        Arc::new(UInt64Array::from_iter_values(c.iter().map(|x| x.size))),
+        Arc::new(Int64Array::from_iter_values(c.iter().map(|x| x.mtime_ns))),
+        Arc::new(UInt64Array::from_iter_values(c.iter().map(|x| x.head_hash))),
+        Arc::new(UInt64Array::from_iter_values(c.iter().map(|x| x.tail_hash))),
     ];
     RecordBatch::try_new(Arc::new(schema), columns)
 }

@@ -12,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_arrow::PyTable;
 
-use crate::arrow::{events_batch, raws_batch};
+use crate::arrow::{cursors_batch, events_batch, raws_batch};
 use crate::jsonl::scan::{discover, read_files, Cursor, FileInfo};
 use crate::jsonl::Problem;
 
@@ -41,7 +41,7 @@ fn discover_jsonl(py: Python<'_>, roots: Vec<PathBuf>) -> (Vec<FileTuple>, Vec<(
 /// Read Claude Code transcripts from their cursors on.
 ///
 /// `files` holds `(path, size, mtime_ns, cursor or None)`. Returns a dict with
-/// `events` and `raws` (Arrow tables), `cursors` (tuples), `stats`, `problems`.
+/// `events`, `raws` and `cursors` (Arrow tables), `stats`, `problems`.
 #[pyfunction]
 #[pyo3(signature = (files, *, keep_content = false))]
 fn read_claude_transcripts<'py>(
@@ -66,24 +66,23 @@ fn read_claude_transcripts<'py>(
     let received_at_us = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64);
-    let (result, events, raws) = py.detach(|| {
+    let (result, batches) = py.detach(|| {
         let result = read_files(&tasks, keep_content);
-        let events = events_batch(&result.events);
-        let raws = raws_batch(&result.raws, received_at_us);
-        (result, events, raws)
+        let batches = (|| {
+            Ok::<_, arrow_schema::ArrowError>([
+                events_batch(&result.events)?,
+                raws_batch(&result.raws, received_at_us)?,
+                cursors_batch(&result.cursors)?,
+            ])
+        })();
+        (result, batches)
     });
-    let events = events.map_err(|e| PyValueError::new_err(e.to_string()))?;
-    let raws = raws.map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let [events, raws, cursors] = batches.map_err(|e| PyValueError::new_err(e.to_string()))?;
 
     let out = PyDict::new(py);
     out.set_item("events", table(events)?)?;
     out.set_item("raws", table(raws)?)?;
-    let cursors: Vec<CursorTuple> = result
-        .cursors
-        .into_iter()
-        .map(|c| (c.path, c.offset, c.size, c.mtime_ns, c.head_hash, c.tail_hash))
-        .collect();
-    out.set_item("cursors", cursors)?;
+    out.set_item("cursors", table(cursors)?)?;
     let stats = PyDict::new(py);
     let s = &result.stats;
     for (name, value) in [

@@ -25,7 +25,7 @@ class ReadStats(TypedDict):
 class ReadResult(TypedDict):
     events: Any  # Arrow table (PyCapsule stream) with usage_events columns
     raws: Any  # Arrow table with usage_raw_events columns
-    cursors: list[CursorTuple]
+    cursors: Any  # Arrow table with file_cursors columns
     stats: ReadStats
     problems: list[ProblemTuple]
 

@@ -12,6 +12,7 @@ from usagecore.config import DB_ENV, default_db_path
 
 REPORTS = ("daily", "monthly", "session", "models")
 SOURCES = ("claude_code", "claude", "codex", "opencode")
+MAX_PROBLEMS_SHOWN = 10
 
 
 @click.group()
@@ -58,10 +59,11 @@ def _run_claude_backfill(ctx: click.Context, paths: tuple[Path, ...], keep_conte
                 summary = backfill_claude(store, roots, keep_content=keep_content, progress=progress)
         else:
             summary = backfill_claude(store, roots, keep_content=keep_content)
-    for problem in summary.problems:
+    shown = summary.problems[:MAX_PROBLEMS_SHOWN]
+    for problem in shown:
         click.echo(f"skipped: {problem['path']} at byte {problem['offset']}: {problem['message']}", err=True)
-    if len(summary.problems) < summary.skipped_lines:
-        click.echo(f"skipped: {summary.skipped_lines - len(summary.problems)} more bad lines not shown", err=True)
+    if len(shown) < summary.skipped_lines:
+        click.echo(f"skipped: {summary.skipped_lines - len(shown)} more bad lines (see --json)", err=True)
     if as_json:
         click.echo(dumps(summary.as_dict()))
     else:

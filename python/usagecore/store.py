@@ -7,7 +7,6 @@ only has to provide the same few methods.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,19 +140,20 @@ class Store:
         self,
         events: Any,
         raws: Any,
-        cursors: Iterable[tuple[str, int, int, int, int, int]],
+        cursors: Any,
         source_system: str,
         after_write=None,
     ) -> WriteResult:
         """Write one batch and advance its files' cursors in one transaction,
         so a cursor never gets ahead of the data it stands for.
 
-        `events` and `raws` are Arrow tables. `after_write(con)` runs inside the
+        `events`, `raws` and `cursors` are Arrow tables. `after_write(con)` runs inside the
         transaction with the batch visible as `new_events` (used for pricing).
         """
         con = self.con
         con.register("new_events", events)
         con.register("new_raws", raws)
+        con.register("new_cursors", cursors)
         con.execute("BEGIN TRANSACTION")
         try:
             merged = con.execute(
@@ -168,10 +168,10 @@ class Store:
             if total:
                 con.execute(EVENT_UPSERT_SQL)
             replays = con.execute(DROP_SIDECHAIN_REPLAYS_SQL).fetchone()[0] if total else 0
-            con.executemany(
-                'INSERT OR REPLACE INTO file_cursors (path, source_system, "offset", size, mtime_ns, '
-                "head_hash, tail_hash, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, current_timestamp)",
-                [(c[0], source_system, *c[1:]) for c in cursors],
+            con.execute(
+                "INSERT OR REPLACE INTO file_cursors BY NAME "
+                "SELECT *, ? AS source_system, current_timestamp AS updated_at FROM new_cursors",
+                [source_system],
             )
             if after_write is not None and total:
                 after_write(con)
@@ -182,4 +182,5 @@ class Store:
         finally:
             con.unregister("new_events")
             con.unregister("new_raws")
+            con.unregister("new_cursors")
         return WriteResult(total - merged, merged, new_raws, replays)

@@ -10,6 +10,7 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::UNIX_EPOCH;
 
 use memchr::memmem::Finder;
@@ -142,10 +143,31 @@ pub fn is_unchanged(file: &FileInfo, cursor: &Cursor) -> bool {
 }
 
 fn read_range(file: &mut File, start: u64, len: u64) -> io::Result<Vec<u8>> {
-    file.seek(SeekFrom::Start(start))?;
-    let mut buf = Vec::with_capacity(len as usize);
-    file.take(len).read_to_end(&mut buf)?;
+    let mut buf = Vec::new();
+    read_range_into(file, start, len, &mut buf)?;
     Ok(buf)
+}
+
+fn read_range_into(file: &mut File, start: u64, len: u64, buf: &mut Vec<u8>) -> io::Result<()> {
+    file.seek(SeekFrom::Start(start))?;
+    buf.clear();
+    buf.reserve(len as usize);
+    file.take(len).read_to_end(buf)?;
+    Ok(())
+}
+
+/// Read buffers are reused across files: fresh multi-megabyte allocations
+/// cost more in page faults than the reading itself.
+static BUFFERS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+fn take_buffer() -> Vec<u8> {
+    BUFFERS.lock().map(|mut pool| pool.pop()).ok().flatten().unwrap_or_default()
+}
+
+fn give_back(buf: Vec<u8>) {
+    if let Ok(mut pool) = BUFFERS.lock() {
+        pool.push(buf);
+    }
 }
 
 fn head_hash(file: &mut File, offset: u64) -> io::Result<u64> {
@@ -262,7 +284,8 @@ fn read_file(file: &FileInfo, cursor: Option<&Cursor>, keep_content: bool) -> (D
         // The size may have grown since discovery; read what is there now.
         let size = handle.metadata()?.len();
         let (start, reread) = resume_offset(&mut handle, size, cursor)?;
-        let buf = read_range(&mut handle, start, size - start)?;
+        let mut buf = take_buffer();
+        read_range_into(&mut handle, start, size - start, &mut buf)?;
         let complete = memchr::memrchr(b'\n', &buf).map_or(0, |nl| nl + 1);
         let finder = Finder::new(USAGE_NEEDLE);
         let parts: Vec<Decoding> = chunks(&buf[..complete])
@@ -285,6 +308,7 @@ fn read_file(file: &FileInfo, cursor: Option<&Cursor>, keep_content: bool) -> (D
         }
         out.stats.files = 1;
         out.stats.bytes = buf.len() as u64;
+        give_back(buf);
         out.stats.reread_files = u64::from(reread);
         let offset = start + complete as u64;
         Ok(Cursor {
