@@ -1,0 +1,54 @@
+"""Shared test setup. No test touches the real home: HOME, the XDG folders,
+CLAUDE_CONFIG_DIR and the store path all point into a temporary folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+CAPTURES = SHARED / "captures"
+FIXTURES = SHARED / "fixtures"
+SPOTTER = FIXTURES / "claude-code" / "spotter"
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    monkeypatch.delenv("USAGECORE_TELEMETRY_DB_PATH", raising=False)
+    monkeypatch.setenv("TZ", "UTC")
+    return home
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "store" / "telemetry.duckdb"
+
+
+def run_cli(*args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """Run `python -m usagecore ARGS` in a real subprocess."""
+    result = subprocess.run(
+        [sys.executable, "-m", "usagecore", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"usagecore {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+    return result
+
+
+def run_json(*args: str, env: dict | None = None):
+    return json.loads(run_cli(*args, "--json", env=env).stdout)
