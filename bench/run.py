@@ -5,8 +5,9 @@
 
 Generates the corpus if it is missing (cached in bench/corpus/<size>-seed<seed>), warms the page
 cache with one full read so every contender sees the same warm cache, then runs each contender
-as a subprocess and records wall time (including process start) and peak RSS (from wait4, which
-covers the child and every descendant it waited for). Each contender's totals are checked against
+as a subprocess --repeat times (default 3) and records the median wall time (including process
+start) and the largest peak RSS (from wait4, which covers the child and every descendant it waited
+for). Repeats matter on a small shared machine: single runs vary by up to 2x. Each contender's totals are checked against
 the corpus's truth.json. Prints a table and writes bench/out/results-<date>.json.
 """
 
@@ -18,6 +19,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,7 +53,8 @@ TARGETS = {
 class Run:
     name: str
     command: list[str]
-    wall_s: float | None = None
+    wall_s: float | None = None          # median over the repeats
+    wall_samples: list[float] = field(default_factory=list)
     peak_rss_mb: float | None = None
     exit_code: int | None = None
     totals: dict | None = None
@@ -63,6 +66,7 @@ class Run:
 
     def as_json(self) -> dict:
         return {"name": self.name, "command": self.command, "wall_s": self.wall_s,
+                "wall_samples": self.wall_samples,
                 "peak_rss_mb": self.peak_rss_mb, "exit_code": self.exit_code, "totals": self.totals,
                 "check": self.check, "note": self.note, "target": self.target,
                 "stderr_tail": self.stderr.decode(errors="replace")[-2000:] if self.exit_code else ""}
@@ -81,9 +85,27 @@ def measure(name: str, command: list[str], env: dict | None = None) -> Run:
         out.seek(0)
         err.seek(0)
         run.stdout, run.stderr = out.read(), err.read()
+    run.wall_samples = [run.wall_s]
     if run.exit_code:
         run.note = f"exit {run.exit_code}: " + run.stderr.decode(errors="replace").strip()[-300:]
     return run
+
+
+def measure_repeated(name: str, commands: list[list], env: dict | None = None) -> Run:
+    """Run each command once (the repeats of one measurement); median wall, largest RSS.
+
+    Stops at the first failure. The returned Run carries the first run's output for checking.
+    """
+    runs = []
+    for command in commands:
+        runs.append(measure(name, command, env))
+        if runs[-1].exit_code:
+            return runs[-1]
+    first = runs[0]
+    first.wall_samples = [r.wall_s for r in runs]
+    first.wall_s = round(statistics.median(first.wall_samples), 3)
+    first.peak_rss_mb = max(r.peak_rss_mb for r in runs)
+    return first
 
 
 def ensure_corpus(size_text: str, seed: int, corpus: Path | None) -> Path:
@@ -140,15 +162,20 @@ def describe_check(check: dict | None) -> str:
 
 # ---- contenders ---------------------------------------------------------------------------------
 
-def run_usagecore(corpus: Path, truth: dict, db_dir: Path) -> list[Run]:
+def run_usagecore(corpus: Path, truth: dict, db_dir: Path, repeat: int) -> list[Run]:
     if not USAGECORE.exists():
         return [Run(name, [], note="not installed") for name in
                 ("usagecore backfill (cold)", "usagecore backfill (incremental)", "usagecore report daily")]
-    db = db_dir / "usagecore.duckdb"
-    backfill = [USAGECORE, "--db", db, "backfill", "claude", corpus / "projects", "--json"]
+
+    def backfill(db: Path) -> list:
+        return [USAGECORE, "--db", db, "backfill", "claude", corpus / "projects", "--json"]
+
+    # Every cold repeat gets its own fresh database; the last one is reused below.
+    databases = [db_dir / f"cold-{i}.duckdb" for i in range(repeat)]
+    db = databases[-1]
     runs = []
 
-    cold = measure("usagecore backfill (cold)", backfill)
+    cold = measure_repeated("usagecore backfill (cold)", [backfill(d) for d in databases])
     if cold.exit_code == 0:
         summary = orjson.loads(cold.stdout)
         cold.totals = {"events": summary.get("events")}
@@ -157,7 +184,7 @@ def run_usagecore(corpus: Path, truth: dict, db_dir: Path) -> list[Run]:
     cold.target = f"<= {TARGETS['cold_vs_duckdb']}x DuckDB (aim {TARGETS['cold_vs_duckdb_aim']}x), <= {TARGETS['cold_vs_ccusage']}x ccusage"
     runs.append(cold)
 
-    again = measure("usagecore backfill (incremental)", backfill)
+    again = measure_repeated("usagecore backfill (incremental)", [backfill(db)] * repeat)
     if again.exit_code == 0:
         summary = orjson.loads(again.stdout)
         again.totals = {"events": summary.get("events"), "files_read": summary.get("files_read")}
@@ -165,7 +192,8 @@ def run_usagecore(corpus: Path, truth: dict, db_dir: Path) -> list[Run]:
     again.target = f"< {TARGETS['incremental_s']} s"
     runs.append(again)
 
-    report = measure("usagecore report daily", [USAGECORE, "--db", db, "report", "daily", "--json"])
+    report = measure_repeated("usagecore report daily",
+                              [[USAGECORE, "--db", db, "report", "daily", "--json"]] * repeat)
     if report.exit_code == 0:
         totals = orjson.loads(report.stdout)["totals"]
         report.totals = {"events": totals.get("requests"), "input_tokens": totals.get("input_tokens"),
@@ -181,10 +209,10 @@ def run_usagecore(corpus: Path, truth: dict, db_dir: Path) -> list[Run]:
     return runs
 
 
-def run_duckdb(corpus: Path, truth: dict) -> Run:
+def run_duckdb(corpus: Path, truth: dict, repeat: int) -> Run:
     threads = os.cpu_count()
-    run = measure(f"DuckDB read_ndjson ({threads} threads)",
-                  [PYTHON, BENCH_DIR / "peers.py", "duckdb", corpus, "--threads", str(threads)])
+    run = measure_repeated(f"DuckDB read_ndjson ({threads} threads)",
+                           [[PYTHON, BENCH_DIR / "peers.py", "duckdb", corpus, "--threads", str(threads)]] * repeat)
     if run.exit_code == 0:
         result = orjson.loads(run.stdout)
         run.totals = result["overall"]
@@ -195,23 +223,25 @@ def run_duckdb(corpus: Path, truth: dict) -> Run:
     return run
 
 
-def run_ccusage(corpus: Path, truth: dict, home: Path) -> Run:
+def run_ccusage(corpus: Path, truth: dict, home: Path, repeat: int) -> Run:
     if shutil.which("node") is None or not peers.CCUSAGE_BIN.exists():
         return Run("ccusage 20.0.24", [], note="not installed (npm install --prefix bench ccusage@20.0.24)")
     command, env = peers.ccusage_command(corpus, home)
-    run = measure("ccusage 20.0.24 claude daily", command, env)
+    run = measure_repeated("ccusage 20.0.24 claude daily", [command] * repeat, env)
     if run.exit_code == 0:
         result = peers.ccusage_totals(run.stdout)
         run.totals = result["overall"]
         run.check = peers.compare_overall(truth["overall"], run.totals)
-        run.note = "reports no request count"
+        run.note = ("reports no request count; its rules differ from truth's (it also counts assistant "
+                    "messages copied into agent_progress lines and does not merge lines without requestId; "
+                    "see README)")
     return run
 
 
 # ---- output -------------------------------------------------------------------------------------
 
 def print_table(runs: list[Run], ratios: dict) -> None:
-    header = ("contender", "wall s", "peak RSS MB", "totals = truth?", "target")
+    header = ("contender", "wall s (median)", "peak RSS MB", "totals = truth?", "target")
     rows = [(r.name, f"{r.wall_s:.2f}" if r.wall_s is not None else "-",
              f"{r.peak_rss_mb:.0f}" if r.peak_rss_mb is not None else "-",
              describe_check(r.check) if r.exit_code == 0 else (r.note or "-"), r.target) for r in runs]
@@ -236,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--corpus", type=Path, help="use this corpus directory (generated there if missing)")
     parser.add_argument("--skip-ccusage", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs per measurement; the table shows the median wall time")
     args = parser.parse_args(argv)
     parse_size(args.size)  # fail early on a bad size
 
@@ -249,14 +281,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="usagecore-bench-") as scratch:
         scratch_dir = Path(scratch)
         (scratch_dir / "home").mkdir()
-        runs = run_usagecore(corpus, truth, scratch_dir)
+        runs = run_usagecore(corpus, truth, scratch_dir, args.repeat)
         print("usagecore done", flush=True)
-        duckdb_run = run_duckdb(corpus, truth)
+        duckdb_run = run_duckdb(corpus, truth, args.repeat)
         runs.append(duckdb_run)
         print("DuckDB baseline done", flush=True)
         ccusage_run = None
         if not args.skip_ccusage:
-            ccusage_run = run_ccusage(corpus, truth, scratch_dir / "home")
+            ccusage_run = run_ccusage(corpus, truth, scratch_dir / "home", args.repeat)
             runs.append(ccusage_run)
 
     cold = runs[0]
@@ -277,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         "corpus": {"path": str(corpus), "size": args.size, "seed": args.seed, "counts": truth["counts"],
                    "truth_overall": truth["overall"]},
         "page_cache_warmup": warm,
+        "repeat": args.repeat,
         "targets": TARGETS,
         "ratios": {"cold_vs_duckdb": ratio(duckdb_run), "cold_vs_ccusage": ratio(ccusage_run)},
         "runs": [r.as_json() for r in runs],
