@@ -1,0 +1,252 @@
+"""Schema migrations: a blank DuckDB file gets exactly the canonical schema,
+migrating again changes nothing, and what was applied is recorded.
+
+The expected schema is written out column by column below, from the contract
+of the canonical tables; information_schema is what the store really has.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from conftest import run_cli
+from usagecore.migrations import MIGRATIONS, migrate
+
+TABLES = ["file_cursors", "schema_migrations", "usage_events", "usage_raw_events"]
+
+TSTZ = "TIMESTAMP WITH TIME ZONE"
+NOT_NULL, NULL = "NO", "YES"
+
+# (column, type, nullable, default) in table order.
+USAGE_EVENTS = [
+    ("event_id", "VARCHAR", NOT_NULL, None),
+    ("raw_event_id", "VARCHAR", NULL, None),
+    ("occurred_at", TSTZ, NOT_NULL, None),
+    ("event_type", "VARCHAR", NOT_NULL, None),
+    ("source_system", "VARCHAR", NOT_NULL, None),
+    ("source_channel", "VARCHAR", NOT_NULL, None),
+    ("provider_id", "VARCHAR", NULL, None),
+    ("account_id", "VARCHAR", NULL, None),
+    ("model_raw", "VARCHAR", NULL, None),
+    ("model", "VARCHAR", NULL, None),
+    ("input_tokens", "BIGINT", NOT_NULL, "0"),
+    ("output_tokens", "BIGINT", NOT_NULL, "0"),
+    ("reasoning_tokens", "BIGINT", NOT_NULL, "0"),
+    ("cache_read_tokens", "BIGINT", NOT_NULL, "0"),
+    ("cache_write_tokens", "BIGINT", NOT_NULL, "0"),
+    ("cache_write_1h_tokens", "BIGINT", NOT_NULL, "0"),
+    ("total_tokens", "BIGINT", NOT_NULL, "0"),
+    ("cost_usd", "DOUBLE", NULL, None),
+    ("cost_source", "VARCHAR", NOT_NULL, "'unknown'"),
+    ("requests", "INTEGER", NOT_NULL, "0"),
+    ("session_id", "VARCHAR", NULL, None),
+    ("turn_id", "VARCHAR", NULL, None),
+    ("message_id", "VARCHAR", NULL, None),
+    ("request_id", "VARCHAR", NULL, None),
+    ("tool_call_id", "VARCHAR", NULL, None),
+    ("tool_name", "VARCHAR", NULL, None),
+    ("project", "VARCHAR", NULL, None),
+    ("agent_id", "VARCHAR", NULL, None),
+    ("user_id", "VARCHAR", NULL, None),
+    ("is_sidechain", "BOOLEAN", NOT_NULL, "false"),
+    ("client_version", "VARCHAR", NULL, None),
+    ("git_branch", "VARCHAR", NULL, None),
+]
+USAGE_RAW_EVENTS = [
+    ("raw_event_id", "VARCHAR", NOT_NULL, None),
+    ("source_system", "VARCHAR", NOT_NULL, None),
+    ("source_channel", "VARCHAR", NOT_NULL, None),
+    ("received_at", TSTZ, NOT_NULL, None),
+    ("occurred_at", TSTZ, NULL, None),
+    ("account_id", "VARCHAR", NULL, None),
+    ("source_ref", "VARCHAR", NULL, None),
+    ("payload", "JSON", NULL, None),
+]
+FILE_CURSORS = [
+    ("path", "VARCHAR", NOT_NULL, None),
+    ("source_system", "VARCHAR", NOT_NULL, None),
+    ("offset", "UBIGINT", NOT_NULL, None),
+    ("size", "UBIGINT", NOT_NULL, None),
+    ("mtime_ns", "BIGINT", NOT_NULL, None),
+    ("head_hash", "UBIGINT", NOT_NULL, None),
+    ("tail_hash", "UBIGINT", NOT_NULL, None),
+    ("updated_at", TSTZ, NOT_NULL, None),
+]
+SCHEMA_MIGRATIONS = [
+    ("version", "INTEGER", NOT_NULL, None),
+    ("name", "VARCHAR", NOT_NULL, None),
+    ("applied_at", TSTZ, NOT_NULL, "current_timestamp"),
+]
+COLUMNS = {
+    "usage_events": USAGE_EVENTS,
+    "usage_raw_events": USAGE_RAW_EVENTS,
+    "file_cursors": FILE_CURSORS,
+    "schema_migrations": SCHEMA_MIGRATIONS,
+}
+PRIMARY_KEYS = {
+    "usage_events": ["event_id"],
+    "usage_raw_events": ["raw_event_id"],
+    "file_cursors": ["path"],
+    "schema_migrations": ["version"],
+}
+
+
+def _blank(path) -> None:
+    """A real DuckDB file with nothing in it."""
+    duckdb.connect(str(path)).close()
+    assert path.exists()
+
+
+def _tables(con) -> list[str]:
+    return [r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema = 'main' ORDER BY table_name").fetchall()]
+
+
+def _columns(con, table: str) -> list[tuple]:
+    return con.execute(
+        "SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns "
+        "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position", [table]).fetchall()
+
+
+def _primary_keys(con) -> dict[str, list[str]]:
+    rows = con.execute(
+        "SELECT table_name, constraint_column_names FROM duckdb_constraints() "
+        "WHERE constraint_type = 'PRIMARY KEY' ORDER BY table_name").fetchall()
+    return {table: list(cols) for table, cols in rows}
+
+
+def _migrations(con) -> list[tuple]:
+    # applied_at as text: reading TIMESTAMPTZ into Python needs pytz, which is not a dependency.
+    return con.execute(
+        "SELECT version, name, applied_at::VARCHAR FROM schema_migrations ORDER BY version").fetchall()
+
+
+@pytest.fixture
+def blank_db(tmp_path):
+    path = tmp_path / "blank.duckdb"
+    _blank(path)
+    return path
+
+
+def test_migrate_blank_file_creates_exact_schema(blank_db):
+    con = duckdb.connect(str(blank_db))
+    applied = migrate(con)
+    assert applied == [1]
+    assert _tables(con) == TABLES
+    for table, expected in COLUMNS.items():
+        assert _columns(con, table) == expected, table
+    assert _primary_keys(con) == PRIMARY_KEYS
+    # Every table is a base table; nothing else (views, sequences) was created.
+    kinds = con.execute("SELECT DISTINCT table_type FROM information_schema.tables "
+                        "WHERE table_schema = 'main'").fetchall()
+    assert kinds == [("BASE TABLE",)]
+    con.close()
+
+
+def test_schema_survives_reopen(blank_db):
+    con = duckdb.connect(str(blank_db))
+    migrate(con)
+    con.close()
+    con = duckdb.connect(str(blank_db), read_only=True)
+    assert _tables(con) == TABLES
+    assert _columns(con, "usage_events") == USAGE_EVENTS
+    con.close()
+
+
+def test_versions_recorded(blank_db):
+    con = duckdb.connect(str(blank_db))
+    migrate(con)
+    rows = _migrations(con)
+    assert [(v, n) for v, n, _ in rows] == [(v, n) for v, n, _ in MIGRATIONS]
+    assert rows[0][:2] == (1, "canonical tables")
+    assert all(applied_at for _, _, applied_at in rows)
+    con.close()
+
+
+def test_migrating_twice_is_a_no_op(blank_db):
+    con = duckdb.connect(str(blank_db))
+    assert migrate(con) == [1]
+    before = _migrations(con)
+    con.execute(
+        "INSERT INTO file_cursors VALUES ('/x.jsonl', 'claude_code', 1, 2, 3, 4, 5, current_timestamp)")
+    con.close()
+
+    con = duckdb.connect(str(blank_db))
+    assert migrate(con) == []
+    assert migrate(con) == []
+    assert _migrations(con) == before  # same rows, same applied_at
+    assert _tables(con) == TABLES
+    for table, expected in COLUMNS.items():
+        assert _columns(con, table) == expected, table
+    # Data written between the runs is untouched.
+    assert con.execute('SELECT path, "offset", size FROM file_cursors').fetchall() == [("/x.jsonl", 1, 2)]
+    con.close()
+
+
+def test_defaults_apply(blank_db):
+    con = duckdb.connect(str(blank_db))
+    migrate(con)
+    con.execute("INSERT INTO usage_events (event_id, occurred_at, event_type, source_system, source_channel) "
+                "VALUES ('e1', TIMESTAMPTZ '2026-01-01 00:00:00+00', 'message', 'claude_code', 'jsonl')")
+    row = con.execute(
+        "SELECT input_tokens, output_tokens, reasoning_tokens, cache_read_tokens, cache_write_tokens, "
+        "cache_write_1h_tokens, total_tokens, cost_usd, cost_source, requests, is_sidechain "
+        "FROM usage_events").fetchone()
+    assert row == (0, 0, 0, 0, 0, 0, 0, None, "unknown", 0, False)
+    with pytest.raises(duckdb.ConstraintException):
+        con.execute("INSERT INTO usage_events (event_id, occurred_at, event_type, source_system, source_channel) "
+                    "VALUES ('e1', TIMESTAMPTZ '2026-01-02 00:00:00+00', 'message', 'claude_code', 'jsonl')")
+    with pytest.raises(duckdb.ConstraintException):
+        con.execute("INSERT INTO usage_events (event_id, event_type, source_system, source_channel) "
+                    "VALUES ('e2', 'message', 'claude_code', 'jsonl')")
+    con.close()
+
+
+def test_failed_migration_rolls_back(tmp_path):
+    """A migration that fails half-way leaves no partial schema and records nothing."""
+    path = tmp_path / "conflict.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE usage_events (x INTEGER)")
+    with pytest.raises(duckdb.CatalogException):
+        migrate(con)
+    assert _tables(con) == ["schema_migrations", "usage_events"]
+    assert _columns(con, "usage_events") == [("x", "INTEGER", "YES", None)]
+    assert _migrations(con) == []
+    con.close()
+
+
+def test_cli_migrates_blank_file(blank_db):
+    """Any writing command on an existing blank file brings it to the current schema."""
+    out = run_cli("--db", str(blank_db), "sql", "SELECT count(*) AS n FROM usage_events", "--format", "json")
+    assert out.stdout.strip() == '[{"n":0}]'
+    con = duckdb.connect(str(blank_db), read_only=True)
+    assert _tables(con) == TABLES
+    for table, expected in COLUMNS.items():
+        assert _columns(con, table) == expected, table
+    assert [(v, n) for v, n, _ in _migrations(con)] == [(1, "canonical tables")]
+    con.close()
+    # And a second command migrates nothing more.
+    run_cli("--db", str(blank_db), "sql", "SELECT 1")
+    con = duckdb.connect(str(blank_db), read_only=True)
+    assert con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == 1
+    con.close()
+
+
+def test_report_on_new_path_creates_migrated_store(tmp_path):
+    path = tmp_path / "new" / "t.duckdb"
+    out = run_cli("--db", str(path), "report", "daily", "--json", "--tz", "UTC")
+    assert '"rows":[]' in out.stdout
+    con = duckdb.connect(str(path), read_only=True)
+    assert _tables(con) == TABLES
+    con.close()
+
+
+@pytest.mark.xfail(strict=True, reason="report opens an existing file read-only and never migrates it: "
+                   "on a blank or older DuckDB file it dies with a DuckDB CatalogException traceback")
+def test_report_on_existing_blank_file_has_no_traceback(blank_db):
+    result = run_cli("--db", str(blank_db), "report", "daily", "--json", "--tz", "UTC", check=False)
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 0
+    assert '"rows":[]' in result.stdout
