@@ -375,7 +375,7 @@ class Session:
         self.bytes_so_far = 0
         day_index = (start_ms - CORPUS_START_MS) // DAY_MS
 
-        self.legacy = day_index < 30 and rng.random() < 0.06
+        self.legacy = day_index < 45 and rng.random() < 0.15
         if self.legacy:
             self.version = rng.choice(LEGACY_VERSIONS)
             self.model = weighted(rng, LEGACY_MODELS)
@@ -744,7 +744,8 @@ class Session:
         tools = [("Bash", 30), ("Read", 26), ("Edit", 14), ("Grep", 7), ("Glob", 4), ("Write", 4),
                  ("TodoWrite", 5), ("WebSearch", 2), ("WebFetch", 2)]
         if allow_task:
-            tools.append(("Task" if self.pre_fix else "Agent", 1.5))
+            # Old builds ran Task subagents inline; give them more so that trap is common enough.
+            tools.append(("Task" if self.pre_fix else "Agent", 4 if self.legacy else 1.5))
         return weighted(self.rng, tools)
 
     def agent_step(self, t: Transcript, allow_task: bool) -> None:

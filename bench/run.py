@@ -128,6 +128,22 @@ def warm_page_cache(corpus: Path) -> dict:
     return {"bytes": total, "seconds": round(time.perf_counter() - started, 3)}
 
 
+def busy_cpu_fraction(seconds: float = 1.0) -> float:
+    """Share of all CPU time spent busy over a short window: other work skews every figure."""
+    def sample() -> tuple[int, int]:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        return sum(values), values[3] + values[4]  # total, idle + iowait
+
+    try:
+        total_before, idle_before = sample()
+        time.sleep(seconds)
+        total_after, idle_after = sample()
+    except OSError:
+        return float("nan")
+    total = total_after - total_before
+    return round(1 - (idle_after - idle_before) / total, 3) if total else 0.0
+
+
 def machine_info() -> dict:
     cpu = "unknown"
     try:
@@ -277,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{truth['counts']['lines']} lines, {truth['overall']['events']} events", flush=True)
     warm = warm_page_cache(corpus)
     print(f"page cache warmed: read {warm['bytes'] / 1024**2:.0f} MiB in {warm['seconds']} s", flush=True)
+    busy_before = busy_cpu_fraction()
+    if busy_before > 0.1:
+        print(f"WARNING: the machine is {busy_before:.0%} busy before the benchmark; figures will be skewed",
+              flush=True)
 
     with tempfile.TemporaryDirectory(prefix="usagecore-bench-") as scratch:
         scratch_dir = Path(scratch)
@@ -301,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     ratios = {f"usagecore cold / DuckDB (target <= {TARGETS['cold_vs_duckdb']}, aim {TARGETS['cold_vs_duckdb_aim']})": ratio(duckdb_run),
               f"usagecore cold / ccusage (target <= {TARGETS['cold_vs_ccusage']})": ratio(ccusage_run)}
     print_table(runs, ratios)
+    busy_after = busy_cpu_fraction()
+    if busy_after > 0.1:
+        print(f"WARNING: the machine was {busy_after:.0%} busy right after the benchmark")
 
     today = dt.date.today().isoformat()
     results = {
@@ -310,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
                    "truth_overall": truth["overall"]},
         "page_cache_warmup": warm,
         "repeat": args.repeat,
+        "busy_cpu_fraction": {"before": busy_before, "after": busy_after},
         "targets": TARGETS,
         "ratios": {"cold_vs_duckdb": ratio(duckdb_run), "cold_vs_ccusage": ratio(ccusage_run)},
         "runs": [r.as_json() for r in runs],
