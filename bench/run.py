@@ -6,8 +6,8 @@
 Generates the corpus if it is missing (cached in bench/corpus/<size>-seed<seed>), warms the page
 cache with one full read so every contender sees the same warm cache, then runs each contender
 as a subprocess --repeat times (default 3) and records the median wall time (including process
-start) and the largest peak RSS (from wait4, which covers the child and every descendant it waited
-for). Repeats matter on a small shared machine: single runs vary by up to 2x. Each contender's totals are checked against
+start), CPU time and the largest peak RSS (both from wait4, which covers the child and every
+descendant it waited for). Repeats matter on a small shared machine: single runs vary by up to 2x. Each contender's totals are checked against
 the corpus's truth.json. Prints a table and writes bench/out/results-<date>.json.
 """
 
@@ -56,6 +56,7 @@ class Run:
     wall_s: float | None = None          # median over the repeats
     wall_samples: list[float] = field(default_factory=list)
     peak_rss_mb: float | None = None
+    cpu_s: float | None = None           # user + system, summed over the process tree (median)
     exit_code: int | None = None
     totals: dict | None = None
     check: dict | None = None
@@ -67,7 +68,7 @@ class Run:
     def as_json(self) -> dict:
         return {"name": self.name, "command": self.command, "wall_s": self.wall_s,
                 "wall_samples": self.wall_samples,
-                "peak_rss_mb": self.peak_rss_mb, "exit_code": self.exit_code, "totals": self.totals,
+                "peak_rss_mb": self.peak_rss_mb, "cpu_s": self.cpu_s, "exit_code": self.exit_code, "totals": self.totals,
                 "check": self.check, "note": self.note, "target": self.target,
                 "stderr_tail": self.stderr.decode(errors="replace")[-2000:] if self.exit_code else ""}
 
@@ -82,6 +83,7 @@ def measure(name: str, command: list[str], env: dict | None = None) -> Run:
         run.wall_s = round(time.perf_counter() - started, 3)
         process.returncode = run.exit_code = os.waitstatus_to_exitcode(status)
         run.peak_rss_mb = round(usage.ru_maxrss / 1024, 1)  # Linux reports KiB
+        run.cpu_s = round(usage.ru_utime + usage.ru_stime, 3)
         out.seek(0)
         err.seek(0)
         run.stdout, run.stderr = out.read(), err.read()
@@ -105,6 +107,7 @@ def measure_repeated(name: str, commands: list[list], env: dict | None = None) -
     first.wall_samples = [r.wall_s for r in runs]
     first.wall_s = round(statistics.median(first.wall_samples), 3)
     first.peak_rss_mb = max(r.peak_rss_mb for r in runs)
+    first.cpu_s = round(statistics.median(r.cpu_s for r in runs), 3)
     return first
 
 
@@ -257,8 +260,9 @@ def run_ccusage(corpus: Path, truth: dict, home: Path, repeat: int) -> Run:
 # ---- output -------------------------------------------------------------------------------------
 
 def print_table(runs: list[Run], ratios: dict) -> None:
-    header = ("contender", "wall s (median)", "peak RSS MB", "totals = truth?", "target")
+    header = ("contender", "wall s (median)", "CPU s", "peak RSS MB", "totals = truth?", "target")
     rows = [(r.name, f"{r.wall_s:.2f}" if r.wall_s is not None else "-",
+             f"{r.cpu_s:.2f}" if r.cpu_s is not None else "-",
              f"{r.peak_rss_mb:.0f}" if r.peak_rss_mb is not None else "-",
              describe_check(r.check) if r.exit_code == 0 else (r.note or "-"), r.target) for r in runs]
     widths = [max(len(str(row[i])) for row in rows + [header]) for i in range(len(header))]
