@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime as dt
-import os
 import random
 import re
 import shutil
@@ -789,19 +788,16 @@ class Session:
         prompt = block["input"]["prompt"]
         start = self.now
         self.user_prompt(sub, prompt)
-        echoed = 0
-        tool_uses = 0
-        final = None
-        for step in range(weighted(rng, [(1, 20), (3, 40), (6, 25), (12, 15)])):
+        tool_uses = weighted(rng, [(1, 20), (3, 40), (6, 25), (12, 15)])
+        for _ in range(tool_uses):
             name = weighted(rng, [("Read", 40), ("Grep", 25), ("Glob", 10), ("Bash", 25)])
             tool_block = self.tool_use_block(name)
             pre = [self.text_block(150)] if rng.random() < 0.4 else []
             response = self.response(sub, pre + [tool_block], "tool_use")
-            echoed += self.echo_agent_progress(parent, sub, response, block["id"], prompt)
+            self.echo_agent_progress(parent, sub, response, block["id"], prompt)
             self.run_tool(sub, tool_block, response["lines"][-1][1])
-            tool_uses += 1
         final = self.response(sub, [self.text_block(1200)], "end_turn")
-        echoed += self.echo_agent_progress(parent, sub, final, block["id"], prompt)
+        self.echo_agent_progress(parent, sub, final, block["id"], prompt)
         self.corpus.finish_transcript(sub, allow_damage=True)
         final_text = final["lines"][-1][0]["content"][0]["text"]
         result = {"status": "completed", "prompt": prompt, "agentId": agent_id,
@@ -812,10 +808,10 @@ class Session:
         self.tool_result(parent, block["id"], [{"type": "text", "text": final_text}], result, assistant_uuid)
 
     def echo_agent_progress(self, parent: Transcript, sub: Transcript, response: dict,
-                            task_tool_use_id: str, prompt: str) -> int:
-        """Parent-side agent_progress lines embedding the subagent's assistant message, usage and all."""
-        if self.rng.random() > 0.6:
-            return 0
+                            task_tool_use_id: str, prompt: str) -> None:
+        """Parent-side agent_progress line embedding the subagent's assistant message, usage and all."""
+        if self.rng.random() > 0.6:  # real parents echo only some of the subagent's messages
+            return
         message, uuid, timestamp = response["lines"][-1]
         embedded = {"type": "assistant", "timestamp": timestamp, "message": message,
                     "requestId": response["request_id"], "uuid": uuid}
@@ -823,7 +819,6 @@ class Session:
                                "prompt": prompt, "agentId": sub.agent_id},
                       f"agent_{response['message_id']}", task_tool_use_id, timestamp)
         self.traps["agent_progress_lines_with_usage"] += 1
-        return 1
 
     def run_inline_sidechain_task(self, t: Transcript, block: dict, assistant_uuid: str) -> None:
         """Old builds wrote Task subagent messages inline with isSidechain:true. They are real
@@ -833,11 +828,10 @@ class Session:
         t.rebuild_envelope()
         t.parent_uuid = None
         self.user_prompt(t, block["input"]["prompt"])
-        final = None
         for _ in range(self.rng.randint(1, 4)):
             tool_block = self.tool_use_block("Read")
-            final = self.response(t, [tool_block], "tool_use")
-            self.run_tool(t, tool_block, final["lines"][-1][1])
+            response = self.response(t, [tool_block], "tool_use")
+            self.run_tool(t, tool_block, response["lines"][-1][1])
             self.traps["inline_sidechain_responses_counted"] += 1
         final = self.response(t, [self.text_block(900)], "end_turn")
         self.traps["inline_sidechain_responses_counted"] += 1
