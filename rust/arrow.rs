@@ -22,6 +22,14 @@ fn strings<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
     Arc::new(builder.finish())
 }
 
+fn ids(values: impl Iterator<Item = crate::ids::Id>) -> ArrayRef {
+    let mut builder = StringBuilder::new();
+    for id in values {
+        builder.append_value(crate::ids::hex(id));
+    }
+    Arc::new(builder.finish())
+}
+
 fn int64s(values: impl Iterator<Item = u64>) -> ArrayRef {
     let mut builder = Int64Builder::new();
     for value in values {
@@ -82,8 +90,8 @@ pub fn events_batch(events: &[UsageEvent]) -> Result<RecordBatch, ArrowError> {
         sidechain.append_value(event.is_sidechain);
     }
     let columns: Vec<ArrayRef> = vec![
-        strings(e.iter().map(|x| Some(x.event_id.as_str()))),
-        strings(e.iter().map(|x| Some(x.raw_event_id.as_str()))),
+        ids(e.iter().map(|x| x.event_id)),
+        ids(e.iter().map(|x| x.raw_event_id)),
         timestamps(e.iter().map(|x| Some(x.occurred_at_us))),
         strings(e.iter().map(|x| Some(x.event_type))),
         strings(e.iter().map(|x| Some(x.source_system))),
@@ -133,7 +141,7 @@ pub fn raws_batch(raws: &[RawRecord], received_at_us: i64) -> Result<RecordBatch
     ]);
     let r = raws;
     let columns: Vec<ArrayRef> = vec![
-        strings(r.iter().map(|x| Some(x.raw_event_id.as_str()))),
+        ids(r.iter().map(|x| x.raw_event_id)),
         strings(r.iter().map(|x| Some(x.source_system))),
         strings(r.iter().map(|x| Some(x.source_channel))),
         timestamps(r.iter().map(|_| Some(received_at_us))),

@@ -6,24 +6,38 @@
 //! maximum of the tokens, and by `message_id` for side-chain replays. The store
 //! applies the same rules across batches.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use crate::event::{CostSource, RawRecord, UsageEvent};
+use crate::ids::{IdMap, IdSet};
 
+/// Collects records and keeps one event per id and one raw record per id.
+/// Collectors can be filled in parallel and absorbed into one another.
 #[derive(Debug, Default)]
-pub struct Deduped {
-    pub events: Vec<UsageEvent>,
-    pub raws: Vec<RawRecord>,
+pub struct Collector {
+    /// Event id -> position in `events`; the structs themselves never move on rehash.
+    index: IdMap<usize>,
+    events: Vec<UsageEvent>,
+    raw_ids: IdSet,
+    raws: Vec<RawRecord>,
     /// Records that added nothing new: more lines of a response already seen.
     pub duplicate_records: u64,
     /// Side-chain replays of a message that also exists on the main chain.
     pub sidechain_replays: u64,
 }
 
+#[derive(Debug, Default)]
+pub struct Deduped {
+    pub events: Vec<UsageEvent>,
+    pub raws: Vec<RawRecord>,
+    pub duplicate_records: u64,
+    pub sidechain_replays: u64,
+}
+
 /// Which of two records of the same event describes it: the earliest one,
 /// ties broken by raw id so the result does not depend on reading order.
 fn is_primary(a: &UsageEvent, b: &UsageEvent) -> bool {
-    (a.occurred_at_us, &a.raw_event_id) <= (b.occurred_at_us, &b.raw_event_id)
+    (a.occurred_at_us, a.raw_event_id) <= (b.occurred_at_us, b.raw_event_id)
 }
 
 fn fill(into: &mut Option<String>, from: &mut Option<String>) {
@@ -70,56 +84,98 @@ pub fn merge(event: &mut UsageEvent, mut other: UsageEvent) {
     e.is_sidechain = sidechain;
 }
 
-/// Collapse records into events and distinct raw records.
-pub fn dedup(records: Vec<(UsageEvent, RawRecord)>) -> Deduped {
-    let mut out = Deduped::default();
-    let mut events: HashMap<String, UsageEvent> = HashMap::with_capacity(records.len());
-    let mut raw_ids: HashSet<String> = HashSet::with_capacity(records.len());
-    for (event, raw) in records {
-        if raw_ids.insert(raw.raw_event_id.clone()) {
-            out.raws.push(raw);
+impl Collector {
+    pub fn add(&mut self, event: UsageEvent, raw: RawRecord) {
+        self.add_raw(raw);
+        self.add_event(event);
+    }
+
+    /// Whether a raw record with this id is new to this collector.
+    pub fn wants_raw(&self, id: crate::ids::Id) -> bool {
+        !self.raw_ids.contains(&id)
+    }
+
+    fn add_raw(&mut self, raw: RawRecord) {
+        if self.raw_ids.insert(raw.raw_event_id) {
+            self.raws.push(raw);
         }
-        match events.get_mut(&event.event_id) {
-            Some(existing) => {
-                out.duplicate_records += 1;
-                merge(existing, event);
+    }
+
+    fn add_event(&mut self, event: UsageEvent) {
+        match self.index.get(&event.event_id) {
+            Some(&at) => {
+                self.duplicate_records += 1;
+                merge(&mut self.events[at], event);
             }
             None => {
-                events.insert(event.event_id.clone(), event);
+                self.index.insert(event.event_id, self.events.len());
+                self.events.push(event);
             }
         }
     }
 
-    // A side chain may replay a main-chain message under a new request id;
-    // the main-chain copy is the real call.
-    let main_chain: HashSet<&str> = events
-        .values()
-        .filter(|e| !e.is_sidechain)
-        .filter_map(|e| e.message_id.as_deref())
-        .collect();
-    let replays: Vec<String> = events
-        .values()
-        .filter(|e| e.is_sidechain && e.message_id.as_deref().is_some_and(|m| main_chain.contains(m)))
-        .map(|e| e.event_id.clone())
-        .collect();
-    for id in &replays {
-        events.remove(id);
+    /// Take in what another collector gathered; `other`'s records count as
+    /// coming after this one's.
+    pub fn absorb(&mut self, other: Collector) {
+        self.duplicate_records += other.duplicate_records;
+        self.sidechain_replays += other.sidechain_replays;
+        self.index.reserve(other.events.len());
+        for raw in other.raws {
+            self.add_raw(raw);
+        }
+        for event in other.events {
+            self.add_event(event);
+        }
     }
-    out.sidechain_replays = replays.len() as u64;
 
-    out.events = events.into_values().collect();
-    out.events.sort_by(|a, b| (a.occurred_at_us, &a.event_id).cmp(&(b.occurred_at_us, &b.event_id)));
-    out.raws.sort_by(|a, b| a.raw_event_id.cmp(&b.raw_event_id));
-    out
+    /// Drop side-chain replays and return events and raw records in a stable order.
+    pub fn finish(self) -> Deduped {
+        // A side chain may replay a main-chain message under a new request id;
+        // the main-chain copy is the real call.
+        let replays: IdSet = {
+            let main_chain: HashSet<&str> = self
+                .events
+                .iter()
+                .filter(|e| !e.is_sidechain)
+                .filter_map(|e| e.message_id.as_deref())
+                .collect();
+            self.events
+                .iter()
+                .filter(|e| e.is_sidechain && e.message_id.as_deref().is_some_and(|m| main_chain.contains(m)))
+                .map(|e| e.event_id)
+                .collect()
+        };
+        let mut events = self.events;
+        events.retain(|e| !replays.contains(&e.event_id));
+        events.sort_unstable_by_key(|e| (e.occurred_at_us, e.event_id));
+        let mut raws = self.raws;
+        raws.sort_unstable_by_key(|r| r.raw_event_id);
+        Deduped {
+            events,
+            raws,
+            duplicate_records: self.duplicate_records,
+            sidechain_replays: self.sidechain_replays + replays.len() as u64,
+        }
+    }
+}
+
+/// Collapse records into events and distinct raw records.
+pub fn dedup(records: Vec<(UsageEvent, RawRecord)>) -> Deduped {
+    let mut collector = Collector::default();
+    for (event, raw) in records {
+        collector.add(event, raw);
+    }
+    collector.finish()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jsonl::claude::{decode_line, Decoded};
+    use crate::jsonl::claude::{decode_line, Decoded, Source};
 
     fn record(line: &str) -> (UsageEvent, RawRecord) {
-        match decode_line(line.as_bytes(), String::new(), false).unwrap() {
+        let source = Source { path: "f", offset: 0, keep_content: false };
+        match decode_line(line.as_bytes(), &source, |_| true).unwrap() {
             Decoded::Usage(pair) => *pair,
             other => panic!("{other:?}"),
         }
@@ -138,10 +194,10 @@ mod tests {
             record(&line("m1", "r1", "b", 441, false, "2026-01-01T00:00:02Z")),
             record(&line("m1", "r1", "c", 10, false, "2026-01-01T00:00:03Z")),
         ];
-        let first_raw = records[0].1.raw_event_id.clone();
+        let first_raw = records[0].1.raw_event_id;
         let out = dedup(records);
         assert_eq!(out.events.len(), 1);
-        assert_eq!(out.raws.len(), 3);
+        assert_eq!(out.raws.len(), 2, "two distinct usage snapshots");
         assert_eq!(out.duplicate_records, 2);
         assert_eq!(out.events[0].tokens.output, 441);
         assert_eq!(out.events[0].raw_event_id, first_raw);

@@ -8,6 +8,8 @@
 //! `reasoning` is the part of `output` that was reasoning,
 //! `total` = input + output + cache_read + cache_write.
 
+use crate::ids::Id;
+
 /// Token counts of one event, in the canonical vocabulary.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tokens {
@@ -59,8 +61,8 @@ impl CostSource {
 /// One canonical usage event (a row of `usage_events`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsageEvent {
-    pub event_id: String,
-    pub raw_event_id: String,
+    pub event_id: Id,
+    pub raw_event_id: Id,
     /// Microseconds since the Unix epoch, UTC.
     pub occurred_at_us: i64,
     pub event_type: &'static str,
@@ -90,10 +92,12 @@ pub struct UsageEvent {
 }
 
 /// One source record as received (a row of `usage_raw_events`), with content
-/// stripped unless the user asked to keep it.
+/// stripped unless the user asked to keep it. Records that repeat the same
+/// usage of the same call (Claude writes a copy per content block) are one
+/// raw record: keeping each distinct usage snapshot is enough to rebuild the event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawRecord {
-    pub raw_event_id: String,
+    pub raw_event_id: Id,
     pub source_system: &'static str,
     pub source_channel: &'static str,
     pub occurred_at_us: Option<i64>,

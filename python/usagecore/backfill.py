@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 from usagecore import _core
 from usagecore.store import Store
 
 CLAUDE = "claude_code"
-# Bytes read per Rust call: large enough to keep both cores busy, small
+# Bytes read per Rust call: large enough to keep every core busy, small
 # enough that the progress bar moves and memory stays bounded.
-BATCH_BYTES = 256 << 20
+BATCH_BYTES = 128 << 20
+# Below this much to read, importing the price source in the background
+# would not overlap with anything.
+PREFETCH_PRICES_BYTES = 32 << 20
 
 
 @dataclass
@@ -36,6 +41,7 @@ class Summary:
     synthetic_lines: int = 0
     skipped_lines: int = 0
     reread_files: int = 0
+    partial_lines: int = 0
     seconds: float = 0.0
     problems: list[dict] = field(default_factory=list)
 
@@ -58,16 +64,36 @@ class Summary:
         )
 
 
-def _batches(tasks: list, sizes: list[int]) -> Iterable[list]:
+def _batches(tasks: list, sizes: list[int]) -> Iterable[tuple[list, int]]:
+    """Tasks grouped into batches of about BATCH_BYTES, each with its byte count."""
     batch, batch_bytes = [], 0
     for task, size in zip(tasks, sizes):
         batch.append(task)
         batch_bytes += size
         if batch_bytes >= BATCH_BYTES:
-            yield batch
+            yield batch, batch_bytes
             batch, batch_bytes = [], 0
     if batch:
-        yield batch
+        yield batch, batch_bytes
+
+
+def _import_price_source() -> None:
+    import genai_prices  # noqa: F401  (cached in sys.modules for _price)
+
+
+def _tally(summary: Summary, stats: dict, written) -> None:
+    summary.files_read += stats["files"]
+    summary.bytes_read += stats["bytes"]
+    summary.lines += stats["lines"]
+    summary.usage_lines += stats["usage_lines"]
+    summary.synthetic_lines += stats["synthetic_lines"]
+    summary.skipped_lines += stats["skipped_lines"]
+    summary.reread_files += stats["reread_files"]
+    summary.partial_lines += stats["partial_lines"]
+    summary.events += written.new_events
+    summary.merged_events += written.merged_events
+    summary.duplicates += stats["duplicate_records"] + written.merged_events
+    summary.sidechain_replays += stats["sidechain_replays"] + written.sidechain_replays
 
 
 def _price(con) -> None:
@@ -82,11 +108,11 @@ def backfill_claude(
     roots: list[Path],
     *,
     keep_content: bool = False,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Summary:
     """Import Claude Code transcripts under `roots`; return what happened.
 
-    `progress(n)` is called with the number of bytes each batch covered.
+    `progress(done, total)` is called in bytes after each batch is stored.
     """
     started = time.perf_counter()
     summary = Summary(source=CLAUDE)
@@ -101,24 +127,24 @@ def backfill_claude(
         tasks.append((path, size, mtime_ns, cursor))
         sizes.append(size - cursor[1] if cursor and cursor[1] <= size else size)
 
-    for batch in _batches(tasks, sizes):
-        result = _core.read_claude_transcripts(batch, keep_content=keep_content)
-        stats = result["stats"]
-        written = store.write(result["events"], result["raws"], result["cursors"], CLAUDE, _price)
-        summary.files_read += stats["files"]
-        summary.bytes_read += stats["bytes"]
-        summary.lines += stats["lines"]
-        summary.usage_lines += stats["usage_lines"]
-        summary.synthetic_lines += stats["synthetic_lines"]
-        summary.skipped_lines += stats["skipped_lines"]
-        summary.reread_files += stats["reread_files"]
-        summary.events += written.new_events
-        summary.merged_events += written.merged_events
-        summary.duplicates += stats["duplicate_records"] + written.merged_events
-        summary.sidechain_replays += stats["sidechain_replays"] + written.sidechain_replays
-        problems.extend(result["problems"])
-        if progress is not None:
-            progress(sum(task[1] for task in batch))
+    batches = list(_batches(tasks, sizes))
+    total, done = sum(sizes), 0
+    read = partial(_core.read_claude_transcripts, keep_content=keep_content)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="usagecore") as background:
+        if total >= PREFETCH_PRICES_BYTES:
+            background.submit(_import_price_source)
+        # Rust reads batch i+1 (without the GIL) while DuckDB stores batch i.
+        upcoming = background.submit(read, batches[0][0]) if batches else None
+        for i, (batch, batch_bytes) in enumerate(batches):
+            result = upcoming.result()
+            if i + 1 < len(batches):
+                upcoming = background.submit(read, batches[i + 1][0])
+            written = store.write(result["events"], result["raws"], result["cursors"], CLAUDE, _price)
+            _tally(summary, result["stats"], written)
+            problems.extend(result["problems"])
+            done += batch_bytes
+            if progress is not None:
+                progress(done, total)
     summary.problems = [{"path": p, "offset": o, "message": m} for p, o, m in problems]
     summary.seconds = time.perf_counter() - started
     return summary

@@ -44,6 +44,21 @@ def _backfill_options(f):
     return f
 
 
+def _progress_bar(label: str):
+    """A progress(done, total) callback drawing a bar on stderr (bytes)."""
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=max(total, 1), label=label, file=sys.stderr)
+        bar.update(done - bar.pos)
+        if done >= total:
+            bar.render_finish()
+
+    return progress
+
+
 def _run_claude_backfill(ctx: click.Context, paths: tuple[Path, ...], keep_content: bool, as_json: bool) -> None:
     from usagecore.backfill import backfill_claude
     from usagecore.config import claude_project_roots
@@ -51,14 +66,8 @@ def _run_claude_backfill(ctx: click.Context, paths: tuple[Path, ...], keep_conte
 
     roots = list(paths) or claude_project_roots()
     with _open(ctx) as store:
-        if sys.stderr.isatty() and not as_json:
-            with click.progressbar(length=1, label="reading transcripts", file=sys.stderr) as bar:
-                def progress(n: int) -> None:
-                    bar.length = max(bar.length, bar.pos + n)
-                    bar.update(n)
-                summary = backfill_claude(store, roots, keep_content=keep_content, progress=progress)
-        else:
-            summary = backfill_claude(store, roots, keep_content=keep_content)
+        progress = _progress_bar("reading transcripts") if sys.stderr.isatty() and not as_json else None
+        summary = backfill_claude(store, roots, keep_content=keep_content, progress=progress)
     shown = summary.problems[:MAX_PROBLEMS_SHOWN]
     for problem in shown:
         click.echo(f"skipped: {problem['path']} at byte {problem['offset']}: {problem['message']}", err=True)

@@ -78,11 +78,11 @@ class Report:
 
 def local_zone(con: duckdb.DuckDBPyConnection) -> str:
     """The machine's IANA zone, as DuckDB's ICU sees it."""
-    return con.execute("SELECT current_setting('TimeZone')").fetchone()[0]
+    return con.execute("SELECT current_setting('TimeZone')").fetchall()[0][0]
 
 
 def _check_zone(con: duckdb.DuckDBPyConnection, tz: str) -> None:
-    known = con.execute("SELECT count(*) FROM pg_timezone_names() WHERE name = ?", [tz]).fetchone()[0]
+    known = con.execute("SELECT count(*) FROM pg_timezone_names() WHERE name = ?", [tz]).fetchall()[0][0]
     if not known:
         raise ReportError(f"unknown time zone {tz!r}: use an IANA name such as Europe/Berlin or UTC")
 

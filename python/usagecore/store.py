@@ -97,7 +97,7 @@ WHERE is_sidechain
 
 @dataclass
 class WriteResult:
-    new_events: int
+    new_events: int  # net: inserted minus side-chain replays dropped
     merged_events: int
     new_raws: int
     sidechain_replays: int
@@ -154,20 +154,20 @@ class Store:
         con.register("new_events", events)
         con.register("new_raws", raws)
         con.register("new_cursors", cursors)
+
+        def count(table: str) -> int:
+            return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+
         con.execute("BEGIN TRANSACTION")
         try:
-            merged = con.execute(
-                "SELECT count(*) FROM new_events WHERE event_id IN (SELECT event_id FROM usage_events)"
-            ).fetchone()[0]
-            total = con.execute("SELECT count(*) FROM new_events").fetchone()[0]
-            raws_before = con.execute("SELECT count(*) FROM usage_raw_events").fetchone()[0]
-            con.execute(
-                "INSERT INTO usage_raw_events BY NAME SELECT * FROM new_raws ON CONFLICT DO NOTHING"
-            )
-            new_raws = con.execute("SELECT count(*) FROM usage_raw_events").fetchone()[0] - raws_before
+            events_before, raws_before, total = count("usage_events"), count("usage_raw_events"), count("new_events")
+            con.execute("INSERT INTO usage_raw_events BY NAME SELECT * FROM new_raws ON CONFLICT DO NOTHING")
+            new_raws = count("usage_raw_events") - raws_before
+            replays = merged = 0
             if total:
                 con.execute(EVENT_UPSERT_SQL)
-            replays = con.execute(DROP_SIDECHAIN_REPLAYS_SQL).fetchone()[0] if total else 0
+                merged = total - (count("usage_events") - events_before)
+                replays = con.execute(DROP_SIDECHAIN_REPLAYS_SQL).fetchall()[0][0]
             con.execute(
                 "INSERT OR REPLACE INTO file_cursors BY NAME "
                 "SELECT *, ? AS source_system, current_timestamp AS updated_at FROM new_cursors",
@@ -183,4 +183,4 @@ class Store:
             con.unregister("new_events")
             con.unregister("new_raws")
             con.unregister("new_cursors")
-        return WriteResult(total - merged, merged, new_raws, replays)
+        return WriteResult(count("usage_events") - events_before, merged, new_raws, replays)

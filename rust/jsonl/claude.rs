@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::event::{CostSource, RawRecord, Tokens, UsageEvent};
-use crate::ids::stable_id;
+use crate::ids::{stable_id, Id};
 use crate::normalize::{model_id, timestamp_us};
 
 pub const SOURCE_SYSTEM: &str = "claude_code";
@@ -140,12 +140,42 @@ impl Usage {
     }
 }
 
+/// The event id of an API call. Identity comes from the call itself, so the
+/// same call seen through another channel (OTLP `request_id`) or in another
+/// file lands on the same event.
+fn call_id(request_id: &Option<String>, message_id: &Option<String>) -> Option<Id> {
+    match (request_id, message_id) {
+        (Some(request), _) => Some(stable_id(&[b"message", request.as_bytes()])),
+        (None, Some(msg)) => Some(stable_id(&[b"message", b"msg", msg.as_bytes()])),
+        (None, None) => None,
+    }
+}
+
+/// The line without its content, as compact JSON.
+fn strip(line: &Line) -> Result<String, DecodeError> {
+    let mut out = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut out, line)?;
+    // serde_json writes UTF-8 only.
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Where a line came from.
+pub struct Source<'a> {
+    pub path: &'a str,
+    pub offset: u64,
+    /// Store the whole line, message text included.
+    pub keep_content: bool,
+}
+
 fn owned(value: &Option<Cow<'_, str>>) -> Option<String> {
     value.as_deref().filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
-/// Decode one transcript line. `source_ref` names where it came from.
-pub fn decode_line(line: &[u8], source_ref: String, keep_content: bool) -> Result<Decoded, DecodeError> {
+/// Decode one transcript line.
+///
+/// `wanted(raw_id)` says whether the raw record is still needed; when it is
+/// not (a repeated copy), its payload is not built.
+pub fn decode_line(line: &[u8], source: &Source, wanted: impl Fn(Id) -> bool) -> Result<Decoded, DecodeError> {
     let parsed: Line = serde_json::from_slice(line)?;
     if parsed.kind.as_deref() != Some("assistant") {
         return Ok(Decoded::Irrelevant);
@@ -166,22 +196,34 @@ pub fn decode_line(line: &[u8], source_ref: String, keep_content: bool) -> Resul
         .and_then(timestamp_us)
         .ok_or(DecodeError::Timestamp)?;
 
-    let stripped = serde_json::to_string(&parsed)?;
-    let raw_event_id = stable_id(&[SOURCE_SYSTEM, SOURCE_CHANNEL, &stripped]);
-    let payload = if keep_content {
-        String::from_utf8_lossy(line).into_owned()
-    } else {
-        stripped
-    };
-
     let request_id = owned(&parsed.request_id);
     let message_id = owned(&message.id);
-    // Identity comes from the API call, so the same call seen through another
-    // channel (OTLP `request_id`) or another file lands on the same event.
-    let event_id = match (&request_id, &message_id) {
-        (Some(request), _) => stable_id(&["message", request]),
-        (None, Some(msg)) => stable_id(&["message", "msg", msg]),
-        (None, None) => stable_id(&["message", "raw", &raw_event_id]),
+    // A raw record is one distinct usage snapshot of a call; with nothing to
+    // identify the call, the record itself is the identity.
+    let mut stripped = None;
+    let (event_id, raw_event_id) = match call_id(&request_id, &message_id) {
+        Some(event_id) => {
+            let parts: [&[u8]; 4] =
+                [SOURCE_SYSTEM.as_bytes(), SOURCE_CHANNEL.as_bytes(), &event_id.to_be_bytes(), usage_raw.get().as_bytes()];
+            (event_id, stable_id(&parts))
+        }
+        None => {
+            let text = strip(&parsed)?;
+            let raw = stable_id(&[SOURCE_SYSTEM.as_bytes(), SOURCE_CHANNEL.as_bytes(), text.as_bytes()]);
+            stripped = Some(text);
+            (stable_id(&[b"message", b"raw", &raw.to_be_bytes()]), raw)
+        }
+    };
+    let (payload, source_ref) = if !wanted(raw_event_id) {
+        (String::new(), String::new())
+    } else if source.keep_content {
+        (String::from_utf8_lossy(line).into_owned(), format!("{}:{}", source.path, source.offset))
+    } else {
+        let payload = match stripped {
+            Some(text) => text,
+            None => strip(&parsed)?,
+        };
+        (payload, format!("{}:{}", source.path, source.offset))
     };
     let model_raw = owned(&message.model);
     let (cost_usd, cost_source) = match parsed.cost_usd {
@@ -191,7 +233,7 @@ pub fn decode_line(line: &[u8], source_ref: String, keep_content: bool) -> Resul
 
     let event = UsageEvent {
         event_id,
-        raw_event_id: raw_event_id.clone(),
+        raw_event_id,
         occurred_at_us,
         event_type: "message",
         source_system: SOURCE_SYSTEM,
@@ -235,8 +277,10 @@ mod tests {
 
     const LINE: &str = r#"{"parentUuid":"p","isSidechain":false,"message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-opus-4-8","content":[{"type":"text","text":"secret words"}],"usage":{"input_tokens":3,"cache_creation_input_tokens":0,"cache_read_input_tokens":17842,"cache_creation":{"ephemeral_5m_input_tokens":37,"ephemeral_1h_input_tokens":8000},"output_tokens":441,"output_tokens_details":{"thinking_tokens":40}}},"requestId":"req_1","type":"assistant","uuid":"u1","timestamp":"2026-04-20T09:12:01.118Z","cwd":"/home/me/my.app","sessionId":"s1","version":"2.1.98","gitBranch":"main"}"#;
 
+    const SOURCE: Source = Source { path: "f", offset: 0, keep_content: false };
+
     fn usage(line: &str) -> (UsageEvent, RawRecord) {
-        match decode_line(line.as_bytes(), "f:0".into(), false).unwrap() {
+        match decode_line(line.as_bytes(), &SOURCE, |_| true).unwrap() {
             Decoded::Usage(pair) => *pair,
             other => panic!("expected usage, got {other:?}"),
         }
@@ -245,7 +289,7 @@ mod tests {
     #[test]
     fn assistant_line_becomes_a_message_event() {
         let (event, raw) = usage(LINE);
-        assert_eq!(event.event_id, stable_id(&["message", "req_1"]));
+        assert_eq!(event.event_id, stable_id(&[b"message", b"req_1"]));
         assert_eq!(event.model.as_deref(), Some("claude-opus-4-8"));
         assert_eq!(event.project.as_deref(), Some("/home/me/my.app"));
         let t = event.tokens;
@@ -258,7 +302,8 @@ mod tests {
 
     #[test]
     fn content_is_kept_only_when_asked() {
-        let Decoded::Usage(pair) = decode_line(LINE.as_bytes(), "f:0".into(), true).unwrap() else {
+        let keep = Source { keep_content: true, ..SOURCE };
+        let Decoded::Usage(pair) = decode_line(LINE.as_bytes(), &keep, |_| true).unwrap() else {
             panic!()
         };
         assert!(pair.1.payload.contains("secret words"));
@@ -269,23 +314,23 @@ mod tests {
     #[test]
     fn synthetic_and_irrelevant_lines() {
         let synthetic = LINE.replace("claude-opus-4-8", "<synthetic>");
-        assert!(matches!(decode_line(synthetic.as_bytes(), String::new(), false), Ok(Decoded::Synthetic)));
+        assert!(matches!(decode_line(synthetic.as_bytes(), &SOURCE, |_| true), Ok(Decoded::Synthetic)));
         let tool_result = r#"{"type":"user","toolUseResult":{"usage":{"input_tokens":5}}}"#;
-        assert!(matches!(decode_line(tool_result.as_bytes(), String::new(), false), Ok(Decoded::Irrelevant)));
+        assert!(matches!(decode_line(tool_result.as_bytes(), &SOURCE, |_| true), Ok(Decoded::Irrelevant)));
     }
 
     #[test]
     fn missing_request_id_falls_back_to_message_id() {
         let line = LINE.replace(r#""requestId":"req_1","#, "");
-        assert_eq!(usage(&line).0.event_id, stable_id(&["message", "msg", "msg_1"]));
+        assert_eq!(usage(&line).0.event_id, stable_id(&[b"message", b"msg", b"msg_1"]));
     }
 
     #[test]
     fn bad_lines_are_errors_not_panics() {
-        assert!(decode_line(&LINE.as_bytes()[..200], String::new(), false).is_err());
+        assert!(decode_line(&LINE.as_bytes()[..200], &SOURCE, |_| true).is_err());
         let no_time = LINE.replace("2026-04-20T09:12:01.118Z", "soon");
-        assert!(matches!(decode_line(no_time.as_bytes(), String::new(), false), Err(DecodeError::Timestamp)));
+        assert!(matches!(decode_line(no_time.as_bytes(), &SOURCE, |_| true), Err(DecodeError::Timestamp)));
         let negative = LINE.replace("\"input_tokens\":3", "\"input_tokens\":-3");
-        assert!(decode_line(negative.as_bytes(), String::new(), false).is_err());
+        assert!(decode_line(negative.as_bytes(), &SOURCE, |_| true).is_err());
     }
 }

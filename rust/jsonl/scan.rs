@@ -16,16 +16,18 @@ use std::time::UNIX_EPOCH;
 use memchr::memmem::Finder;
 use rayon::prelude::*;
 
-use super::claude::{decode_line, Decoded, USAGE_NEEDLE};
+use super::claude::{decode_line, Decoded, Source, USAGE_NEEDLE};
 use super::Problem;
-use crate::dedup::{dedup, Deduped};
+use crate::dedup::{Collector, Deduped};
 use crate::event::{RawRecord, UsageEvent};
 use crate::ids::fingerprint;
 
 /// Bytes hashed at each end of the already-read region.
 const FINGERPRINT_LEN: u64 = 4096;
-/// Decoding work is split into chunks of about this size.
-const CHUNK_LEN: usize = 1 << 21;
+/// Files are read and decoded in units of about this many bytes.
+const UNIT_LEN: u64 = 4 << 20;
+/// Step by which a unit reads on to finish its last line.
+const EXTEND_LEN: u64 = 64 << 10;
 /// Problems described in detail per call; the rest are only counted.
 const MAX_PROBLEMS: usize = 50;
 
@@ -59,6 +61,9 @@ pub struct Stats {
     pub skipped_lines: u64,
     /// Files that shrank or changed before the cursor and were read again.
     pub reread_files: u64,
+    /// Last lines without their newline: still being written, or cut off by a
+    /// crash. Not consumed; read again next time.
+    pub partial_lines: u64,
 }
 
 impl Stats {
@@ -70,6 +75,7 @@ impl Stats {
         self.synthetic_lines += other.synthetic_lines;
         self.skipped_lines += other.skipped_lines;
         self.reread_files += other.reread_files;
+        self.partial_lines += other.partial_lines;
     }
 }
 
@@ -144,24 +150,24 @@ pub fn is_unchanged(file: &FileInfo, cursor: &Cursor) -> bool {
 
 fn read_range(file: &mut File, start: u64, len: u64) -> io::Result<Vec<u8>> {
     let mut buf = Vec::new();
-    read_range_into(file, start, len, &mut buf)?;
+    append_range(file, start, len, &mut buf)?;
     Ok(buf)
 }
 
-fn read_range_into(file: &mut File, start: u64, len: u64, buf: &mut Vec<u8>) -> io::Result<()> {
+fn append_range(file: &mut File, start: u64, len: u64, buf: &mut Vec<u8>) -> io::Result<u64> {
     file.seek(SeekFrom::Start(start))?;
-    buf.clear();
     buf.reserve(len as usize);
-    file.take(len).read_to_end(buf)?;
-    Ok(())
+    Ok(file.take(len).read_to_end(buf)? as u64)
 }
 
-/// Read buffers are reused across files: fresh multi-megabyte allocations
+/// Read buffers are reused across units: fresh multi-megabyte allocations
 /// cost more in page faults than the reading itself.
 static BUFFERS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
 fn take_buffer() -> Vec<u8> {
-    BUFFERS.lock().map(|mut pool| pool.pop()).ok().flatten().unwrap_or_default()
+    let mut buf = BUFFERS.lock().map(|mut pool| pool.pop()).ok().flatten().unwrap_or_default();
+    buf.clear();
+    buf
 }
 
 fn give_back(buf: Vec<u8>) {
@@ -191,10 +197,10 @@ fn resume_offset(file: &mut File, size: u64, cursor: Option<&Cursor>) -> io::Res
     Ok(if intact { (cursor.offset, false) } else { (0, true) })
 }
 
-/// What decoding a run of complete lines produced.
+/// What decoding some lines produced.
 #[derive(Default)]
 struct Decoding {
-    records: Vec<(UsageEvent, RawRecord)>,
+    collector: Collector,
     stats: Stats,
     problems: Vec<Problem>,
     problem_count: u64,
@@ -209,11 +215,43 @@ impl Decoding {
     }
 
     fn absorb(&mut self, other: Decoding) {
-        self.records.extend(other.records);
+        self.collector.absorb(other.collector);
         self.stats.add(&other.stats);
         self.problem_count += other.problem_count;
         let room = MAX_PROBLEMS.saturating_sub(self.problems.len());
         self.problems.extend(other.problems.into_iter().take(room));
+    }
+
+    /// Decode one complete line that starts at byte `offset` of `path`.
+    fn line(&mut self, path: &str, offset: u64, line: &[u8], keep_content: bool, finder: &Finder) {
+        let line = trim(line);
+        if line.is_empty() {
+            return;
+        }
+        self.stats.lines += 1;
+        if finder.find(line).is_none() {
+            // Not worth a parse; a cut-off or garbage line still gets noticed.
+            if line[0] != b'{' || line[line.len() - 1] != b'}' {
+                self.stats.skipped_lines += 1;
+                self.problem(path, offset, "not a complete JSON object (truncated line?)".into());
+            }
+            return;
+        }
+        let source = Source { path, offset, keep_content };
+        let collector = &self.collector;
+        match decode_line(line, &source, |id| collector.wants_raw(id)) {
+            Ok(Decoded::Usage(pair)) => {
+                self.stats.usage_lines += 1;
+                let (event, raw) = *pair;
+                self.collector.add(event, raw);
+            }
+            Ok(Decoded::Synthetic) => self.stats.synthetic_lines += 1,
+            Ok(Decoded::Irrelevant) => {}
+            Err(err) => {
+                self.stats.skipped_lines += 1;
+                self.problem(path, offset, err.to_string());
+            }
+        }
     }
 }
 
@@ -223,125 +261,189 @@ fn trim(line: &[u8]) -> &[u8] {
     &line[start..end]
 }
 
-/// Decode the complete lines in `chunk`, which starts at byte `base` of `path`.
-fn decode_chunk(path: &str, base: u64, chunk: &[u8], keep_content: bool, finder: &Finder) -> Decoding {
-    let mut out = Decoding::default();
-    let mut start = 0usize;
-    for end in memchr::memchr_iter(b'\n', chunk).chain(std::iter::once(chunk.len())) {
-        let raw_line = &chunk[start..end];
-        let offset = base + start as u64;
-        start = end + 1;
-        let line = trim(raw_line);
-        if line.is_empty() {
-            continue;
-        }
-        out.stats.lines += 1;
-        if finder.find(line).is_none() {
-            // Not worth a parse; a cut-off or garbage line still gets noticed.
-            if line[0] != b'{' || line[line.len() - 1] != b'}' {
-                out.stats.skipped_lines += 1;
-                out.problem(path, offset, "not a complete JSON object (truncated line?)".into());
-            }
-            continue;
-        }
-        match decode_line(line, format!("{path}:{offset}"), keep_content) {
-            Ok(Decoded::Usage(pair)) => {
-                out.stats.usage_lines += 1;
-                out.records.push(*pair);
-            }
-            Ok(Decoded::Synthetic) => out.stats.synthetic_lines += 1,
-            Ok(Decoded::Irrelevant) => {}
-            Err(err) => {
-                out.stats.skipped_lines += 1;
-                out.problem(path, offset, err.to_string());
-            }
-        }
-    }
-    out
+/// A file to read, from `start` (its cursor, or 0) to `size`.
+struct Plan {
+    path: String,
+    start: u64,
+    size: u64,
+    reread: bool,
 }
 
-/// Split `buf` into chunks of about `CHUNK_LEN` that end at line boundaries.
-fn chunks(buf: &[u8]) -> Vec<(usize, &[u8])> {
-    let mut out = Vec::with_capacity(buf.len() / CHUNK_LEN + 1);
-    let mut start = 0;
-    while start < buf.len() {
-        let target = (start + CHUNK_LEN).min(buf.len());
-        let end = match memchr::memchr(b'\n', &buf[target..]) {
-            Some(nl) if target < buf.len() => target + nl + 1,
-            _ => buf.len(),
-        };
-        out.push((start, &buf[start..end]));
-        start = end;
-    }
-    out
+/// One unit of parallel work: the lines of a file that *start* in `[from, to)`.
+struct Unit {
+    file: usize,
+    from: u64,
+    to: u64,
 }
 
-/// Read one file from its cursor on; returns what it held and its new cursor.
-fn read_file(file: &FileInfo, cursor: Option<&Cursor>, keep_content: bool) -> (Decoding, Option<Cursor>) {
+/// What one unit found, besides its decoding.
+struct UnitEnd {
+    /// Position just after the last newline-terminated line it decoded.
+    consumed_to: Option<u64>,
+    /// It ended on a last line without its newline.
+    partial_line: bool,
+}
+
+fn plan_file(file: &FileInfo, cursor: Option<&Cursor>) -> io::Result<Plan> {
+    let mut handle = File::open(&file.path)?;
+    // The size may have changed since discovery; read what is there now.
+    let size = handle.metadata()?.len();
+    let (start, reread) = resume_offset(&mut handle, size, cursor)?;
+    Ok(Plan { path: file.path.clone(), start, size, reread })
+}
+
+/// Read and decode one unit. Reading starts one byte early to learn whether
+/// `from` begins a line, and goes past `to` to finish the last line started.
+fn read_unit(plan: &Plan, unit: &Unit, keep_content: bool, finder: &Finder) -> io::Result<(Decoding, UnitEnd)> {
     let mut out = Decoding::default();
-    let result = (|| -> io::Result<Cursor> {
-        let mut handle = File::open(&file.path)?;
-        // The size may have grown since discovery; read what is there now.
-        let size = handle.metadata()?.len();
-        let (start, reread) = resume_offset(&mut handle, size, cursor)?;
-        let mut buf = take_buffer();
-        read_range_into(&mut handle, start, size - start, &mut buf)?;
-        let complete = memchr::memrchr(b'\n', &buf).map_or(0, |nl| nl + 1);
-        let finder = Finder::new(USAGE_NEEDLE);
-        let parts: Vec<Decoding> = chunks(&buf[..complete])
-            .into_par_iter()
-            .map(|(at, chunk)| decode_chunk(&file.path, start + at as u64, chunk, keep_content, &finder))
-            .collect();
-        for part in parts {
-            out.absorb(part);
-        }
-        // A last line without its newline may still be being written: take its
-        // usage if it already parses, but leave the cursor before it so the
-        // next read sees the finished line (the merge makes that harmless).
-        let pending = trim(&buf[complete..]);
-        if pending.last() == Some(&b'}') && finder.find(pending).is_some() {
-            let at = start + complete as u64;
-            if let Ok(Decoded::Usage(pair)) = decode_line(pending, format!("{}:{at}", file.path), keep_content) {
-                out.stats.usage_lines += 1;
-                out.records.push(*pair);
+    let mut handle = File::open(&plan.path)?;
+    let mut buf = take_buffer();
+    let base = unit.from.saturating_sub(1).max(plan.start);
+    append_range(&mut handle, base, unit.to - base, &mut buf)?;
+    let mut end_of_data = base + buf.len() as u64;
+    // Finish the line that crosses `to`, unless the range already ends one.
+    if end_of_data == unit.to && end_of_data < plan.size && buf.last() != Some(&b'\n') {
+        loop {
+            let before = buf.len();
+            let got = append_range(&mut handle, end_of_data, EXTEND_LEN.min(plan.size - end_of_data), &mut buf)?;
+            end_of_data += got;
+            if got == 0 || memchr::memchr(b'\n', &buf[before..]).is_some() || end_of_data >= plan.size {
+                break;
             }
         }
-        out.stats.files = 1;
-        out.stats.bytes = buf.len() as u64;
-        give_back(buf);
-        out.stats.reread_files = u64::from(reread);
-        let offset = start + complete as u64;
-        Ok(Cursor {
-            path: file.path.clone(),
-            offset,
-            size,
-            mtime_ns: mtime_ns(&handle.metadata()?),
-            head_hash: head_hash(&mut handle, offset)?,
-            tail_hash: tail_hash(&mut handle, offset)?,
-        })
-    })();
-    match result {
-        Ok(cursor) => (out, Some(cursor)),
-        Err(err) => {
-            out.problem(&file.path, 0, format!("cannot read file: {err}"));
-            (out, None)
+    }
+    // Skip the tail of a line that started in the previous unit.
+    let mut pos = if unit.from == plan.start {
+        0
+    } else if buf.first() == Some(&b'\n') {
+        1
+    } else {
+        match memchr::memchr(b'\n', &buf) {
+            Some(nl) => nl + 1,
+            None => buf.len(),
+        }
+    };
+    let limit = (unit.to - base) as usize;
+    let mut end = UnitEnd { consumed_to: None, partial_line: false };
+    while pos < buf.len() && pos < limit {
+        match memchr::memchr(b'\n', &buf[pos..]) {
+            Some(len) => {
+                out.line(&plan.path, base + pos as u64, &buf[pos..pos + len], keep_content, finder);
+                pos += len + 1;
+                end.consumed_to = Some(base + pos as u64);
+            }
+            None => {
+                // A last line without its newline may still be being written:
+                // take its usage if it already parses, but leave the cursor
+                // before it so the next read sees the finished line.
+                let pending = trim(&buf[pos..]);
+                if !pending.is_empty() {
+                    end.partial_line = true;
+                    if pending.last() == Some(&b'}') && finder.find(pending).is_some() {
+                        let at = base + pos as u64;
+                        let source = Source { path: &plan.path, offset: at, keep_content };
+                        let collector = &out.collector;
+                        if let Ok(Decoded::Usage(pair)) = decode_line(pending, &source, |id| collector.wants_raw(id)) {
+                            out.stats.usage_lines += 1;
+                            let (event, raw) = *pair;
+                            out.collector.add(event, raw);
+                        }
+                    }
+                }
+                break;
+            }
         }
     }
+    out.stats.bytes = unit.to - unit.from;
+    give_back(buf);
+    Ok((out, end))
+}
+
+fn final_cursor(plan: &Plan, offset: u64) -> io::Result<Cursor> {
+    let mut handle = File::open(&plan.path)?;
+    Ok(Cursor {
+        path: plan.path.clone(),
+        offset,
+        size: plan.size,
+        mtime_ns: mtime_ns(&handle.metadata()?),
+        head_hash: head_hash(&mut handle, offset)?,
+        tail_hash: tail_hash(&mut handle, offset)?,
+    })
 }
 
 /// Read `files` (each with its cursor, if any) and de-duplicate what they hold.
+///
+/// Files are cut into units of about `UNIT_LEN` bytes so that one large file
+/// keeps every core busy; each unit reads into a small reused buffer.
 pub fn read_files(files: &[(FileInfo, Option<Cursor>)], keep_content: bool) -> ReadResult {
-    let per_file: Vec<(Decoding, Option<Cursor>)> = files
-        .par_iter()
-        .map(|(file, cursor)| read_file(file, cursor.as_ref(), keep_content))
-        .collect();
     let mut all = Decoding::default();
-    let mut cursors = Vec::with_capacity(files.len());
-    for (decoding, cursor) in per_file {
-        all.absorb(decoding);
-        cursors.extend(cursor);
+    let planned: Vec<io::Result<Plan>> = files.par_iter().map(|(f, c)| plan_file(f, c.as_ref())).collect();
+    let mut plans = Vec::with_capacity(files.len());
+    for (result, (file, _)) in planned.into_iter().zip(files) {
+        match result {
+            Ok(plan) => plans.push(plan),
+            Err(err) => all.problem(&file.path, 0, format!("cannot read file: {err}")),
+        }
     }
-    let Deduped { events, raws, duplicate_records, sidechain_replays } = dedup(all.records);
+    let mut units = Vec::new();
+    for (index, plan) in plans.iter().enumerate() {
+        let mut from = plan.start;
+        while from < plan.size {
+            let to = (from + UNIT_LEN).min(plan.size);
+            units.push(Unit { file: index, from, to });
+            from = to;
+        }
+    }
+
+    let finder = Finder::new(USAGE_NEEDLE);
+    let (ends, decoded): (Vec<io::Result<UnitEnd>>, Vec<Decoding>) = units
+        .par_iter()
+        .map(|unit| match read_unit(&plans[unit.file], unit, keep_content, &finder) {
+            Ok((decoding, end)) => (Ok(end), decoding),
+            Err(err) => (Err(err), Decoding::default()),
+        })
+        .unzip();
+    // Merged pairwise on all cores; the order of units is kept, so which copy
+    // of a repeated record is stored does not depend on thread timing.
+    let decoded = decoded.into_par_iter().reduce(Decoding::default, |mut a, b| {
+        a.absorb(b);
+        a
+    });
+    all.absorb(decoded);
+
+    // Per file: how far complete lines were read, or None if a unit failed.
+    let mut consumed: Vec<Option<u64>> = plans.iter().map(|p| Some(p.start)).collect();
+    for (unit, end) in units.iter().zip(ends) {
+        match end {
+            Ok(end) => {
+                all.stats.partial_lines += u64::from(end.partial_line);
+                if let (Some(done), Some(to)) = (consumed[unit.file].as_mut(), end.consumed_to) {
+                    *done = (*done).max(to);
+                }
+            }
+            Err(err) => {
+                all.problem(&plans[unit.file].path, unit.from, format!("cannot read file: {err}"));
+                consumed[unit.file] = None;
+            }
+        }
+    }
+
+    let finals: Vec<(&Plan, u64, io::Result<Cursor>)> = plans
+        .par_iter()
+        .zip(consumed)
+        .filter_map(|(plan, offset)| offset.map(|offset| (plan, offset, final_cursor(plan, offset))))
+        .collect();
+    let mut cursors = Vec::with_capacity(finals.len());
+    for (plan, offset, cursor) in finals {
+        all.stats.files += 1;
+        all.stats.reread_files += u64::from(plan.reread);
+        match cursor {
+            Ok(cursor) => cursors.push(cursor),
+            Err(err) => all.problem(&plan.path, offset, format!("cannot read file: {err}")),
+        }
+    }
+
+    let Deduped { events, raws, duplicate_records, sidechain_replays } = all.collector.finish();
     ReadResult {
         events,
         raws,
@@ -423,12 +525,22 @@ mod tests {
     }
 
     #[test]
-    fn chunks_end_on_line_boundaries() {
-        let line = format!("{A1}\n");
-        let buf = line.repeat(CHUNK_LEN / line.len() * 3 + 7);
-        let parts = chunks(buf.as_bytes());
-        assert!(parts.len() >= 3);
-        assert_eq!(parts.iter().map(|(_, c)| c.len()).sum::<usize>(), buf.len());
-        assert!(parts.iter().all(|(_, c)| c.ends_with(b"\n")));
+    fn units_split_lines_exactly_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.jsonl");
+        let mut body = String::new();
+        let mut n = 0;
+        while body.len() < 3 * UNIT_LEN as usize + 12_345 {
+            n += 1;
+            body.push_str(&B1.replace("r2", &format!("r{n}")).replace("m2", &format!("m{n}")));
+            body.push('\n');
+            body.push_str(&"x".repeat(n % 7000)); // lines of every length, some straddling units
+            body.push('\n');
+        }
+        std::fs::write(&path, &body).unwrap();
+        let out = read(&path, None);
+        assert_eq!(out.events.len(), n);
+        assert_eq!(out.stats.lines, 2 * n as u64);
+        assert_eq!(out.cursors[0].offset, body.len() as u64);
     }
 }
