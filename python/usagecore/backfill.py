@@ -116,7 +116,8 @@ def backfill_claude(
     """
     started = time.perf_counter()
     summary = Summary(source=CLAUDE)
-    files, problems = _core.discover_jsonl([str(r) for r in roots])
+    # Absolute paths: cursors and source_ref must not depend on the working directory.
+    files, problems = _core.discover_jsonl([str(Path(r).expanduser().absolute()) for r in roots])
     summary.files = len(files)
     cursors = store.cursors(CLAUDE)
     tasks, sizes = [], []
@@ -130,7 +131,7 @@ def backfill_claude(
     batches = list(_batches(tasks, sizes))
     total, done = sum(sizes), 0
     read = partial(_core.read_claude_transcripts, keep_content=keep_content)
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="usagecore") as background:
+    with store.bulk(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="usagecore") as background:
         if total >= PREFETCH_PRICES_BYTES:
             background.submit(_import_price_source)
         # Rust reads batch i+1 (without the GIL) while DuckDB stores batch i.

@@ -7,6 +7,8 @@ only has to provide the same few methods.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,6 +129,17 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Many writes in a row: checkpoint once at the end, not after every
+        16 MB of WAL (each checkpoint rewrites the indexes)."""
+        self.con.execute("SET checkpoint_threshold = '1GB'")
+        try:
+            yield
+        finally:
+            self.con.execute("RESET checkpoint_threshold")
+            self.con.execute("CHECKPOINT")
 
     def cursors(self, source_system: str) -> dict[str, tuple[str, int, int, int, int, int]]:
         rows = self.con.execute(
