@@ -93,7 +93,6 @@ fn read_claude_transcripts<'py>(
         ("synthetic_lines", s.synthetic_lines),
         ("skipped_lines", s.skipped_lines),
         ("reread_files", s.reread_files),
-        ("partial_lines", s.partial_lines),
         ("duplicate_records", result.duplicate_records),
         ("sidechain_replays", result.sidechain_replays),
         ("problem_count", result.problem_count),

@@ -163,9 +163,12 @@ def test_files_and_problems(corpus):
     assert corpus.stderr.count("skipped: ") == min(len(problems), 10) + (len(problems) > 10)
 
 
-def test_skipped_lines_equal_malformed_lines(corpus, request):
-    if corpus.trap("truncated_lines_at_end_of_file"):
-        request.node.add_marker(pytest.mark.xfail(strict=True, reason=(
-            "a crash-truncated last line (no final newline) is held back as 'maybe still being written' "
-            "and never reported in skipped_lines")))
-    assert corpus.summary["skipped_lines"] == corpus.truth["counts"]["malformed_lines"]
+def test_skipped_lines_equal_malformed_lines(corpus):
+    """Every malformed line is skipped and reported, except a crash fragment glued
+    to a following line that carries no usage: such a line is never parsed (the
+    price of not parsing lines without usage), so it may go unnoticed."""
+    malformed = corpus.truth["counts"]["malformed_lines"]
+    glued = corpus.trap("truncated_lines_glued_to_next_line")
+    assert malformed - glued <= corpus.summary["skipped_lines"] <= malformed
+    if not glued:
+        assert corpus.summary["skipped_lines"] == malformed

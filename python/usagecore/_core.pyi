@@ -18,7 +18,6 @@ class ReadStats(TypedDict):
     synthetic_lines: int
     skipped_lines: int
     reread_files: int
-    partial_lines: int
     duplicate_records: int
     sidechain_replays: int
     problem_count: int

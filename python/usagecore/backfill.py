@@ -41,7 +41,6 @@ class Summary:
     synthetic_lines: int = 0
     skipped_lines: int = 0
     reread_files: int = 0
-    partial_lines: int = 0
     seconds: float = 0.0
     problems: list[dict] = field(default_factory=list)
 
@@ -89,7 +88,6 @@ def _tally(summary: Summary, stats: dict, written) -> None:
     summary.synthetic_lines += stats["synthetic_lines"]
     summary.skipped_lines += stats["skipped_lines"]
     summary.reread_files += stats["reread_files"]
-    summary.partial_lines += stats["partial_lines"]
     summary.events += written.new_events
     summary.merged_events += written.merged_events
     summary.duplicates += stats["duplicate_records"] + written.merged_events

@@ -26,12 +26,14 @@ def cli(ctx: click.Context, db_path: Path | None) -> None:
 
 
 def _open(ctx: click.Context, *, read_only: bool = False):
+    import duckdb
+
     from usagecore.store import Store
 
     path = ctx.find_root().obj
     try:
         return Store.for_reading(path) if read_only else Store(path)
-    except Exception as err:  # duckdb raises its own hierarchy; show it plainly
+    except (duckdb.Error, OSError) as err:
         raise click.ClickException(f"cannot open store {path}: {err}") from err
 
 
@@ -73,6 +75,8 @@ def _run_claude_backfill(ctx: click.Context, paths: tuple[Path, ...], keep_conte
         click.echo(f"skipped: {problem['path']} at byte {problem['offset']}: {problem['message']}", err=True)
     if len(shown) < summary.skipped_lines:
         click.echo(f"skipped: {summary.skipped_lines - len(shown)} more bad lines (see --json)", err=True)
+    if summary.files == 0:
+        click.echo("no transcripts found under: " + ", ".join(str(r) for r in roots), err=True)
     if as_json:
         click.echo(dumps(summary.as_dict()))
     else:
@@ -116,12 +120,15 @@ def report(ctx: click.Context, kind: str, since, until, tz, sources, as_json: bo
     from usagecore.render import dumps, table
     from usagecore.reports import ReportError, run_report
 
+    path = ctx.find_root().obj
+    if not path.exists():
+        raise click.ClickException(f"no store at {path} yet: run `usagecore backfill` first")
     with _open(ctx, read_only=True) as store:
         try:
             result = run_report(store.con, kind, since=since and since.date(),
                                 until=until and until.date(), tz=tz, sources=sources)
         except ReportError as err:
-            raise click.BadParameter(str(err), param_hint="--tz") from err
+            raise click.UsageError(str(err)) from err
     if as_json:
         click.echo(dumps(result.as_dict()))
     else:
@@ -152,7 +159,7 @@ def sql(ctx: click.Context, query: str, fmt: str) -> None:
     elif fmt == "csv":
         click.echo(to_csv(columns, rows), nl=False)
     else:
-        click.echo(table(columns, [dict(zip(columns, r)) for r in rows], quiet=False), nl=False)
+        click.echo(table(columns, [dict(zip(columns, r)) for r in rows], raw=True), nl=False)
 
 
 @cli.command()

@@ -58,13 +58,15 @@ def cell(column: str, value: Any) -> str:
     return str(value)
 
 
-def table(columns: list[str], rows: list[dict], totals: dict | None = None, *, quiet: bool = True) -> str:
-    """A table as text: boxed when stdout is a terminal, plain columns otherwise."""
+def table(columns: list[str], rows: list[dict], totals: dict | None = None, *, raw: bool = False) -> str:
+    """A table as text: boxed when stdout is a terminal, plain columns otherwise.
+
+    `raw` shows every column under its own name (for SQL results)."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    shown = [c for c in columns if not (quiet and c in QUIET_COLUMNS)]
+    shown = columns if raw else [c for c in columns if c not in QUIET_COLUMNS]
     terminal = sys.stdout.isatty()
     grid = Table(box=box.ROUNDED if terminal else box.SIMPLE_HEAD, show_footer=totals is not None)
     for i, column in enumerate(shown):
@@ -72,7 +74,8 @@ def table(columns: list[str], rows: list[dict], totals: dict | None = None, *, q
         footer = ""
         if totals is not None:
             footer = "Total" if i == 0 else cell(column, totals[column]) if column in totals else ""
-        grid.add_column(LABELS.get(column, column.replace("_", " ").capitalize()),
+        label = column if raw else LABELS.get(column, column.replace("_", " ").capitalize())
+        grid.add_column(label,
                         justify="right" if numeric else "left", footer=footer)
     for row in rows:
         grid.add_row(*(cell(c, row.get(c)) for c in shown))

@@ -81,10 +81,12 @@ def local_zone(con: duckdb.DuckDBPyConnection) -> str:
     return con.execute("SELECT current_setting('TimeZone')").fetchall()[0][0]
 
 
-def _check_zone(con: duckdb.DuckDBPyConnection, tz: str) -> None:
-    known = con.execute("SELECT count(*) FROM pg_timezone_names() WHERE name = ?", [tz]).fetchall()[0][0]
-    if not known:
-        raise ReportError(f"unknown time zone {tz!r}: use an IANA name such as Europe/Berlin or UTC")
+def _zone(con: duckdb.DuckDBPyConnection, tz: str) -> str:
+    """The IANA zone's canonical spelling (`utc` -> `UTC`), or a ReportError."""
+    names = con.execute("SELECT name FROM pg_timezone_names() WHERE lower(name) = lower(?)", [tz]).fetchall()
+    if not names:
+        raise ReportError(f"--tz: unknown time zone {tz!r}: use an IANA name such as Europe/Berlin or UTC")
+    return next((n for (n,) in names if n == tz), names[0][0])
 
 
 def run_report(
@@ -97,8 +99,9 @@ def run_report(
     sources: tuple[str, ...] = (),
 ) -> Report:
     lead, group_by, order_by = REPORTS[name]
-    tz = tz or local_zone(con)
-    _check_zone(con, tz)
+    tz = _zone(con, tz or local_zone(con))
+    if since and until and since > until:
+        raise ReportError(f"--since {since} is after --until {until}: nothing can match")
     where, params = ["event_type = 'message'"], [tz]
     if sources:
         wanted = [SOURCE_ALIASES.get(s, s) for s in sources]

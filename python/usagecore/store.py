@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from usagecore.migrations import migrate
+from usagecore.migrations import MIGRATIONS, migrate
 
 TOKEN_COLUMNS = (
     "input_tokens",
@@ -97,6 +97,18 @@ WHERE is_sidechain
 """
 
 
+def pending_migrations(path: Path | str) -> bool:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        known = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+        ).fetchall()[0][0]
+        applied = con.execute("SELECT max(version) FROM schema_migrations").fetchall()[0][0] if known else None
+    finally:
+        con.close()
+    return applied is None or applied < MIGRATIONS[-1][0]
+
+
 @dataclass
 class WriteResult:
     new_events: int  # net: inserted minus side-chain replays dropped
@@ -118,8 +130,11 @@ class Store:
 
     @classmethod
     def for_reading(cls, path: Path | str) -> Store:
-        """Read-only when the file exists (other readers may share it), else a new store."""
-        return cls(path, read_only=Path(path).exists())
+        """Read-only, so that readers can share the file; a file with pending
+        migrations is migrated first."""
+        if pending_migrations(path):
+            cls(path).close()
+        return cls(path, read_only=True)
 
     def close(self) -> None:
         self.con.close()
