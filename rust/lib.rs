@@ -13,11 +13,6 @@
 //! `py` is the only module that knows Python; everything else builds and tests
 //! with plain `cargo test`.
 
-// Decoding allocates many small strings on every core; mimalloc keeps that
-// cheap and does not contend between threads.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 pub mod arrow;
 pub mod dedup;
 pub mod event;

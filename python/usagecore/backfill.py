@@ -21,6 +21,7 @@ CLAUDE = "claude_code"
 # Bytes read per Rust call: large enough to keep every core busy, small
 # enough that the progress bar moves and memory stays bounded.
 BATCH_BYTES = 128 << 20
+FIRST_BATCH_BYTES = 32 << 20
 # Below this much to read, importing the price source in the background
 # would not overlap with anything.
 PREFETCH_PRICES_BYTES = 32 << 20
@@ -64,20 +65,21 @@ class Summary:
 
 
 def _batches(tasks: list, sizes: list[int]) -> Iterable[tuple[list, int]]:
-    """Tasks grouped into batches of about BATCH_BYTES, each with its byte count."""
-    batch, batch_bytes = [], 0
+    """Tasks grouped into batches, each with its byte count. The first batch is
+    small: nothing overlaps its reading, so it should not take long."""
+    batch, batch_bytes, limit = [], 0, FIRST_BATCH_BYTES
     for task, size in zip(tasks, sizes):
         batch.append(task)
         batch_bytes += size
-        if batch_bytes >= BATCH_BYTES:
+        if batch_bytes >= limit:
             yield batch, batch_bytes
-            batch, batch_bytes = [], 0
+            batch, batch_bytes, limit = [], 0, BATCH_BYTES
     if batch:
         yield batch, batch_bytes
 
 
 def _import_price_source() -> None:
-    import genai_prices  # noqa: F401  (cached in sys.modules for _price)
+    import genai_prices  # noqa: F401  (cached in sys.modules for pricing)
 
 
 def _tally(summary: Summary, stats: dict, written) -> None:
@@ -92,13 +94,6 @@ def _tally(summary: Summary, stats: dict, written) -> None:
     summary.merged_events += written.merged_events
     summary.duplicates += stats["duplicate_records"] + written.merged_events
     summary.sidechain_replays += stats["sidechain_replays"] + written.sidechain_replays
-
-
-def _price(con) -> None:
-    # Imported here: pricing needs genai-prices only when there is something to price.
-    from usagecore import prices
-
-    prices.apply_costs(con, "event_id IN (SELECT event_id FROM new_events)")
 
 
 def backfill_claude(
@@ -138,7 +133,7 @@ def backfill_claude(
             result = upcoming.result()
             if i + 1 < len(batches):
                 upcoming = background.submit(read, batches[i + 1][0])
-            written = store.write(result["events"], result["raws"], result["cursors"], CLAUDE, _price)
+            written = store.write(result["events"], result["raws"], result["cursors"], CLAUDE)
             _tally(summary, result["stats"], written)
             problems.extend(result["problems"])
             done += batch_bytes

@@ -16,7 +16,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             occurred_at    TIMESTAMPTZ,
             account_id     VARCHAR,
             source_ref     VARCHAR,
-            payload        JSON USING COMPRESSION zstd  -- large, rarely read: cheap to write, small on disk
+            payload        VARCHAR USING COMPRESSION zstd  -- compact JSON text; zstd: large, rarely read, cheap to write
         );
         CREATE TABLE usage_events (
             event_id              VARCHAR PRIMARY KEY,

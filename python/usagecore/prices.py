@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -153,6 +154,7 @@ def price_join_condition(request_ts_sql: str | None = None) -> str:
     )
 
 
+@cache
 def genai_prices_version() -> str:
     """Version of the installed genai-prices data (does not import the package)."""
     from importlib.metadata import version

@@ -60,31 +60,37 @@ def cell(column: str, value: Any) -> str:
 
 def table(columns: list[str], rows: list[dict], totals: dict | None = None, *, raw: bool = False) -> str:
     """A table as text: boxed when stdout is a terminal, plain columns otherwise.
+    Cells are never cut; numbers are right-aligned.
 
     `raw` shows every column under its own name (for SQL results)."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
     shown = columns if raw else [c for c in columns if c not in QUIET_COLUMNS]
-    terminal = sys.stdout.isatty()
-    grid = Table(box=box.ROUNDED if terminal else box.SIMPLE_HEAD, show_footer=totals is not None)
-    for i, column in enumerate(shown):
-        numeric = any(isinstance(r.get(column), (int, float, Decimal)) for r in rows)
-        footer = ""
-        if totals is not None:
-            footer = "Total" if i == 0 else cell(column, totals[column]) if column in totals else ""
-        label = column if raw else LABELS.get(column, column.replace("_", " ").capitalize())
-        grid.add_column(label,
-                        justify="right" if numeric else "left", footer=footer)
-    for row in rows:
-        grid.add_row(*(cell(c, row.get(c)) for c in shown))
-    # In a pipe there is no width to fit: never wrap or cut a cell.
-    console = Console(file=io.StringIO(), width=None if terminal else 10_000,
-                      force_terminal=terminal, color_system="auto" if terminal else None)
-    console.print(grid)
-    text = console.file.getvalue()
-    return text if terminal else "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+    header = [c if raw else LABELS.get(c, c.replace("_", " ").capitalize()) for c in shown]
+    body = [[cell(c, row.get(c)) for c in shown] for row in rows]
+    footer = None
+    if totals is not None:
+        footer = ["Total" if i == 0 else cell(c, totals[c]) if c in totals else "" for i, c in enumerate(shown)]
+    numeric = [any(isinstance(r.get(c), (int, float, Decimal)) and not isinstance(r.get(c), bool) for r in rows)
+               for c in shown]
+    lines = [header, *body] + ([footer] if footer else [])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(shown))]
+
+    def fmt(line: list[str]) -> list[str]:
+        return [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(line, widths, numeric)]
+
+    if sys.stdout.isatty():
+        rule = lambda l, m, r: l + m.join("─" * (w + 2) for w in widths) + r  # noqa: E731
+        row = lambda cells: "│ " + " │ ".join(cells) + " │"  # noqa: E731
+        out = [rule("╭", "┬", "╮"), row(f"\033[1m{h}\033[0m" for h in fmt(header)), rule("├", "┼", "┤")]
+        out += [row(fmt(r)) for r in body]
+        if footer:
+            out += [rule("├", "┼", "┤"), row(fmt(footer))]
+        out.append(rule("╰", "┴", "╯"))
+    else:
+        out = ["  ".join(fmt(header)).rstrip(), "  ".join("-" * w for w in widths)]
+        out += ["  ".join(fmt(r)).rstrip() for r in body]
+        if footer:
+            out += ["  ".join("-" * w for w in widths), "  ".join(fmt(footer)).rstrip()]
+    return "\n".join(out) + "\n"
 
 
 def to_csv(columns: list[str], rows: list[tuple]) -> str:

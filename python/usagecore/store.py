@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 
+from usagecore import prices
 from usagecore.migrations import MIGRATIONS, migrate
 
 TOKEN_COLUMNS = (
@@ -75,13 +76,18 @@ def _event_upsert_sql() -> str:
         "cost_source = CASE WHEN 'reported' IN (cost_source, excluded.cost_source) "
         "THEN 'reported' ELSE 'unknown' END"
     )
+    # New rows are priced as they go in; merged rows are repriced afterwards.
+    priced = (
+        f"CASE WHEN e.cost_source = 'reported' THEN e.cost_usd ELSE {prices.COST_SQL} END AS cost_usd, "
+        f"CASE WHEN e.cost_source = 'reported' THEN 'reported' "
+        f"WHEN {prices.COST_SQL} IS NOT NULL THEN 'calculated' ELSE 'unknown' END AS cost_source"
+    )
+    join = prices.price_join_condition("timezone('UTC', e.occurred_at)")
     return (
-        "INSERT INTO usage_events BY NAME SELECT * FROM new_events "
+        f"INSERT INTO usage_events BY NAME SELECT e.* REPLACE ({priced}) FROM new_events AS e "
+        f"LEFT JOIN model_prices AS p ON {join} AND p.input_mtok IS NOT NULL "
         "ON CONFLICT (event_id) DO UPDATE SET " + ", ".join(sets)
     )
-
-
-EVENT_UPSERT_SQL = _event_upsert_sql()
 
 # A side chain may replay a main-chain message under another request id
 # (FORMATS.md §C.4 rule 3); across batches the store drops the replay.
@@ -97,15 +103,11 @@ WHERE is_sidechain
 """
 
 
-def pending_migrations(path: Path | str) -> bool:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        known = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
-        ).fetchall()[0][0]
-        applied = con.execute("SELECT max(version) FROM schema_migrations").fetchall()[0][0] if known else None
-    finally:
-        con.close()
+def _has_pending_migrations(con: duckdb.DuckDBPyConnection) -> bool:
+    known = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchall()[0][0]
+    applied = con.execute("SELECT max(version) FROM schema_migrations").fetchall()[0][0] if known else None
     return applied is None or applied < MIGRATIONS[-1][0]
 
 
@@ -132,9 +134,12 @@ class Store:
     def for_reading(cls, path: Path | str) -> Store:
         """Read-only, so that readers can share the file; a file with pending
         migrations is migrated first."""
-        if pending_migrations(path):
+        store = cls(path, read_only=True)
+        if _has_pending_migrations(store.con):
+            store.close()
             cls(path).close()
-        return cls(path, read_only=True)
+            store = cls(path, read_only=True)
+        return store
 
     def close(self) -> None:
         self.con.close()
@@ -147,12 +152,15 @@ class Store:
 
     @contextmanager
     def bulk(self) -> Iterator[None]:
-        """Many writes in a row: checkpoint once at the end, not after every
-        16 MB of WAL (each checkpoint rewrites the indexes)."""
+        """Many writes in a row, while Rust reads on the other cores: one
+        DuckDB thread (less memory, no fight for cores), and one checkpoint at
+        the end instead of one per 16 MB of WAL (each rewrites the indexes)."""
         self.con.execute("SET checkpoint_threshold = '1GB'")
+        self.con.execute("SET threads = 1")
         try:
             yield
         finally:
+            self.con.execute("RESET threads")
             self.con.execute("RESET checkpoint_threshold")
             self.con.execute("CHECKPOINT")
 
@@ -170,13 +178,11 @@ class Store:
         raws: Any,
         cursors: Any,
         source_system: str,
-        after_write=None,
     ) -> WriteResult:
-        """Write one batch and advance its files' cursors in one transaction,
-        so a cursor never gets ahead of the data it stands for.
+        """Write and price one batch, and advance its files' cursors, in one
+        transaction, so a cursor never gets ahead of the data it stands for.
 
-        `events`, `raws` and `cursors` are Arrow tables. `after_write(con)` runs inside the
-        transaction with the batch visible as `new_events` (used for pricing).
+        `events`, `raws` and `cursors` are Arrow tables.
         """
         con = self.con
         con.register("new_events", events)
@@ -193,16 +199,20 @@ class Store:
             new_raws = count("usage_raw_events") - raws_before
             replays = merged = 0
             if total:
-                con.execute(EVENT_UPSERT_SQL)
+                pairs = con.execute("SELECT DISTINCT provider_id, model_raw FROM new_events").fetchall()
+                prices.ensure_prices(con, pairs)
+                con.execute(_event_upsert_sql())
                 merged = total - (count("usage_events") - events_before)
+                if merged:
+                    prices.apply_costs(
+                        con, "e.cost_source = 'unknown' AND e.event_id IN (SELECT event_id FROM new_events)"
+                    )
                 replays = con.execute(DROP_SIDECHAIN_REPLAYS_SQL).fetchall()[0][0]
             con.execute(
                 "INSERT OR REPLACE INTO file_cursors BY NAME "
                 "SELECT *, ? AS source_system, current_timestamp AS updated_at FROM new_cursors",
                 [source_system],
             )
-            if after_write is not None and total:
-                after_write(con)
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")

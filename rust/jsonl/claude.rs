@@ -155,8 +155,8 @@ fn call_id(request_id: &Option<String>, message_id: &Option<String>) -> Option<I
 fn strip(line: &Line) -> Result<String, DecodeError> {
     let mut out = Vec::with_capacity(1024);
     serde_json::to_writer(&mut out, line)?;
-    // serde_json writes UTF-8 only.
-    Ok(String::from_utf8_lossy(&out).into_owned())
+    // serde_json writes UTF-8 only; the lossy path is never taken.
+    Ok(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 /// Where a line came from.
