@@ -61,7 +61,7 @@ USAGE_RAW_EVENTS = [
     ("occurred_at", TSTZ, NULL, None),
     ("account_id", "VARCHAR", NULL, None),
     ("source_ref", "VARCHAR", NULL, None),
-    ("payload", "JSON", NULL, None),
+    ("payload", "VARCHAR", NULL, None),
 ]
 FILE_CURSORS = [
     ("path", "VARCHAR", NOT_NULL, None),
