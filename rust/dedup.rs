@@ -171,7 +171,8 @@ pub fn dedup(records: Vec<(UsageEvent, RawRecord)>) -> Deduped {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jsonl::claude::{decode_line, Decoded, Source};
+    use crate::jsonl::claude::decode_line;
+    use crate::jsonl::{Decoded, Source};
 
     fn record(line: &str) -> (UsageEvent, RawRecord) {
         let source = Source { path: "f", offset: 0, keep_content: false };

@@ -3,8 +3,8 @@
 //! Data flows one way, and each stage is a module:
 //!
 //! ```text
-//! source   jsonl::scan      find transcript files, read only what is new (cursors)
-//! decode   jsonl::claude    one transcript line -> one usage record (cheap pre-filter first)
+//! source   jsonl::scan      find history files, read only what is new (cursors), in parallel
+//! decode   jsonl::claude    one transcript line -> one usage record (a `LineFormat`)
 //! normalize normalize       model ids, token vocabulary, stable ids
 //! dedup    dedup            one event per API call, per-field max across its lines
 //! hand-off arrow            canonical events and raw records as Arrow batches

@@ -13,6 +13,7 @@ use pyo3::types::PyDict;
 use pyo3_arrow::PyTable;
 
 use crate::arrow::{cursors_batch, events_batch, raws_batch};
+use crate::jsonl::claude::ClaudeTranscript;
 use crate::jsonl::scan::{discover, read_files, Cursor, FileInfo};
 use crate::jsonl::Problem;
 
@@ -67,7 +68,7 @@ fn read_claude_transcripts<'py>(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64);
     let (result, batches) = py.detach(|| {
-        let result = read_files(&tasks, keep_content);
+        let result = read_files::<ClaudeTranscript>(&tasks, keep_content);
         let batches = (|| {
             Ok::<_, arrow_schema::ArrowError>([
                 events_batch(&result.events)?,

@@ -115,7 +115,6 @@ def _has_pending_migrations(con: duckdb.DuckDBPyConnection) -> bool:
 class WriteResult:
     new_events: int  # net: inserted minus side-chain replays dropped
     merged_events: int
-    new_raws: int
     sidechain_replays: int
 
 
@@ -194,9 +193,8 @@ class Store:
 
         con.execute("BEGIN TRANSACTION")
         try:
-            events_before, raws_before, total = count("usage_events"), count("usage_raw_events"), count("new_events")
+            events_before, total = count("usage_events"), count("new_events")
             con.execute("INSERT INTO usage_raw_events BY NAME SELECT * FROM new_raws ON CONFLICT DO NOTHING")
-            new_raws = count("usage_raw_events") - raws_before
             replays = merged = 0
             if total:
                 pairs = con.execute("SELECT DISTINCT provider_id, model_raw FROM new_events").fetchall()
@@ -221,4 +219,4 @@ class Store:
             con.unregister("new_events")
             con.unregister("new_raws")
             con.unregister("new_cursors")
-        return WriteResult(count("usage_events") - events_before, merged, new_raws, replays)
+        return WriteResult(count("usage_events") - events_before, merged, replays)

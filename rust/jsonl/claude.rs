@@ -10,37 +10,28 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::event::{CostSource, RawRecord, Tokens, UsageEvent};
+use super::{DecodeError, Decoded, LineFormat, Source};
 use crate::ids::{stable_id, Id};
 use crate::normalize::{model_id, timestamp_us};
 
 pub const SOURCE_SYSTEM: &str = "claude_code";
 pub const SOURCE_CHANNEL: &str = "jsonl";
 
-/// A line can only carry usage if it has a `"usage"` key; inside JSON strings
-/// the quotes would be escaped, so this finds keys only. Lines without it are
-/// never parsed.
-pub const USAGE_NEEDLE: &[u8] = b"\"usage\"";
+/// Claude Code's transcript format.
+pub struct ClaudeTranscript;
+
+impl LineFormat for ClaudeTranscript {
+    /// A line can only carry usage if it has a `"usage"` key; inside JSON
+    /// strings the quotes would be escaped, so this finds keys only.
+    const NEEDLE: &'static [u8] = b"\"usage\"";
+
+    fn decode(line: &[u8], source: &Source, wanted: impl Fn(Id) -> bool) -> Result<Decoded, DecodeError> {
+        decode_line(line, source, wanted)
+    }
+}
 
 /// Model name Claude Code gives to messages it made up locally (errors, interrupts).
 const SYNTHETIC_MODEL: &str = "<synthetic>";
-
-#[derive(Debug, thiserror::Error)]
-pub enum DecodeError {
-    #[error("invalid JSON: {0}")]
-    Json(#[from] serde_json::Error),
-    #[error("assistant line without a valid timestamp")]
-    Timestamp,
-}
-
-/// What one transcript line amounts to.
-#[derive(Debug)]
-pub enum Decoded {
-    Usage(Box<(UsageEvent, RawRecord)>),
-    /// A message Claude Code generated itself; no API call, no spend.
-    Synthetic,
-    /// Not an assistant line with usage (e.g. a tool result quoting a subagent's usage).
-    Irrelevant,
-}
 
 /// The fields of a transcript line that matter for usage, borrowed from the
 /// line where possible. Serializing it gives the stripped raw payload, so it
@@ -159,22 +150,11 @@ fn strip(line: &Line) -> Result<String, DecodeError> {
     Ok(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
-/// Where a line came from.
-pub struct Source<'a> {
-    pub path: &'a str,
-    pub offset: u64,
-    /// Store the whole line, message text included.
-    pub keep_content: bool,
-}
-
 fn owned(value: &Option<Cow<'_, str>>) -> Option<String> {
     value.as_deref().filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
-/// Decode one transcript line.
-///
-/// `wanted(raw_id)` says whether the raw record is still needed; when it is
-/// not (a repeated copy), its payload is not built.
+/// Decode one transcript line (see `LineFormat::decode`).
 pub fn decode_line(line: &[u8], source: &Source, wanted: impl Fn(Id) -> bool) -> Result<Decoded, DecodeError> {
     let parsed: Line = serde_json::from_slice(line)?;
     if parsed.kind.as_deref() != Some("assistant") {

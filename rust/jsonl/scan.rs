@@ -16,8 +16,7 @@ use std::time::UNIX_EPOCH;
 use memchr::memmem::Finder;
 use rayon::prelude::*;
 
-use super::claude::{decode_line, Decoded, Source, USAGE_NEEDLE};
-use super::Problem;
+use super::{Decoded, LineFormat, Problem, Source};
 use crate::dedup::{Collector, Deduped};
 use crate::event::{RawRecord, UsageEvent};
 use crate::ids::fingerprint;
@@ -220,7 +219,7 @@ impl Decoding {
 
     /// Decode one line that starts at byte `offset` of `path`; `unterminated`
     /// when it is the file's last line and has no newline yet.
-    fn line(&mut self, path: &str, offset: u64, line: &[u8], keep_content: bool, finder: &Finder, unterminated: bool) {
+    fn line<F: LineFormat>(&mut self, path: &str, offset: u64, line: &[u8], keep_content: bool, finder: &Finder, unterminated: bool) {
         let line = trim(line);
         if line.is_empty() {
             return;
@@ -243,7 +242,7 @@ impl Decoding {
         }
         let source = Source { path, offset, keep_content };
         let collector = &self.collector;
-        match decode_line(line, &source, |id| collector.wants_raw(id)) {
+        match F::decode(line, &source, |id| collector.wants_raw(id)) {
             Ok(Decoded::Usage(pair)) => {
                 self.stats.usage_lines += 1;
                 let (event, raw) = *pair;
@@ -297,7 +296,7 @@ fn plan_file(file: &FileInfo, cursor: Option<&Cursor>) -> io::Result<Plan> {
 
 /// Read and decode one unit. Reading starts one byte early to learn whether
 /// `from` begins a line, and goes past `to` to finish the last line started.
-fn read_unit(plan: &Plan, unit: &Unit, keep_content: bool, finder: &Finder) -> io::Result<(Decoding, UnitEnd)> {
+fn read_unit<F: LineFormat>(plan: &Plan, unit: &Unit, keep_content: bool, finder: &Finder) -> io::Result<(Decoding, UnitEnd)> {
     let mut out = Decoding::default();
     let mut handle = File::open(&plan.path)?;
     let mut buf = take_buffer();
@@ -331,7 +330,7 @@ fn read_unit(plan: &Plan, unit: &Unit, keep_content: bool, finder: &Finder) -> i
     while pos < buf.len() && pos < limit {
         match memchr::memchr(b'\n', &buf[pos..]) {
             Some(len) => {
-                out.line(&plan.path, base + pos as u64, &buf[pos..pos + len], keep_content, finder, false);
+                out.line::<F>(&plan.path, base + pos as u64, &buf[pos..pos + len], keep_content, finder, false);
                 pos += len + 1;
                 end.consumed_to = Some(base + pos as u64);
             }
@@ -340,7 +339,7 @@ fn read_unit(plan: &Plan, unit: &Unit, keep_content: bool, finder: &Finder) -> i
                 // take its usage if it already parses, but leave the cursor
                 // before it so the next read sees the finished line (the
                 // merge makes the second sighting harmless).
-                out.line(&plan.path, base + pos as u64, &buf[pos..], keep_content, finder, true);
+                out.line::<F>(&plan.path, base + pos as u64, &buf[pos..], keep_content, finder, true);
                 break;
             }
         }
@@ -366,7 +365,7 @@ fn final_cursor(plan: &Plan, offset: u64) -> io::Result<Cursor> {
 ///
 /// Files are cut into units of about `UNIT_LEN` bytes so that one large file
 /// keeps every core busy; each unit reads into a small reused buffer.
-pub fn read_files(files: &[(FileInfo, Option<Cursor>)], keep_content: bool) -> ReadResult {
+pub fn read_files<F: LineFormat>(files: &[(FileInfo, Option<Cursor>)], keep_content: bool) -> ReadResult {
     let mut all = Decoding::default();
     let planned: Vec<io::Result<Plan>> = files.par_iter().map(|(f, c)| plan_file(f, c.as_ref())).collect();
     let mut plans = Vec::with_capacity(files.len());
@@ -386,10 +385,10 @@ pub fn read_files(files: &[(FileInfo, Option<Cursor>)], keep_content: bool) -> R
         }
     }
 
-    let finder = Finder::new(USAGE_NEEDLE);
+    let finder = Finder::new(F::NEEDLE);
     let (ends, decoded): (Vec<io::Result<UnitEnd>>, Vec<Decoding>) = units
         .par_iter()
-        .map(|unit| match read_unit(&plans[unit.file], unit, keep_content, &finder) {
+        .map(|unit| match read_unit::<F>(&plans[unit.file], unit, keep_content, &finder) {
             Ok((decoding, end)) => (Ok(end), decoding),
             Err(err) => (Err(err), Decoding::default()),
         })
@@ -449,6 +448,7 @@ pub fn read_files(files: &[(FileInfo, Option<Cursor>)], keep_content: bool) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jsonl::claude::ClaudeTranscript;
     use std::io::Write;
 
     const A1: &str = r#"{"type":"assistant","uuid":"a","sessionId":"s","timestamp":"2026-01-01T00:00:01Z","requestId":"r1","message":{"id":"m1","model":"claude-opus-4-6","usage":{"input_tokens":3,"output_tokens":10}}}"#;
@@ -461,7 +461,7 @@ mod tests {
     }
 
     fn read(path: &Path, cursor: Option<Cursor>) -> ReadResult {
-        read_files(&[(info(path), cursor)], false)
+        read_files::<ClaudeTranscript>(&[(info(path), cursor)], false)
     }
 
     #[test]
