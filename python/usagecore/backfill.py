@@ -96,6 +96,27 @@ def _tally(summary: Summary, stats: dict, written) -> None:
     summary.sidechain_replays += stats["sidechain_replays"] + written.sidechain_replays
 
 
+def _read_and_store(store: Store, batches: list, summary: Summary, problems: list, keep_content: bool,
+                    progress: Callable[[int, int], None] | None) -> None:
+    total, done = sum(batch_bytes for _, batch_bytes in batches), 0
+    read = partial(_core.read_claude_transcripts, keep_content=keep_content)
+    with store.bulk(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="usagecore") as background:
+        if total >= PREFETCH_PRICES_BYTES:
+            background.submit(_import_price_source)
+        # Rust reads batch i+1 (without the GIL) while DuckDB stores batch i.
+        upcoming = background.submit(read, batches[0][0])
+        for i, (batch, batch_bytes) in enumerate(batches):
+            result = upcoming.result()
+            if i + 1 < len(batches):
+                upcoming = background.submit(read, batches[i + 1][0])
+            written = store.write(result["events"], result["raws"], result["cursors"], CLAUDE)
+            _tally(summary, result["stats"], written)
+            problems.extend(result["problems"])
+            done += batch_bytes
+            if progress is not None:
+                progress(done, total)
+
+
 def backfill_claude(
     store: Store,
     roots: list[Path],
@@ -122,23 +143,8 @@ def backfill_claude(
         sizes.append(size - cursor[1] if cursor and cursor[1] <= size else size)
 
     batches = list(_batches(tasks, sizes))
-    total, done = sum(sizes), 0
-    read = partial(_core.read_claude_transcripts, keep_content=keep_content)
-    with store.bulk(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="usagecore") as background:
-        if total >= PREFETCH_PRICES_BYTES:
-            background.submit(_import_price_source)
-        # Rust reads batch i+1 (without the GIL) while DuckDB stores batch i.
-        upcoming = background.submit(read, batches[0][0]) if batches else None
-        for i, (batch, batch_bytes) in enumerate(batches):
-            result = upcoming.result()
-            if i + 1 < len(batches):
-                upcoming = background.submit(read, batches[i + 1][0])
-            written = store.write(result["events"], result["raws"], result["cursors"], CLAUDE)
-            _tally(summary, result["stats"], written)
-            problems.extend(result["problems"])
-            done += batch_bytes
-            if progress is not None:
-                progress(done, total)
+    if batches:
+        _read_and_store(store, batches, summary, problems, keep_content, progress)
     summary.problems = [{"path": p, "offset": o, "message": m} for p, o, m in problems]
     summary.seconds = time.perf_counter() - started
     return summary
