@@ -7,55 +7,18 @@ prices written below, or taken from what Claude Code itself reported in the capt
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import subprocess
 import sys
 import textwrap
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from types import ModuleType
 
 import duckdb
 import pytest
 
-PRICES_PY = Path(__file__).resolve().parents[1] / "python" / "usagecore" / "prices.py"
-
-
-def _load_prices() -> ModuleType:
-    try:
-        from usagecore import prices
-    except ImportError:  # the native core is not built yet: load the pure-Python module alone
-        spec = importlib.util.spec_from_file_location("usagecore_prices", PRICES_PY)
-        assert spec and spec.loader
-        prices = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = prices
-        spec.loader.exec_module(prices)
-    return prices
-
-
-prices = _load_prices()
-
-# The columns of the real usage_events that pricing reads or writes.
-USAGE_EVENTS_DDL = """
-CREATE TABLE usage_events (
-    event_id              VARCHAR PRIMARY KEY,
-    occurred_at           TIMESTAMPTZ NOT NULL,
-    event_type            VARCHAR NOT NULL,
-    provider_id           VARCHAR,
-    model_raw             VARCHAR,
-    model                 VARCHAR,
-    input_tokens          BIGINT NOT NULL DEFAULT 0,
-    output_tokens         BIGINT NOT NULL DEFAULT 0,
-    reasoning_tokens      BIGINT NOT NULL DEFAULT 0,
-    cache_read_tokens     BIGINT NOT NULL DEFAULT 0,
-    cache_write_tokens    BIGINT NOT NULL DEFAULT 0,
-    cache_write_1h_tokens BIGINT NOT NULL DEFAULT 0,
-    cost_usd              DOUBLE,
-    cost_source           VARCHAR NOT NULL DEFAULT 'unknown'
-)
-"""
+from usagecore import prices
+from usagecore.migrations import migrate
 
 NOW = "2026-11-01 12:00:00+00"
 MESSAGES = "e.event_type = 'message'"
@@ -70,7 +33,7 @@ def db_path(tmp_path: Path) -> Path:
 def con(db_path: Path):
     connection = duckdb.connect(str(db_path))
     connection.execute("SET TimeZone = 'UTC'")
-    connection.execute(USAGE_EVENTS_DDL)
+    migrate(connection)
     yield connection
     connection.close()
 
@@ -94,8 +57,8 @@ def add_event(
     con.execute(
         "INSERT INTO usage_events (event_id, occurred_at, event_type, provider_id, model_raw,"
         " input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,"
-        " cache_write_1h_tokens, cost_usd, cost_source)"
-        " VALUES (?, CAST(? AS TIMESTAMPTZ), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " cache_write_1h_tokens, cost_usd, cost_source, source_system, source_channel)"
+        " VALUES (?, CAST(? AS TIMESTAMPTZ), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'test', 'test')",
         [
             event_id,
             at,
@@ -543,24 +506,19 @@ def test_pricing_known_models_does_not_import_genai_prices(con, db_path: Path) -
 
     script = textwrap.dedent(
         f"""
-        import importlib.util, sys
+        import sys
         import duckdb
-        spec = importlib.util.spec_from_file_location("usagecore_prices", {str(PRICES_PY)!r})
-        prices = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = prices
-        spec.loader.exec_module(prices)
+        from usagecore import prices
         con = duckdb.connect({str(db_path)!r})
         con.execute(
-            "INSERT INTO usage_events (event_id, occurred_at, event_type, model_raw, input_tokens)"
-            " VALUES ('b', now(), 'message', 'claude-opus-4-8', 2000000)"
+            "INSERT INTO usage_events (event_id, occurred_at, event_type, model_raw, input_tokens,"
+            " source_system, source_channel)"
+            " VALUES ('b', now(), 'message', 'claude-opus-4-8', 2000000, 'test', 'test')"
         )
         print(prices.apply_costs(con, "e.event_id = 'b'"))
         print(con.execute("SELECT cost_usd FROM usage_events WHERE event_id = 'b'").fetchone()[0])
         print("genai_prices" in sys.modules)
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True,
-        env={**os.environ, "PYTHONPATH": ""},
-    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["(1,", "0)", "10.0", "False"]
