@@ -4,8 +4,8 @@
 //! fingerprints (its first bytes and the bytes just before the cursor). A file
 //! whose fingerprints still match is read from the cursor on; one that shrank
 //! or changed is read again from the start, which is safe because events are
-//! identified by stable ids. Large reads are cut into chunks at line
-//! boundaries and decoded on all cores.
+//! identified by stable ids. Files are cut into units of a few megabytes;
+//! each unit decodes the lines that start in it, on all cores.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -101,7 +101,9 @@ pub fn discover(roots: &[PathBuf]) -> (Vec<FileInfo>, Vec<Problem>) {
 }
 
 fn walk(path: &Path, files: &mut Vec<FileInfo>, problems: &mut Vec<Problem>, depth: u32) {
-    let Ok(meta) = std::fs::metadata(path) else { return };
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
     if meta.is_file() {
         if path.extension().is_some_and(|e| e == "jsonl") || depth == 0 {
             files.push(FileInfo {
@@ -138,11 +140,6 @@ fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
         .map_or(0, |d| d.as_nanos() as i64)
 }
 
-/// Whether a file needs reading at all: new, or changed since its cursor.
-pub fn is_unchanged(file: &FileInfo, cursor: &Cursor) -> bool {
-    file.size == cursor.size && file.mtime_ns == cursor.mtime_ns
-}
-
 fn read_range(file: &mut File, start: u64, len: u64) -> io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     append_range(file, start, len, &mut buf)?;
@@ -160,7 +157,12 @@ fn append_range(file: &mut File, start: u64, len: u64, buf: &mut Vec<u8>) -> io:
 static BUFFERS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
 fn take_buffer() -> Vec<u8> {
-    let mut buf = BUFFERS.lock().map(|mut pool| pool.pop()).ok().flatten().unwrap_or_default();
+    let mut buf = BUFFERS
+        .lock()
+        .map(|mut pool| pool.pop())
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     buf.clear();
     buf
 }
@@ -172,7 +174,11 @@ fn give_back(buf: Vec<u8>) {
 }
 
 fn head_hash(file: &mut File, offset: u64) -> io::Result<u64> {
-    Ok(fingerprint(&read_range(file, 0, offset.min(FINGERPRINT_LEN))?))
+    Ok(fingerprint(&read_range(
+        file,
+        0,
+        offset.min(FINGERPRINT_LEN),
+    )?))
 }
 
 fn tail_hash(file: &mut File, offset: u64) -> io::Result<u64> {
@@ -182,14 +188,20 @@ fn tail_hash(file: &mut File, offset: u64) -> io::Result<u64> {
 
 /// Where to resume reading: the cursor if the bytes before it are unchanged, else 0.
 fn resume_offset(file: &mut File, size: u64, cursor: Option<&Cursor>) -> io::Result<(u64, bool)> {
-    let Some(cursor) = cursor else { return Ok((0, false)) };
+    let Some(cursor) = cursor else {
+        return Ok((0, false));
+    };
     if cursor.offset == 0 {
         return Ok((0, false));
     }
     let intact = cursor.offset <= size
         && head_hash(file, cursor.offset)? == cursor.head_hash
         && tail_hash(file, cursor.offset)? == cursor.tail_hash;
-    Ok(if intact { (cursor.offset, false) } else { (0, true) })
+    Ok(if intact {
+        (cursor.offset, false)
+    } else {
+        (0, true)
+    })
 }
 
 /// What decoding some lines produced.
@@ -205,7 +217,11 @@ impl Decoding {
     fn problem(&mut self, path: &str, offset: u64, message: String) {
         self.problem_count += 1;
         if self.problems.len() < MAX_PROBLEMS {
-            self.problems.push(Problem { path: path.to_owned(), offset, message });
+            self.problems.push(Problem {
+                path: path.to_owned(),
+                offset,
+                message,
+            });
         }
     }
 
@@ -219,7 +235,15 @@ impl Decoding {
 
     /// Decode one line that starts at byte `offset` of `path`; `unterminated`
     /// when it is the file's last line and has no newline yet.
-    fn line<F: LineFormat>(&mut self, path: &str, offset: u64, line: &[u8], keep_content: bool, finder: &Finder, unterminated: bool) {
+    fn line<F: LineFormat>(
+        &mut self,
+        path: &str,
+        offset: u64,
+        line: &[u8],
+        keep_content: bool,
+        finder: &Finder,
+        unterminated: bool,
+    ) {
         let line = trim(line);
         if line.is_empty() {
             return;
@@ -240,7 +264,11 @@ impl Decoding {
             }
             return;
         }
-        let source = Source { path, offset, keep_content };
+        let source = Source {
+            path,
+            offset,
+            keep_content,
+        };
         let collector = &self.collector;
         match F::decode(line, &source, |id| collector.wants_raw(id)) {
             Ok(Decoded::Usage(pair)) => {
@@ -252,7 +280,11 @@ impl Decoding {
             Ok(Decoded::Irrelevant) => {}
             Err(err) => {
                 self.stats.skipped_lines += 1;
-                let message = if unterminated { incomplete() } else { err.to_string() };
+                let message = if unterminated {
+                    incomplete()
+                } else {
+                    err.to_string()
+                };
                 self.problem(path, offset, message);
             }
         }
@@ -260,8 +292,14 @@ impl Decoding {
 }
 
 fn trim(line: &[u8]) -> &[u8] {
-    let start = line.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(line.len());
-    let end = line.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    let start = line
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(line.len());
+    let end = line
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
     &line[start..end]
 }
 
@@ -280,23 +318,28 @@ struct Unit {
     to: u64,
 }
 
-/// What one unit found, besides its decoding.
-struct UnitEnd {
-    /// Position just after the last newline-terminated line it decoded.
-    consumed_to: Option<u64>,
-}
-
 fn plan_file(file: &FileInfo, cursor: Option<&Cursor>) -> io::Result<Plan> {
     let mut handle = File::open(&file.path)?;
     // The size may have changed since discovery; read what is there now.
     let size = handle.metadata()?.len();
     let (start, reread) = resume_offset(&mut handle, size, cursor)?;
-    Ok(Plan { path: file.path.clone(), start, size, reread })
+    Ok(Plan {
+        path: file.path.clone(),
+        start,
+        size,
+        reread,
+    })
 }
 
-/// Read and decode one unit. Reading starts one byte early to learn whether
-/// `from` begins a line, and goes past `to` to finish the last line started.
-fn read_unit<F: LineFormat>(plan: &Plan, unit: &Unit, keep_content: bool, finder: &Finder) -> io::Result<(Decoding, UnitEnd)> {
+/// Read and decode one unit; also returns the position just after the last
+/// newline-terminated line it decoded. Reading starts one byte early to learn
+/// whether `from` begins a line, and goes past `to` to finish the last line.
+fn read_unit<F: LineFormat>(
+    plan: &Plan,
+    unit: &Unit,
+    keep_content: bool,
+    finder: &Finder,
+) -> io::Result<(Decoding, Option<u64>)> {
     let mut out = Decoding::default();
     let mut handle = File::open(&plan.path)?;
     let mut buf = take_buffer();
@@ -307,9 +350,17 @@ fn read_unit<F: LineFormat>(plan: &Plan, unit: &Unit, keep_content: bool, finder
     if end_of_data == unit.to && end_of_data < plan.size && buf.last() != Some(&b'\n') {
         loop {
             let before = buf.len();
-            let got = append_range(&mut handle, end_of_data, EXTEND_LEN.min(plan.size - end_of_data), &mut buf)?;
+            let got = append_range(
+                &mut handle,
+                end_of_data,
+                EXTEND_LEN.min(plan.size - end_of_data),
+                &mut buf,
+            )?;
             end_of_data += got;
-            if got == 0 || memchr::memchr(b'\n', &buf[before..]).is_some() || end_of_data >= plan.size {
+            if got == 0
+                || memchr::memchr(b'\n', &buf[before..]).is_some()
+                || end_of_data >= plan.size
+            {
                 break;
             }
         }
@@ -326,27 +377,41 @@ fn read_unit<F: LineFormat>(plan: &Plan, unit: &Unit, keep_content: bool, finder
         }
     };
     let limit = (unit.to - base) as usize;
-    let mut end = UnitEnd { consumed_to: None };
+    let mut consumed_to = None;
     while pos < buf.len() && pos < limit {
         match memchr::memchr(b'\n', &buf[pos..]) {
             Some(len) => {
-                out.line::<F>(&plan.path, base + pos as u64, &buf[pos..pos + len], keep_content, finder, false);
+                out.line::<F>(
+                    &plan.path,
+                    base + pos as u64,
+                    &buf[pos..pos + len],
+                    keep_content,
+                    finder,
+                    false,
+                );
                 pos += len + 1;
-                end.consumed_to = Some(base + pos as u64);
+                consumed_to = Some(base + pos as u64);
             }
             None => {
                 // A last line without its newline may still be being written:
                 // take its usage if it already parses, but leave the cursor
                 // before it so the next read sees the finished line (the
                 // merge makes the second sighting harmless).
-                out.line::<F>(&plan.path, base + pos as u64, &buf[pos..], keep_content, finder, true);
+                out.line::<F>(
+                    &plan.path,
+                    base + pos as u64,
+                    &buf[pos..],
+                    keep_content,
+                    finder,
+                    true,
+                );
                 break;
             }
         }
     }
     out.stats.bytes = unit.to - unit.from;
     give_back(buf);
-    Ok((out, end))
+    Ok((out, consumed_to))
 }
 
 fn final_cursor(plan: &Plan, offset: u64) -> io::Result<Cursor> {
@@ -365,9 +430,15 @@ fn final_cursor(plan: &Plan, offset: u64) -> io::Result<Cursor> {
 ///
 /// Files are cut into units of about `UNIT_LEN` bytes so that one large file
 /// keeps every core busy; each unit reads into a small reused buffer.
-pub fn read_files<F: LineFormat>(files: &[(FileInfo, Option<Cursor>)], keep_content: bool) -> ReadResult {
+pub fn read_files<F: LineFormat>(
+    files: &[(FileInfo, Option<Cursor>)],
+    keep_content: bool,
+) -> ReadResult {
     let mut all = Decoding::default();
-    let planned: Vec<io::Result<Plan>> = files.par_iter().map(|(f, c)| plan_file(f, c.as_ref())).collect();
+    let planned: Vec<io::Result<Plan>> = files
+        .par_iter()
+        .map(|(f, c)| plan_file(f, c.as_ref()))
+        .collect();
     let mut plans = Vec::with_capacity(files.len());
     for (result, (file, _)) in planned.into_iter().zip(files) {
         match result {
@@ -380,25 +451,33 @@ pub fn read_files<F: LineFormat>(files: &[(FileInfo, Option<Cursor>)], keep_cont
         let mut from = plan.start;
         while from < plan.size {
             let to = (from + UNIT_LEN).min(plan.size);
-            units.push(Unit { file: index, from, to });
+            units.push(Unit {
+                file: index,
+                from,
+                to,
+            });
             from = to;
         }
     }
 
     let finder = Finder::new(F::NEEDLE);
-    let (ends, decoded): (Vec<io::Result<UnitEnd>>, Vec<Decoding>) = units
+    let (ends, decoded): (Vec<io::Result<Option<u64>>>, Vec<Decoding>) = units
         .par_iter()
-        .map(|unit| match read_unit::<F>(&plans[unit.file], unit, keep_content, &finder) {
-            Ok((decoding, end)) => (Ok(end), decoding),
-            Err(err) => (Err(err), Decoding::default()),
-        })
+        .map(
+            |unit| match read_unit::<F>(&plans[unit.file], unit, keep_content, &finder) {
+                Ok((decoding, end)) => (Ok(end), decoding),
+                Err(err) => (Err(err), Decoding::default()),
+            },
+        )
         .unzip();
     // Merged pairwise on all cores; the order of units is kept, so which copy
     // of a repeated record is stored does not depend on thread timing.
-    let decoded = decoded.into_par_iter().reduce(Decoding::default, |mut a, b| {
-        a.absorb(b);
-        a
-    });
+    let decoded = decoded
+        .into_par_iter()
+        .reduce(Decoding::default, |mut a, b| {
+            a.absorb(b);
+            a
+        });
     all.absorb(decoded);
 
     // Per file: how far complete lines were read, or None if a unit failed.
@@ -406,12 +485,16 @@ pub fn read_files<F: LineFormat>(files: &[(FileInfo, Option<Cursor>)], keep_cont
     for (unit, end) in units.iter().zip(ends) {
         match end {
             Ok(end) => {
-                if let (Some(done), Some(to)) = (consumed[unit.file].as_mut(), end.consumed_to) {
+                if let (Some(done), Some(to)) = (consumed[unit.file].as_mut(), end) {
                     *done = (*done).max(to);
                 }
             }
             Err(err) => {
-                all.problem(&plans[unit.file].path, unit.from, format!("cannot read file: {err}"));
+                all.problem(
+                    &plans[unit.file].path,
+                    unit.from,
+                    format!("cannot read file: {err}"),
+                );
                 consumed[unit.file] = None;
             }
         }
@@ -420,7 +503,9 @@ pub fn read_files<F: LineFormat>(files: &[(FileInfo, Option<Cursor>)], keep_cont
     let finals: Vec<(&Plan, u64, io::Result<Cursor>)> = plans
         .par_iter()
         .zip(consumed)
-        .filter_map(|(plan, offset)| offset.map(|offset| (plan, offset, final_cursor(plan, offset))))
+        .filter_map(|(plan, offset)| {
+            offset.map(|offset| (plan, offset, final_cursor(plan, offset)))
+        })
         .collect();
     let mut cursors = Vec::with_capacity(finals.len());
     for (plan, offset, cursor) in finals {
@@ -432,7 +517,12 @@ pub fn read_files<F: LineFormat>(files: &[(FileInfo, Option<Cursor>)], keep_cont
         }
     }
 
-    let Deduped { events, raws, duplicate_records, sidechain_replays } = all.collector.finish();
+    let Deduped {
+        events,
+        raws,
+        duplicate_records,
+        sidechain_replays,
+    } = all.collector.finish();
     ReadResult {
         events,
         raws,
@@ -495,11 +585,17 @@ mod tests {
 
         std::fs::write(&path, format!("{A1}\n")).unwrap();
         let truncated = read(&path, Some(cursor.clone()));
-        assert_eq!((truncated.stats.reread_files, truncated.events.len()), (1, 1));
+        assert_eq!(
+            (truncated.stats.reread_files, truncated.events.len()),
+            (1, 1)
+        );
 
         std::fs::write(&path, format!("{A2}\n{B1}\n")).unwrap();
         let rewritten = read(&path, Some(cursor));
-        assert_eq!((rewritten.stats.reread_files, rewritten.events.len()), (1, 2));
+        assert_eq!(
+            (rewritten.stats.reread_files, rewritten.events.len()),
+            (1, 2)
+        );
     }
 
     #[test]
@@ -523,7 +619,10 @@ mod tests {
         let mut n = 0;
         while body.len() < 3 * UNIT_LEN as usize + 12_345 {
             n += 1;
-            body.push_str(&B1.replace("r2", &format!("r{n}")).replace("m2", &format!("m{n}")));
+            body.push_str(
+                &B1.replace("r2", &format!("r{n}"))
+                    .replace("m2", &format!("m{n}")),
+            );
             body.push('\n');
             body.push_str(&"x".repeat(n % 7000)); // lines of every length, some straddling units
             body.push('\n');
