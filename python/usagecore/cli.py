@@ -102,7 +102,10 @@ def backfill(ctx: click.Context, keep_content: bool, as_json: bool) -> None:
 def backfill_claude_cmd(ctx: click.Context, paths: tuple[Path, ...], keep_content: bool, as_json: bool) -> None:
     """Claude Code transcripts (default: $CLAUDE_CONFIG_DIR/projects,
     ~/.config/claude/projects, ~/.claude/projects)."""
-    _run_claude_backfill(ctx, paths, keep_content, as_json)
+    # The flags may also stand before the source: `backfill --json claude`.
+    group = ctx.parent.params if ctx.parent else {}
+    _run_claude_backfill(ctx, paths, keep_content or group.get("keep_content", False),
+                         as_json or group.get("as_json", False))
 
 
 # ----------------------------------------------------------------- reports
