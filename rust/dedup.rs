@@ -80,11 +80,7 @@ pub fn merge(event: &mut UsageEvent, mut other: UsageEvent) {
     }
     e.tokens = tokens;
     e.cost_usd = cost;
-    e.cost_source = if cost.is_some() {
-        CostSource::Reported
-    } else {
-        CostSource::Unknown
-    };
+    e.cost_source = if cost.is_some() { CostSource::Reported } else { CostSource::Unknown };
     e.is_sidechain = sidechain;
 }
 
@@ -145,12 +141,7 @@ impl Collector {
                 .collect();
             self.events
                 .iter()
-                .filter(|e| {
-                    e.is_sidechain
-                        && e.message_id
-                            .as_deref()
-                            .is_some_and(|m| main_chain.contains(m))
-                })
+                .filter(|e| e.is_sidechain && e.message_id.as_deref().is_some_and(|m| main_chain.contains(m)))
                 .map(|e| e.event_id)
                 .collect()
         };
@@ -184,11 +175,7 @@ mod tests {
     use crate::jsonl::{Decoded, Source};
 
     fn record(line: &str) -> (UsageEvent, RawRecord) {
-        let source = Source {
-            path: "f",
-            offset: 0,
-            keep_content: false,
-        };
+        let source = Source { path: "f", offset: 0, keep_content: false };
         match decode_line(line.as_bytes(), &source, |_| true).unwrap() {
             Decoded::Usage(pair) => *pair,
             other => panic!("{other:?}"),
@@ -234,11 +221,7 @@ mod tests {
             record(&line("m2", "r2", "c", 10, true, "2026-01-01T00:06:00Z")),
         ]);
         assert_eq!(out.sidechain_replays, 1);
-        let ids: Vec<_> = out
-            .events
-            .iter()
-            .map(|e| e.request_id.clone().unwrap())
-            .collect();
+        let ids: Vec<_> = out.events.iter().map(|e| e.request_id.clone().unwrap()).collect();
         assert_eq!(ids, ["r1", "r2"]);
     }
 }

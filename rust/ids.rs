@@ -66,9 +66,6 @@ mod tests {
         assert_eq!(hex(stable_id(&[b"a", b"bc"])).len(), 32);
         assert_ne!(stable_id(&[b"ab", b"c"]), stable_id(&[b"a", b"bc"]));
         // Pinned: changing this value would change every id in every store.
-        assert_eq!(
-            hex(stable_id(&[b"message", b"req_1"])),
-            "77fef6adf2acd45a76068b100dc5c42f"
-        );
+        assert_eq!(hex(stable_id(&[b"message", b"req_1"])), "77fef6adf2acd45a76068b100dc5c42f");
     }
 }

@@ -67,9 +67,7 @@ fn strip_date_suffix(m: &str) -> Option<String> {
 
 /// Parse an RFC 3339 timestamp into microseconds since the epoch (UTC).
 pub fn timestamp_us(text: &str) -> Option<i64> {
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.timestamp_micros())
+    DateTime::parse_from_rfc3339(text).ok().map(|t| t.timestamp_micros())
 }
 
 #[cfg(test)]
@@ -81,10 +79,7 @@ mod tests {
         assert_eq!(model_id("claude-opus-4-8[1m]"), "claude-opus-4-8");
         assert_eq!(model_id("claude-sonnet-4-5-20250929"), "claude-sonnet-4-5");
         assert_eq!(model_id("claude-haiku-4-5-20251001"), "claude-haiku-4-5");
-        assert_eq!(
-            model_id("us.anthropic.claude-3-7-sonnet-20250219-v1:0"),
-            "claude-3-7-sonnet"
-        );
+        assert_eq!(model_id("us.anthropic.claude-3-7-sonnet-20250219-v1:0"), "claude-3-7-sonnet");
         assert_eq!(model_id("claude-opus-4-1@20250805"), "claude-opus-4-1");
         assert_eq!(model_id("anthropic/claude-haiku-4-5"), "claude-haiku-4-5");
         assert_eq!(model_id("gpt-5-2025-08-07"), "gpt-5");
@@ -95,14 +90,8 @@ mod tests {
 
     #[test]
     fn timestamps() {
-        assert_eq!(
-            timestamp_us("2026-11-22T10:48:15.605Z"),
-            Some(1_795_344_495_605_000)
-        );
-        assert_eq!(
-            timestamp_us("2026-11-22T11:48:15.605+01:00"),
-            Some(1_795_344_495_605_000)
-        );
+        assert_eq!(timestamp_us("2026-11-22T10:48:15.605Z"), Some(1_795_344_495_605_000));
+        assert_eq!(timestamp_us("2026-11-22T11:48:15.605+01:00"), Some(1_795_344_495_605_000));
         assert_eq!(timestamp_us("yesterday"), None);
     }
 }

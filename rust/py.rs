@@ -23,10 +23,7 @@ type CursorTuple = (String, u64, u64, i64, u64, u64);
 type FileTuple = (String, u64, i64);
 
 fn problems_list(problems: Vec<Problem>) -> Vec<(String, u64, String)> {
-    problems
-        .into_iter()
-        .map(|p| (p.path, p.offset, p.message))
-        .collect()
+    problems.into_iter().map(|p| (p.path, p.offset, p.message)).collect()
 }
 
 fn table(batch: arrow_array::RecordBatch) -> PyResult<PyTable> {
@@ -36,15 +33,9 @@ fn table(batch: arrow_array::RecordBatch) -> PyResult<PyTable> {
 
 /// All `*.jsonl` files under the given roots: (files, problems).
 #[pyfunction]
-fn discover_jsonl(
-    py: Python<'_>,
-    roots: Vec<PathBuf>,
-) -> (Vec<FileTuple>, Vec<(String, u64, String)>) {
+fn discover_jsonl(py: Python<'_>, roots: Vec<PathBuf>) -> (Vec<FileTuple>, Vec<(String, u64, String)>) {
     let (files, problems) = py.detach(|| discover(&roots));
-    let files = files
-        .into_iter()
-        .map(|f| (f.path, f.size, f.mtime_ns))
-        .collect();
+    let files = files.into_iter().map(|f| (f.path, f.size, f.mtime_ns)).collect();
     (files, problems_list(problems))
 }
 
@@ -62,30 +53,18 @@ fn read_claude_transcripts<'py>(
     let tasks: Vec<(FileInfo, Option<Cursor>)> = files
         .into_iter()
         .map(|(path, size, mtime_ns, cursor)| {
-            let cursor =
-                cursor.map(
-                    |(path, offset, size, mtime_ns, head_hash, tail_hash)| Cursor {
-                        path,
-                        offset,
-                        size,
-                        mtime_ns,
-                        head_hash,
-                        tail_hash,
-                    },
-                );
-            (
-                FileInfo {
-                    path,
-                    size,
-                    mtime_ns,
-                },
-                cursor,
-            )
+            let cursor = cursor.map(|(path, offset, size, mtime_ns, head_hash, tail_hash)| Cursor {
+                path,
+                offset,
+                size,
+                mtime_ns,
+                head_hash,
+                tail_hash,
+            });
+            (FileInfo { path, size, mtime_ns }, cursor)
         })
         .collect();
-    let received_at_us = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64);
+    let received_at_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
     let (result, batches) = py.detach(|| {
         let result = read_files::<ClaudeTranscript>(&tasks, keep_content);
         let batches = (|| {

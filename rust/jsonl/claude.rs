@@ -25,11 +25,7 @@ impl LineFormat for ClaudeTranscript {
     /// strings the quotes would be escaped, so this finds keys only.
     const NEEDLE: &'static [u8] = b"\"usage\"";
 
-    fn decode(
-        line: &[u8],
-        source: &Source,
-        wanted: impl Fn(Id) -> bool,
-    ) -> Result<Decoded, DecodeError> {
+    fn decode(line: &[u8], source: &Source, wanted: impl Fn(Id) -> bool) -> Result<Decoded, DecodeError> {
         decode_line(line, source, wanted)
     }
 }
@@ -41,106 +37,66 @@ const SYNTHETIC_MODEL: &str = "<synthetic>";
 /// line where possible. Serializing it gives the stripped raw payload, so it
 /// is also the documentation of what `usage_raw_events.payload` holds.
 #[derive(Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Line<'a> {
-    #[serde(
-        rename = "type",
-        borrow,
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "type", borrow, skip_serializing_if = "Option::is_none")]
     kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
     uuid: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "sessionId",
-        borrow,
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
     session_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
     timestamp: Option<Cow<'a, str>>,
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
     cwd: Option<Cow<'a, str>>,
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
     version: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "gitBranch",
-        borrow,
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
     git_branch: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "isSidechain",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     is_sidechain: Option<bool>,
-    #[serde(
-        rename = "agentId",
-        borrow,
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
     agent_id: Option<Cow<'a, str>>,
-    #[serde(
-        rename = "requestId",
-        borrow,
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
     request_id: Option<Cow<'a, str>>,
-    #[serde(rename = "costUSD", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "costUSD", skip_serializing_if = "Option::is_none")]
     cost_usd: Option<f64>,
-    #[serde(
-        rename = "isApiErrorMessage",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "isApiErrorMessage", skip_serializing_if = "Option::is_none")]
     is_api_error: Option<bool>,
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
     message: Option<Message<'a>>,
 }
 
 #[derive(Deserialize, Serialize)]
 struct Message<'a> {
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
     id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
     model: Option<Cow<'a, str>>,
     /// Kept verbatim in the raw payload: every usage field, known or not yet.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
     usage: Option<&'a RawValue>,
 }
 
+/// Missing counts are zero.
 #[derive(Deserialize, Default)]
 struct Usage {
-    #[serde(default)]
     input_tokens: Option<u64>,
-    #[serde(default)]
     output_tokens: Option<u64>,
-    #[serde(default)]
     cache_creation_input_tokens: Option<u64>,
-    #[serde(default)]
     cache_read_input_tokens: Option<u64>,
-    #[serde(default)]
     cache_creation: Option<CacheCreation>,
-    #[serde(default)]
     output_tokens_details: Option<OutputDetails>,
 }
 
 #[derive(Deserialize, Default)]
 struct CacheCreation {
-    #[serde(default)]
     ephemeral_5m_input_tokens: Option<u64>,
-    #[serde(default)]
     ephemeral_1h_input_tokens: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
 struct OutputDetails {
-    #[serde(default)]
     thinking_tokens: Option<u64>,
 }
 
@@ -152,17 +108,10 @@ impl Usage {
         Tokens {
             input: self.input_tokens.unwrap_or(0),
             output: self.output_tokens.unwrap_or(0),
-            reasoning: self
-                .output_tokens_details
-                .as_ref()
-                .and_then(|d| d.thinking_tokens)
-                .unwrap_or(0),
+            reasoning: self.output_tokens_details.as_ref().and_then(|d| d.thinking_tokens).unwrap_or(0),
             cache_read: self.cache_read_input_tokens.unwrap_or(0),
             // Before v2.1.152 the total was sometimes 0 while the split had values.
-            cache_write: self
-                .cache_creation_input_tokens
-                .unwrap_or(0)
-                .max(write_5m + write_1h),
+            cache_write: self.cache_creation_input_tokens.unwrap_or(0).max(write_5m + write_1h),
             cache_write_1h: write_1h,
         }
     }
@@ -184,15 +133,11 @@ fn strip(line: &Line) -> Result<String, DecodeError> {
     let mut out = Vec::with_capacity(1024);
     serde_json::to_writer(&mut out, line)?;
     // serde_json writes UTF-8 only; the lossy path is never taken.
-    Ok(String::from_utf8(out)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    Ok(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 fn owned(value: &Option<Cow<'_, str>>) -> Option<String> {
-    value
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+    value.as_deref().filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
 /// Decode one transcript line (see `LineFormat::decode`).
@@ -215,11 +160,7 @@ pub fn decode_line(
         return Ok(Decoded::Synthetic);
     }
     let usage: Usage = serde_json::from_str(usage_raw.get())?;
-    let occurred_at_us = parsed
-        .timestamp
-        .as_deref()
-        .and_then(timestamp_us)
-        .ok_or(DecodeError::Timestamp)?;
+    let occurred_at_us = parsed.timestamp.as_deref().and_then(timestamp_us).ok_or(DecodeError::Timestamp)?;
 
     let request_id = owned(&parsed.request_id);
     let message_id = owned(&message.id);
@@ -238,11 +179,7 @@ pub fn decode_line(
         }
         None => {
             let text = strip(&parsed)?;
-            let raw = stable_id(&[
-                SOURCE_SYSTEM.as_bytes(),
-                SOURCE_CHANNEL.as_bytes(),
-                text.as_bytes(),
-            ]);
+            let raw = stable_id(&[SOURCE_SYSTEM.as_bytes(), SOURCE_CHANNEL.as_bytes(), text.as_bytes()]);
             stripped = Some(text);
             (stable_id(&[b"message", b"raw", &raw.to_be_bytes()]), raw)
         }
@@ -250,10 +187,7 @@ pub fn decode_line(
     let (payload, source_ref) = if !wanted(raw_event_id) {
         (String::new(), String::new())
     } else if source.keep_content {
-        (
-            String::from_utf8_lossy(line).into_owned(),
-            format!("{}:{}", source.path, source.offset),
-        )
+        (String::from_utf8_lossy(line).into_owned(), format!("{}:{}", source.path, source.offset))
     } else {
         let payload = match stripped {
             Some(text) => text,
@@ -313,11 +247,7 @@ mod tests {
 
     const LINE: &str = r#"{"parentUuid":"p","isSidechain":false,"message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-opus-4-8","content":[{"type":"text","text":"secret words"}],"usage":{"input_tokens":3,"cache_creation_input_tokens":0,"cache_read_input_tokens":17842,"cache_creation":{"ephemeral_5m_input_tokens":37,"ephemeral_1h_input_tokens":8000},"output_tokens":441,"output_tokens_details":{"thinking_tokens":40}}},"requestId":"req_1","type":"assistant","uuid":"u1","timestamp":"2026-04-20T09:12:01.118Z","cwd":"/home/me/my.app","sessionId":"s1","version":"2.1.98","gitBranch":"main"}"#;
 
-    const SOURCE: Source = Source {
-        path: "f",
-        offset: 0,
-        keep_content: false,
-    };
+    const SOURCE: Source = Source { path: "f", offset: 0, keep_content: false };
 
     fn usage(line: &str) -> (UsageEvent, RawRecord) {
         match decode_line(line.as_bytes(), &SOURCE, |_| true).unwrap() {
@@ -333,10 +263,7 @@ mod tests {
         assert_eq!(event.model.as_deref(), Some("claude-opus-4-8"));
         assert_eq!(event.project.as_deref(), Some("/home/me/my.app"));
         let t = event.tokens;
-        assert_eq!(
-            (t.input, t.output, t.reasoning, t.cache_read),
-            (3, 441, 40, 17842)
-        );
+        assert_eq!((t.input, t.output, t.reasoning, t.cache_read), (3, 441, 40, 17842));
         // The split wins over a zero total (pre-2.1.152 bug), 1h part kept.
         assert_eq!((t.cache_write, t.cache_write_1h), (8037, 8000));
         assert!(!raw.payload.contains("secret words"));
@@ -345,13 +272,8 @@ mod tests {
 
     #[test]
     fn content_is_kept_only_when_asked() {
-        let keep = Source {
-            keep_content: true,
-            ..SOURCE
-        };
-        let Decoded::Usage(pair) = decode_line(LINE.as_bytes(), &keep, |_| true).unwrap() else {
-            panic!()
-        };
+        let keep = Source { keep_content: true, ..SOURCE };
+        let Decoded::Usage(pair) = decode_line(LINE.as_bytes(), &keep, |_| true).unwrap() else { panic!() };
         assert!(pair.1.payload.contains("secret words"));
         // The raw id does not depend on whether content is kept.
         assert_eq!(pair.1.raw_event_id, usage(LINE).1.raw_event_id);
@@ -360,34 +282,22 @@ mod tests {
     #[test]
     fn synthetic_and_irrelevant_lines() {
         let synthetic = LINE.replace("claude-opus-4-8", "<synthetic>");
-        assert!(matches!(
-            decode_line(synthetic.as_bytes(), &SOURCE, |_| true),
-            Ok(Decoded::Synthetic)
-        ));
+        assert!(matches!(decode_line(synthetic.as_bytes(), &SOURCE, |_| true), Ok(Decoded::Synthetic)));
         let tool_result = r#"{"type":"user","toolUseResult":{"usage":{"input_tokens":5}}}"#;
-        assert!(matches!(
-            decode_line(tool_result.as_bytes(), &SOURCE, |_| true),
-            Ok(Decoded::Irrelevant)
-        ));
+        assert!(matches!(decode_line(tool_result.as_bytes(), &SOURCE, |_| true), Ok(Decoded::Irrelevant)));
     }
 
     #[test]
     fn missing_request_id_falls_back_to_message_id() {
         let line = LINE.replace(r#""requestId":"req_1","#, "");
-        assert_eq!(
-            usage(&line).0.event_id,
-            stable_id(&[b"message", b"msg", b"msg_1"])
-        );
+        assert_eq!(usage(&line).0.event_id, stable_id(&[b"message", b"msg", b"msg_1"]));
     }
 
     #[test]
     fn bad_lines_are_errors_not_panics() {
         assert!(decode_line(&LINE.as_bytes()[..200], &SOURCE, |_| true).is_err());
         let no_time = LINE.replace("2026-04-20T09:12:01.118Z", "soon");
-        assert!(matches!(
-            decode_line(no_time.as_bytes(), &SOURCE, |_| true),
-            Err(DecodeError::Timestamp)
-        ));
+        assert!(matches!(decode_line(no_time.as_bytes(), &SOURCE, |_| true), Err(DecodeError::Timestamp)));
         let negative = LINE.replace("\"input_tokens\":3", "\"input_tokens\":-3");
         assert!(decode_line(negative.as_bytes(), &SOURCE, |_| true).is_err());
     }

@@ -50,9 +50,5 @@ pub trait LineFormat: Sync {
 
     /// Decode one line. `wanted(raw_id)` says whether its raw record is still
     /// needed; when it is not (a repeated copy), the payload need not be built.
-    fn decode(
-        line: &[u8],
-        source: &Source,
-        wanted: impl Fn(Id) -> bool,
-    ) -> Result<Decoded, DecodeError>;
+    fn decode(line: &[u8], source: &Source, wanted: impl Fn(Id) -> bool) -> Result<Decoded, DecodeError>;
 }

@@ -134,10 +134,7 @@ fn walk(path: &Path, files: &mut Vec<FileInfo>, problems: &mut Vec<Problem>, dep
 }
 
 fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
-    meta.modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as i64)
+    meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as i64)
 }
 
 fn read_range(file: &mut File, start: u64, len: u64) -> io::Result<Vec<u8>> {
@@ -157,12 +154,7 @@ fn append_range(file: &mut File, start: u64, len: u64, buf: &mut Vec<u8>) -> io:
 static BUFFERS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
 fn take_buffer() -> Vec<u8> {
-    let mut buf = BUFFERS
-        .lock()
-        .map(|mut pool| pool.pop())
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let mut buf = BUFFERS.lock().map(|mut pool| pool.pop()).ok().flatten().unwrap_or_default();
     buf.clear();
     buf
 }
@@ -174,11 +166,7 @@ fn give_back(buf: Vec<u8>) {
 }
 
 fn head_hash(file: &mut File, offset: u64) -> io::Result<u64> {
-    Ok(fingerprint(&read_range(
-        file,
-        0,
-        offset.min(FINGERPRINT_LEN),
-    )?))
+    Ok(fingerprint(&read_range(file, 0, offset.min(FINGERPRINT_LEN))?))
 }
 
 fn tail_hash(file: &mut File, offset: u64) -> io::Result<u64> {
@@ -197,11 +185,7 @@ fn resume_offset(file: &mut File, size: u64, cursor: Option<&Cursor>) -> io::Res
     let intact = cursor.offset <= size
         && head_hash(file, cursor.offset)? == cursor.head_hash
         && tail_hash(file, cursor.offset)? == cursor.tail_hash;
-    Ok(if intact {
-        (cursor.offset, false)
-    } else {
-        (0, true)
-    })
+    Ok(if intact { (cursor.offset, false) } else { (0, true) })
 }
 
 /// What decoding some lines produced.
@@ -217,11 +201,7 @@ impl Decoding {
     fn problem(&mut self, path: &str, offset: u64, message: String) {
         self.problem_count += 1;
         if self.problems.len() < MAX_PROBLEMS {
-            self.problems.push(Problem {
-                path: path.to_owned(),
-                offset,
-                message,
-            });
+            self.problems.push(Problem { path: path.to_owned(), offset, message });
         }
     }
 
@@ -264,11 +244,7 @@ impl Decoding {
             }
             return;
         }
-        let source = Source {
-            path,
-            offset,
-            keep_content,
-        };
+        let source = Source { path, offset, keep_content };
         let collector = &self.collector;
         match F::decode(line, &source, |id| collector.wants_raw(id)) {
             Ok(Decoded::Usage(pair)) => {
@@ -280,11 +256,7 @@ impl Decoding {
             Ok(Decoded::Irrelevant) => {}
             Err(err) => {
                 self.stats.skipped_lines += 1;
-                let message = if unterminated {
-                    incomplete()
-                } else {
-                    err.to_string()
-                };
+                let message = if unterminated { incomplete() } else { err.to_string() };
                 self.problem(path, offset, message);
             }
         }
@@ -292,14 +264,8 @@ impl Decoding {
 }
 
 fn trim(line: &[u8]) -> &[u8] {
-    let start = line
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(line.len());
-    let end = line
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
+    let start = line.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(line.len());
+    let end = line.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
     &line[start..end]
 }
 
@@ -323,12 +289,7 @@ fn plan_file(file: &FileInfo, cursor: Option<&Cursor>) -> io::Result<Plan> {
     // The size may have changed since discovery; read what is there now.
     let size = handle.metadata()?.len();
     let (start, reread) = resume_offset(&mut handle, size, cursor)?;
-    Ok(Plan {
-        path: file.path.clone(),
-        start,
-        size,
-        reread,
-    })
+    Ok(Plan { path: file.path.clone(), start, size, reread })
 }
 
 /// Read and decode one unit; also returns the position just after the last
@@ -350,17 +311,10 @@ fn read_unit<F: LineFormat>(
     if end_of_data == unit.to && end_of_data < plan.size && buf.last() != Some(&b'\n') {
         loop {
             let before = buf.len();
-            let got = append_range(
-                &mut handle,
-                end_of_data,
-                EXTEND_LEN.min(plan.size - end_of_data),
-                &mut buf,
-            )?;
+            let got =
+                append_range(&mut handle, end_of_data, EXTEND_LEN.min(plan.size - end_of_data), &mut buf)?;
             end_of_data += got;
-            if got == 0
-                || memchr::memchr(b'\n', &buf[before..]).is_some()
-                || end_of_data >= plan.size
-            {
+            if got == 0 || memchr::memchr(b'\n', &buf[before..]).is_some() || end_of_data >= plan.size {
                 break;
             }
         }
@@ -397,14 +351,7 @@ fn read_unit<F: LineFormat>(
                 // take its usage if it already parses, but leave the cursor
                 // before it so the next read sees the finished line (the
                 // merge makes the second sighting harmless).
-                out.line::<F>(
-                    &plan.path,
-                    base + pos as u64,
-                    &buf[pos..],
-                    keep_content,
-                    finder,
-                    true,
-                );
+                out.line::<F>(&plan.path, base + pos as u64, &buf[pos..], keep_content, finder, true);
                 break;
             }
         }
@@ -430,15 +377,9 @@ fn final_cursor(plan: &Plan, offset: u64) -> io::Result<Cursor> {
 ///
 /// Files are cut into units of about `UNIT_LEN` bytes so that one large file
 /// keeps every core busy; each unit reads into a small reused buffer.
-pub fn read_files<F: LineFormat>(
-    files: &[(FileInfo, Option<Cursor>)],
-    keep_content: bool,
-) -> ReadResult {
+pub fn read_files<F: LineFormat>(files: &[(FileInfo, Option<Cursor>)], keep_content: bool) -> ReadResult {
     let mut all = Decoding::default();
-    let planned: Vec<io::Result<Plan>> = files
-        .par_iter()
-        .map(|(f, c)| plan_file(f, c.as_ref()))
-        .collect();
+    let planned: Vec<io::Result<Plan>> = files.par_iter().map(|(f, c)| plan_file(f, c.as_ref())).collect();
     let mut plans = Vec::with_capacity(files.len());
     for (result, (file, _)) in planned.into_iter().zip(files) {
         match result {
@@ -451,11 +392,7 @@ pub fn read_files<F: LineFormat>(
         let mut from = plan.start;
         while from < plan.size {
             let to = (from + UNIT_LEN).min(plan.size);
-            units.push(Unit {
-                file: index,
-                from,
-                to,
-            });
+            units.push(Unit { file: index, from, to });
             from = to;
         }
     }
@@ -463,21 +400,17 @@ pub fn read_files<F: LineFormat>(
     let finder = Finder::new(F::NEEDLE);
     let (ends, decoded): (Vec<io::Result<Option<u64>>>, Vec<Decoding>) = units
         .par_iter()
-        .map(
-            |unit| match read_unit::<F>(&plans[unit.file], unit, keep_content, &finder) {
-                Ok((decoding, end)) => (Ok(end), decoding),
-                Err(err) => (Err(err), Decoding::default()),
-            },
-        )
+        .map(|unit| match read_unit::<F>(&plans[unit.file], unit, keep_content, &finder) {
+            Ok((decoding, end)) => (Ok(end), decoding),
+            Err(err) => (Err(err), Decoding::default()),
+        })
         .unzip();
     // Merged pairwise on all cores; the order of units is kept, so which copy
     // of a repeated record is stored does not depend on thread timing.
-    let decoded = decoded
-        .into_par_iter()
-        .reduce(Decoding::default, |mut a, b| {
-            a.absorb(b);
-            a
-        });
+    let decoded = decoded.into_par_iter().reduce(Decoding::default, |mut a, b| {
+        a.absorb(b);
+        a
+    });
     all.absorb(decoded);
 
     // Per file: how far complete lines were read, or None if a unit failed.
@@ -490,11 +423,7 @@ pub fn read_files<F: LineFormat>(
                 }
             }
             Err(err) => {
-                all.problem(
-                    &plans[unit.file].path,
-                    unit.from,
-                    format!("cannot read file: {err}"),
-                );
+                all.problem(&plans[unit.file].path, unit.from, format!("cannot read file: {err}"));
                 consumed[unit.file] = None;
             }
         }
@@ -503,9 +432,7 @@ pub fn read_files<F: LineFormat>(
     let finals: Vec<(&Plan, u64, io::Result<Cursor>)> = plans
         .par_iter()
         .zip(consumed)
-        .filter_map(|(plan, offset)| {
-            offset.map(|offset| (plan, offset, final_cursor(plan, offset)))
-        })
+        .filter_map(|(plan, offset)| offset.map(|offset| (plan, offset, final_cursor(plan, offset))))
         .collect();
     let mut cursors = Vec::with_capacity(finals.len());
     for (plan, offset, cursor) in finals {
@@ -517,12 +444,7 @@ pub fn read_files<F: LineFormat>(
         }
     }
 
-    let Deduped {
-        events,
-        raws,
-        duplicate_records,
-        sidechain_replays,
-    } = all.collector.finish();
+    let Deduped { events, raws, duplicate_records, sidechain_replays } = all.collector.finish();
     ReadResult {
         events,
         raws,
@@ -585,17 +507,11 @@ mod tests {
 
         std::fs::write(&path, format!("{A1}\n")).unwrap();
         let truncated = read(&path, Some(cursor.clone()));
-        assert_eq!(
-            (truncated.stats.reread_files, truncated.events.len()),
-            (1, 1)
-        );
+        assert_eq!((truncated.stats.reread_files, truncated.events.len()), (1, 1));
 
         std::fs::write(&path, format!("{A2}\n{B1}\n")).unwrap();
         let rewritten = read(&path, Some(cursor));
-        assert_eq!(
-            (rewritten.stats.reread_files, rewritten.events.len()),
-            (1, 2)
-        );
+        assert_eq!((rewritten.stats.reread_files, rewritten.events.len()), (1, 2));
     }
 
     #[test]
@@ -603,7 +519,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.jsonl");
         let cut = &A2[..120];
-        std::fs::write(&path, format!("{A1}\n{cut}\nnot json\n{{\"type\":\"assistant\",\"message\":{{\"usage\":5}}}}\n\n{B1}\n")).unwrap();
+        std::fs::write(
+            &path,
+            format!(
+                "{A1}\n{cut}\nnot json\n{{\"type\":\"assistant\",\"message\":{{\"usage\":5}}}}\n\n{B1}\n"
+            ),
+        )
+        .unwrap();
         let out = read(&path, None);
         assert_eq!(out.events.len(), 2);
         assert_eq!(out.stats.skipped_lines, 3);
@@ -619,10 +541,7 @@ mod tests {
         let mut n = 0;
         while body.len() < 3 * UNIT_LEN as usize + 12_345 {
             n += 1;
-            body.push_str(
-                &B1.replace("r2", &format!("r{n}"))
-                    .replace("m2", &format!("m{n}")),
-            );
+            body.push_str(&B1.replace("r2", &format!("r{n}")).replace("m2", &format!("m{n}")));
             body.push('\n');
             body.push_str(&"x".repeat(n % 7000)); // lines of every length, some straddling units
             body.push('\n');
