@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 
 from usagecore import _core
-from usagecore.store import Store
+from usagecore.store import Store, WriteResult
 
 CLAUDE = "claude_code"
 # Bytes read per Rust call: large enough to keep every core busy, small
@@ -82,7 +82,7 @@ def _import_price_source() -> None:
     import genai_prices  # noqa: F401  (cached in sys.modules for pricing)
 
 
-def _tally(summary: Summary, stats: dict, written) -> None:
+def _tally(summary: Summary, stats: dict, written: WriteResult) -> None:
     summary.files_read += stats["files"]
     summary.bytes_read += stats["bytes"]
     summary.lines += stats["lines"]
