@@ -159,20 +159,20 @@ impl Collector {
     }
 }
 
-/// Collapse records into events and distinct raw records.
-pub fn dedup(records: Vec<(UsageEvent, RawRecord)>) -> Deduped {
-    let mut collector = Collector::default();
-    for (event, raw) in records {
-        collector.add(event, raw);
-    }
-    collector.finish()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::jsonl::claude::decode_line;
     use crate::jsonl::{Decoded, Source};
+
+    /// Collapse records into events and distinct raw records.
+    fn dedup(records: Vec<(UsageEvent, RawRecord)>) -> Deduped {
+        let mut collector = Collector::default();
+        for (event, raw) in records {
+            collector.add(event, raw);
+        }
+        collector.finish()
+    }
 
     fn record(line: &str) -> (UsageEvent, RawRecord) {
         let source = Source { path: "f", offset: 0, keep_content: false };

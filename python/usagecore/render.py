@@ -78,8 +78,12 @@ def table(columns: list[str], rows: list[dict], totals: dict | None = None, *, r
         return [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(line, widths, numeric)]
 
     if sys.stdout.isatty():
-        rule = lambda l, m, r: l + m.join("─" * (w + 2) for w in widths) + r  # noqa: E731
-        row = lambda cells: "│ " + " │ ".join(cells) + " │"  # noqa: E731
+        def rule(left: str, middle: str, right: str) -> str:
+            return left + middle.join("─" * (w + 2) for w in widths) + right
+
+        def row(cells) -> str:
+            return "│ " + " │ ".join(cells) + " │"
+
         out = [rule("╭", "┬", "╮"), row(f"\033[1m{h}\033[0m" for h in fmt(header)), rule("├", "┼", "┤")]
         out += [row(fmt(r)) for r in body]
         if footer:
