@@ -7,7 +7,10 @@ fn main() {
     let started = Instant::now();
     let (files, _) = _core::jsonl::scan::discover(&roots);
     let tasks: Vec<_> = files.into_iter().map(|f| (f, None)).collect();
-    let result = _core::jsonl::scan::read_files::<_core::jsonl::claude::ClaudeTranscript>(&tasks, false);
-    let batch = _core::arrow::events_batch(&result.events).map(|b| b.num_rows());
-    println!("{:?} events={} {:?} in {:?}", result.stats, result.events.len(), batch, started.elapsed());
+    let mut collector = _core::dedup::Collector::default();
+    let result =
+        _core::jsonl::scan::read_files::<_core::jsonl::claude::ClaudeTranscript>(&tasks, false, &mut collector);
+    let events = collector.finish().events;
+    let batch = _core::arrow::events_batch(&events).map(|b| b.num_rows());
+    println!("{:?} events={} {:?} in {:?}", result.stats, events.len(), batch, started.elapsed());
 }

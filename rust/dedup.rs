@@ -12,13 +12,17 @@ use crate::event::{CostSource, RawRecord, UsageEvent};
 use crate::ids::{IdMap, IdSet};
 
 /// Collects records and keeps one event per id and one raw record per id.
-/// Collectors can be filled in parallel and absorbed into one another.
+/// Collectors can be filled in parallel and absorbed into one another. One
+/// collector can span several reads: raw records are taken after each read
+/// (they never change), events only at the end (later lines may still grow them).
 #[derive(Debug, Default)]
 pub struct Collector {
     /// Event id -> position in `events`; the structs themselves never move on rehash.
     index: IdMap<usize>,
     events: Vec<UsageEvent>,
+    /// Every raw record id seen, including those already taken.
     raw_ids: IdSet,
+    /// Raw records not taken yet.
     raws: Vec<RawRecord>,
     /// Records that added nothing new: more lines of a response already seen.
     pub duplicate_records: u64,
@@ -114,18 +118,33 @@ impl Collector {
         }
     }
 
-    /// Take in what another collector gathered; `other`'s records count as
-    /// coming after this one's.
-    pub fn absorb(&mut self, other: Collector) {
-        self.duplicate_records += other.duplicate_records;
-        self.sidechain_replays += other.sidechain_replays;
-        self.index.reserve(other.events.len());
-        for raw in other.raws {
-            self.add_raw(raw);
+    /// Take in what other collectors gathered, in order; their records count
+    /// as coming after this one's. Room is made once: growing these vectors
+    /// step by step would copy every event several times.
+    pub fn absorb_all(&mut self, others: Vec<Collector>) {
+        let events: usize = others.iter().map(|o| o.events.len()).sum();
+        let raws: usize = others.iter().map(|o| o.raws.len()).sum();
+        self.index.reserve(events);
+        self.events.reserve(events);
+        self.raw_ids.reserve(raws);
+        self.raws.reserve(raws);
+        for other in others {
+            self.duplicate_records += other.duplicate_records;
+            self.sidechain_replays += other.sidechain_replays;
+            for raw in other.raws {
+                self.add_raw(raw);
+            }
+            for event in other.events {
+                self.add_event(event);
+            }
         }
-        for event in other.events {
-            self.add_event(event);
-        }
+    }
+
+    /// The raw records collected since the last call, in a stable order.
+    pub fn take_raws(&mut self) -> Vec<RawRecord> {
+        let mut raws = std::mem::take(&mut self.raws);
+        raws.sort_unstable_by_key(|r| r.raw_event_id);
+        raws
     }
 
     /// Drop side-chain replays and return events and raw records in a stable order.

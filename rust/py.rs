@@ -13,6 +13,7 @@ use pyo3::types::PyDict;
 use pyo3_arrow::PyTable;
 
 use crate::arrow::{cursors_batch, events_batch, raws_batch};
+use crate::dedup::Collector;
 use crate::jsonl::claude::ClaudeTranscript;
 use crate::jsonl::scan::{discover, read_files, Cursor, FileInfo};
 use crate::jsonl::Problem;
@@ -39,68 +40,97 @@ fn discover_jsonl(py: Python<'_>, roots: Vec<PathBuf>) -> (Vec<FileTuple>, Vec<(
     (files, problems_list(problems))
 }
 
-/// Read Claude Code transcripts from their cursors on.
+/// Reads Claude Code transcripts from their cursors on, de-duplicating
+/// across every `read` until `finish`.
 ///
-/// `files` holds `(path, size, mtime_ns, cursor or None)`. Returns a dict with
-/// `events`, `raws` and `cursors` (Arrow tables), `stats`, `problems`.
-#[pyfunction]
-#[pyo3(signature = (files, *, keep_content = false))]
-fn read_claude_transcripts<'py>(
-    py: Python<'py>,
-    files: Vec<(String, u64, i64, Option<CursorTuple>)>,
+/// Raw records leave after each read (they never change); events leave at
+/// `finish`, because a later read may still grow them (the rest of a
+/// response, a resumed copy) or reveal them as side-chain replays.
+#[pyclass(module = "usagecore._core")]
+struct ClaudeReader {
     keep_content: bool,
-) -> PyResult<Bound<'py, PyDict>> {
-    let tasks: Vec<(FileInfo, Option<Cursor>)> = files
-        .into_iter()
-        .map(|(path, size, mtime_ns, cursor)| {
-            let cursor = cursor.map(|(path, offset, size, mtime_ns, head_hash, tail_hash)| Cursor {
-                path,
-                offset,
-                size,
-                mtime_ns,
-                head_hash,
-                tail_hash,
-            });
-            (FileInfo { path, size, mtime_ns }, cursor)
-        })
-        .collect();
-    let received_at_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
-    let (result, batches) = py.detach(|| {
-        let result = read_files::<ClaudeTranscript>(&tasks, keep_content);
-        let batches = (|| {
-            Ok::<_, arrow_schema::ArrowError>([
-                events_batch(&result.events)?,
-                raws_batch(&result.raws, received_at_us)?,
-                cursors_batch(&result.cursors)?,
-            ])
-        })();
-        (result, batches)
-    });
-    let [events, raws, cursors] = batches.map_err(|e| PyValueError::new_err(e.to_string()))?;
+    collector: Collector,
+}
 
-    let out = PyDict::new(py);
-    out.set_item("events", table(events)?)?;
-    out.set_item("raws", table(raws)?)?;
-    out.set_item("cursors", table(cursors)?)?;
-    let stats = PyDict::new(py);
-    let s = &result.stats;
-    for (name, value) in [
-        ("files", s.files),
-        ("bytes", s.bytes),
-        ("lines", s.lines),
-        ("usage_lines", s.usage_lines),
-        ("synthetic_lines", s.synthetic_lines),
-        ("skipped_lines", s.skipped_lines),
-        ("reread_files", s.reread_files),
-        ("duplicate_records", result.duplicate_records),
-        ("sidechain_replays", result.sidechain_replays),
-        ("problem_count", result.problem_count),
-    ] {
-        stats.set_item(name, value)?;
+#[pymethods]
+impl ClaudeReader {
+    #[new]
+    #[pyo3(signature = (*, keep_content = false))]
+    fn new(keep_content: bool) -> Self {
+        ClaudeReader { keep_content, collector: Collector::default() }
     }
-    out.set_item("stats", stats)?;
-    out.set_item("problems", problems_list(result.problems))?;
-    Ok(out)
+
+    /// Read `files`, each `(path, size, mtime_ns, cursor or None)`. Returns a
+    /// dict with `raws` and `cursors` (Arrow tables), `stats`, `problems`.
+    fn read<'py>(
+        &mut self,
+        py: Python<'py>,
+        files: Vec<(String, u64, i64, Option<CursorTuple>)>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let tasks: Vec<(FileInfo, Option<Cursor>)> = files
+            .into_iter()
+            .map(|(path, size, mtime_ns, cursor)| {
+                let cursor = cursor.map(|(path, offset, size, mtime_ns, head_hash, tail_hash)| Cursor {
+                    path,
+                    offset,
+                    size,
+                    mtime_ns,
+                    head_hash,
+                    tail_hash,
+                });
+                (FileInfo { path, size, mtime_ns }, cursor)
+            })
+            .collect();
+        let received_at_us =
+            SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
+        let (keep_content, collector) = (self.keep_content, &mut self.collector);
+        let (result, batches) = py.detach(|| {
+            let result = read_files::<ClaudeTranscript>(&tasks, keep_content, collector);
+            let batches = raws_batch(&result.raws, received_at_us)
+                .and_then(|raws| Ok([raws, cursors_batch(&result.cursors)?]));
+            (result, batches)
+        });
+        let [raws, cursors] = batches.map_err(|e| PyValueError::new_err(e.to_string()))?;
+
+        let out = PyDict::new(py);
+        out.set_item("raws", table(raws)?)?;
+        out.set_item("cursors", table(cursors)?)?;
+        let stats = PyDict::new(py);
+        let s = &result.stats;
+        for (name, value) in [
+            ("files", s.files),
+            ("bytes", s.bytes),
+            ("lines", s.lines),
+            ("usage_lines", s.usage_lines),
+            ("synthetic_lines", s.synthetic_lines),
+            ("skipped_lines", s.skipped_lines),
+            ("reread_files", s.reread_files),
+            ("problem_count", result.problem_count),
+        ] {
+            stats.set_item(name, value)?;
+        }
+        out.set_item("stats", stats)?;
+        out.set_item("problems", problems_list(result.problems))?;
+        Ok(out)
+    }
+
+    /// The events of everything read so far, merged, with side-chain replays
+    /// dropped; the reader starts afresh. Returns a dict with `events` (Arrow
+    /// table), `duplicate_records` and `sidechain_replays`.
+    fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let collector = std::mem::take(&mut self.collector);
+        let (deduped, events) = py.detach(|| {
+            let deduped = collector.finish();
+            let events = events_batch(&deduped.events);
+            (deduped, events)
+        });
+        let events = events.map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let out = PyDict::new(py);
+        out.set_item("events", table(events)?)?;
+        out.set_item("duplicate_records", deduped.duplicate_records)?;
+        out.set_item("sidechain_replays", deduped.sidechain_replays)?;
+        Ok(out)
+    }
 }
 
 /// Normalize a raw model id (`claude-opus-4-8[1m]` -> `claude-opus-4-8`).
@@ -112,7 +142,7 @@ fn normalize_model(raw: &str) -> String {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(discover_jsonl, m)?)?;
-    m.add_function(wrap_pyfunction!(read_claude_transcripts, m)?)?;
+    m.add_class::<ClaudeReader>()?;
     m.add_function(wrap_pyfunction!(normalize_model, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

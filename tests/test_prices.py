@@ -322,6 +322,36 @@ def test_sql_costs_equal_genai_prices_calc_price(con) -> None:
     assert got == expected
 
 
+def test_bulk_insert_lookup_prices_exactly_like_the_join(con) -> None:
+    # Backfills price new events through prices.price_lookup_sql (a CASE over
+    # the price rows) instead of the join apply_costs uses; both must agree on
+    # every model, tier, date boundary and time-of-day window, and on unknowns.
+    events = [
+        ("before", "anthropic", "claude-opus-4-6", "2026-03-12 23:59:59+00", dict(input=250_000, output=1_000)),
+        ("after", "anthropic", "claude-opus-4-6", "2026-03-13 00:00:00+00", dict(input=250_000, output=1_000)),
+        ("peak", "deepseek", "deepseek-chat", "2026-11-01 16:29:59+00", dict(input=100_000, output=10)),
+        ("off", "deepseek", "deepseek-chat", "2026-11-01 16:30:00+00", dict(input=100_000, output=10)),
+        ("unknown", None, "no-such-model", NOW, dict(input=5)),
+    ]
+    for (provider_id, model_raw) in CROSS_CHECK_MODELS:
+        for u, usage in enumerate(CROSS_CHECK_USAGES):
+            for t, at in enumerate(CROSS_CHECK_TIMES):
+                events.append((f"{model_raw}|{u}|{t}", provider_id, model_raw, at, usage))
+    for event_id, provider_id, model_raw, at, usage in events:
+        add_event(con, event_id, model_raw, provider_id=provider_id, at=at, **usage)
+    prices.apply_costs(con, MESSAGES)
+    joined = dict(con.execute("SELECT event_id, cost_usd FROM usage_events").fetchall())
+
+    lookup, params = prices.price_lookup_sql(con, "timezone('UTC', e.occurred_at)")
+    looked_up = dict(con.execute(
+        f"SELECT e.event_id, {prices.COST_SQL} FROM"
+        f" (SELECT e.*, {lookup} AS p FROM usage_events AS e) AS e",
+        params,
+    ).fetchall())
+    assert looked_up == joined
+    assert joined["unknown"] is None and joined["peak"] == 2 * joined["off"]
+
+
 def test_unit_prices_cost_mirrors_the_sql(con) -> None:
     usage = CROSS_CHECK_USAGES[1]
     add_event(con, "x", "claude-haiku-5-5", **usage)

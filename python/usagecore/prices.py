@@ -62,6 +62,7 @@ __all__ = (
     "genai_prices_version",
     "price_history",
     "price_join_condition",
+    "price_lookup_sql",
     "unit_prices",
 )
 
@@ -135,6 +136,24 @@ COST_SQL = f"""(
 )"""
 
 
+def _request_ts_sql(request_ts_sql: str | None) -> str:
+    now = f"TIMESTAMP '{datetime.now(UTC).replace(tzinfo=None).isoformat(sep=' ')}'"
+    return now if request_ts_sql is None else f"coalesce(({request_ts_sql}), {now})"
+
+
+def _match_sql(ts: str, price: Callable[[str], str]) -> str:
+    """Whether a price row applies to event `e` made at `ts`; `price(column)`
+    is the SQL for one of the row's columns."""
+    return (
+        f"{price('provider_id')} IS NOT DISTINCT FROM e.provider_id"
+        f" AND {price('model_raw')} = e.model_raw"
+        f" AND ({price('valid_from')} IS NULL OR CAST({ts} AS DATE) >= {price('valid_from')})"
+        f" AND ({price('valid_to')} IS NULL OR CAST({ts} AS DATE) < {price('valid_to')})"
+        f" AND ({price('utc_time_from')} IS NULL OR CAST({ts} AS TIME) >= {price('utc_time_from')})"
+        f" AND ({price('utc_time_to')} IS NULL OR CAST({ts} AS TIME) < {price('utc_time_to')})"
+    )
+
+
 def price_join_condition(request_ts_sql: str | None = None) -> str:
     """SQL condition matching the `model_prices` row `p` that prices event `e`.
 
@@ -142,16 +161,54 @@ def price_join_condition(request_ts_sql: str | None = None) -> str:
     UTC TIMESTAMP: `e.ts` for such a column, `timezone('UTC', e.ts)` for a TIMESTAMPTZ.
     Without it, or where it is NULL, the prices in force now apply.
     """
-    now = f"TIMESTAMP '{datetime.now(UTC).replace(tzinfo=None).isoformat(sep=' ')}'"
-    ts = now if request_ts_sql is None else f"coalesce(({request_ts_sql}), {now})"
-    return (
-        "p.provider_id IS NOT DISTINCT FROM e.provider_id"
-        " AND p.model_raw = e.model_raw"
-        f" AND (p.valid_from IS NULL OR CAST({ts} AS DATE) >= p.valid_from)"
-        f" AND (p.valid_to IS NULL OR CAST({ts} AS DATE) < p.valid_to)"
-        f" AND (p.utc_time_from IS NULL OR CAST({ts} AS TIME) >= p.utc_time_from)"
-        f" AND (p.utc_time_to IS NULL OR CAST({ts} AS TIME) < p.utc_time_to)"
-    )
+    return _match_sql(_request_ts_sql(request_ts_sql), lambda column: f"p.{column}")
+
+
+_MATCH_COLUMNS = ("provider_id", "model_raw", "valid_from", "valid_to", "utc_time_from", "utc_time_to")
+_UNIT_PRICE_COLUMNS = tuple(
+    [f"{prefix}{key}" for prefix in ("", "tier_") for _, key in _KINDS] + ["tier_threshold"]
+)
+_COLUMN_TYPES = {
+    "provider_id": "VARCHAR",
+    "model_raw": "VARCHAR",
+    "valid_from": "DATE",
+    "valid_to": "DATE",
+    "utc_time_from": "TIME",
+    "utc_time_to": "TIME",
+    "tier_threshold": "BIGINT",
+}
+
+
+def price_lookup_sql(
+    con: duckdb.DuckDBPyConnection, request_ts_sql: str | None = None
+) -> tuple[str, list[Any]]:
+    """SQL expression giving, for event `e`, its `model_prices` row as a struct
+    (NULL when none applies), with its parameters: what `price_join_condition`
+    finds, for use as `p` in COST_SQL.
+
+    A CASE over the few known price rows, with their values bound as
+    parameters: for a bulk insert this is several times cheaper than a join,
+    which would carry every column of every event through a hash table.
+    """
+    ts = _request_ts_sql(request_ts_sql)
+    columns = _MATCH_COLUMNS + _UNIT_PRICE_COLUMNS
+    rows = con.execute(
+        f"SELECT {', '.join(columns)} FROM model_prices WHERE input_mtok IS NOT NULL"
+    ).fetchall()
+    if not rows:
+        return "NULL", []
+    branches, params = [], []
+    for row in rows:
+        value = dict(zip(columns, row))
+
+        def bound(column: str) -> str:
+            params.append(value[column])
+            return f"CAST(? AS {_COLUMN_TYPES.get(column, 'DOUBLE')})"
+
+        condition = _match_sql(ts, bound)
+        struct = ", ".join(f"{column} := {bound(column)}" for column in _UNIT_PRICE_COLUMNS)
+        branches.append(f"WHEN {condition} THEN struct_pack({struct})")
+    return f"CASE {' '.join(branches)} END", params
 
 
 @cache

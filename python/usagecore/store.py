@@ -47,7 +47,21 @@ DESCRIPTIVE_COLUMNS = (
 )
 
 
-def _event_upsert_sql() -> str:
+def _event_insert_sql(price_sql: str) -> str:
+    """INSERT of `new_events`, priced as they go in; `price_sql` gives each
+    event's `model_prices` row as a struct (prices.price_lookup_sql)."""
+    return (
+        "INSERT INTO usage_events BY NAME SELECT e.* EXCLUDE (p, cost) REPLACE ("
+        "CASE WHEN e.cost_source = 'reported' THEN e.cost_usd ELSE e.cost END AS cost_usd, "
+        "CASE WHEN e.cost_source = 'reported' THEN 'reported' "
+        "WHEN e.cost IS NOT NULL THEN 'calculated' ELSE 'unknown' END AS cost_source) "
+        f"FROM (SELECT e.*, {prices.COST_SQL} AS cost "
+        f"FROM (SELECT e.*, {price_sql} AS p FROM new_events AS e) AS e) AS e"
+    )
+
+
+def _event_conflict_sql() -> str:
+    """The merge of an event already stored: the rules of rust/dedup.rs."""
     earlier = (
         "(excluded.occurred_at < occurred_at OR "
         "(excluded.occurred_at = occurred_at AND excluded.raw_event_id < raw_event_id))"
@@ -76,18 +90,10 @@ def _event_upsert_sql() -> str:
         "cost_source = CASE WHEN 'reported' IN (cost_source, excluded.cost_source) "
         "THEN 'reported' ELSE 'unknown' END"
     )
-    # New rows are priced as they go in; merged rows are repriced afterwards.
-    priced = (
-        f"CASE WHEN e.cost_source = 'reported' THEN e.cost_usd ELSE {prices.COST_SQL} END AS cost_usd, "
-        f"CASE WHEN e.cost_source = 'reported' THEN 'reported' "
-        f"WHEN {prices.COST_SQL} IS NOT NULL THEN 'calculated' ELSE 'unknown' END AS cost_source"
-    )
-    join = prices.price_join_condition("timezone('UTC', e.occurred_at)")
-    return (
-        f"INSERT INTO usage_events BY NAME SELECT e.* REPLACE ({priced}) FROM new_events AS e "
-        f"LEFT JOIN model_prices AS p ON {join} AND p.input_mtok IS NOT NULL "
-        "ON CONFLICT (event_id) DO UPDATE SET " + ", ".join(sets)
-    )
+    return " ON CONFLICT (event_id) DO UPDATE SET " + ", ".join(sets)
+
+
+_EVENT_CONFLICT_SQL = _event_conflict_sql()
 
 # A side chain may replay a main-chain message under another request id
 # (FORMATS.md §C.4 rule 3); across batches the store drops the replay.
@@ -151,17 +157,30 @@ class Store:
 
     @contextmanager
     def bulk(self) -> Iterator[None]:
-        """Many writes in a row, while Rust reads on the other cores: one
-        DuckDB thread (less memory, no fight for cores), and one checkpoint at
-        the end instead of one per 16 MB of WAL (each rewrites the indexes)."""
-        self.con.execute("SET checkpoint_threshold = '1GB'")
+        """Many writes in a row while Rust reads on the other cores: one
+        DuckDB thread, so the two do not fight over cores."""
         self.con.execute("SET threads = 1")
         try:
             yield
         finally:
             self.con.execute("RESET threads")
-            self.con.execute("RESET checkpoint_threshold")
-            self.con.execute("CHECKPOINT")
+
+    @contextmanager
+    def transaction(self, source_system: str) -> Iterator[Writer]:
+        """One transaction: a backfill's events, raw records and cursors
+        commit together, so a cursor never gets ahead of its data.
+
+        A large transaction is also the cheapest way to write: DuckDB puts it
+        straight into the database file at commit instead of going through
+        the write-ahead log and a checkpoint.
+        """
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield Writer(self.con, source_system)
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
 
     def cursors(self, source_system: str) -> dict[str, tuple[str, int, int, int, int, int]]:
         rows = self.con.execute(
@@ -171,52 +190,69 @@ class Store:
         ).fetchall()
         return {row[0]: row for row in rows}
 
-    def write(
-        self,
-        events: Any,
-        raws: Any,
-        cursors: Any,
-        source_system: str,
-    ) -> WriteResult:
-        """Write and price one batch, and advance its files' cursors, in one
-        transaction, so a cursor never gets ahead of the data it stands for.
 
-        `events`, `raws` and `cursors` are Arrow tables.
-        """
-        con = self.con
-        con.register("new_events", events)
-        con.register("new_raws", raws)
-        con.register("new_cursors", cursors)
+@contextmanager
+def _registered(con: duckdb.DuckDBPyConnection, name: str, table: Any) -> Iterator[None]:
+    """`table` visible to SQL as `name` meanwhile. After a failure it stays:
+    the transaction is aborted then, and unregistering would fail and hide
+    the real error."""
+    con.register(name, table)
+    yield
+    con.unregister(name)
 
-        def count(table: str) -> int:
-            return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
 
-        con.execute("BEGIN TRANSACTION")
-        try:
-            events_before, total = count("usage_events"), count("new_events")
-            con.execute("INSERT INTO usage_raw_events BY NAME SELECT * FROM new_raws ON CONFLICT DO NOTHING")
-            replays = merged = 0
-            if total:
-                pairs = con.execute("SELECT DISTINCT provider_id, model_raw FROM new_events").fetchall()
-                prices.ensure_prices(con, pairs)
-                con.execute(_event_upsert_sql())
-                merged = total - (count("usage_events") - events_before)
-                if merged:
-                    prices.apply_costs(
-                        con, "e.cost_source = 'unknown' AND e.event_id IN (SELECT event_id FROM new_events)"
-                    )
-                replays = con.execute(DROP_SIDECHAIN_REPLAYS_SQL).fetchall()[0][0]
-            con.execute(
+class Writer:
+    """Writes into an open transaction, with the same merge rules the Rust
+    dedup applies within one reader.
+
+    Whatever one Rust reader hands over is already unique, so into a table
+    that was empty when the transaction began it goes with a plain INSERT:
+    no conflicts to look for, which is most of a first backfill's cost.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, source_system: str):
+        self.con = con
+        self.source_system = source_system
+        self.raws_were_empty = self._count("usage_raw_events") == 0
+        self.events_were_empty = self._count("usage_events") == 0
+
+    def _count(self, table: str) -> int:
+        return self.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+
+    def add_raws(self, raws: Any) -> None:
+        """Insert raw records (an Arrow table); ones already stored are kept as they are."""
+        on_conflict = "" if self.raws_were_empty else " ON CONFLICT DO NOTHING"
+        with _registered(self.con, "new_raws", raws):
+            self.con.execute("INSERT INTO usage_raw_events BY NAME SELECT * FROM new_raws" + on_conflict)
+
+    def add_cursors(self, cursors: Any) -> None:
+        """Record how far files were read (an Arrow table of `file_cursors` columns)."""
+        with _registered(self.con, "new_cursors", cursors):
+            self.con.execute(
                 "INSERT OR REPLACE INTO file_cursors BY NAME "
                 "SELECT *, ? AS source_system, current_timestamp AS updated_at FROM new_cursors",
-                [source_system],
+                [self.source_system],
             )
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
-        finally:
-            con.unregister("new_events")
-            con.unregister("new_raws")
-            con.unregister("new_cursors")
-        return WriteResult(count("usage_events") - events_before, merged, replays)
+
+    def add_events(self, events: Any) -> WriteResult:
+        """Insert and price events (an Arrow table), merging those already stored."""
+        con = self.con
+        with _registered(con, "new_events", events):
+            total = self._count("new_events")
+            if not total:
+                return WriteResult(0, 0, 0)
+            pairs = con.execute("SELECT DISTINCT provider_id, model_raw FROM new_events").fetchall()
+            prices.ensure_prices(con, pairs)
+            price_sql, params = prices.price_lookup_sql(con, "timezone('UTC', e.occurred_at)")
+            if self.events_were_empty:
+                con.execute(_event_insert_sql(price_sql), params)
+                return WriteResult(total, 0, 0)
+            before = self._count("usage_events")
+            con.execute(_event_insert_sql(price_sql) + _EVENT_CONFLICT_SQL, params)
+            merged = total - (self._count("usage_events") - before)
+            if merged:
+                prices.apply_costs(
+                    con, "e.cost_source = 'unknown' AND e.event_id IN (SELECT event_id FROM new_events)"
+                )
+            replays = con.execute(DROP_SIDECHAIN_REPLAYS_SQL).fetchall()[0][0]
+            return WriteResult(self._count("usage_events") - before, merged, replays)

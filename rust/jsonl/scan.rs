@@ -17,8 +17,8 @@ use memchr::memmem::Finder;
 use rayon::prelude::*;
 
 use super::{Decoded, LineFormat, Problem, Source};
-use crate::dedup::{Collector, Deduped};
-use crate::event::{RawRecord, UsageEvent};
+use crate::dedup::Collector;
+use crate::event::RawRecord;
 use crate::ids::fingerprint;
 
 /// Bytes hashed at each end of the already-read region.
@@ -74,15 +74,13 @@ impl Stats {
     }
 }
 
-/// Everything one read produced.
+/// What one read produced besides events, which stay in the collector.
 #[derive(Debug, Default)]
 pub struct ReadResult {
-    pub events: Vec<UsageEvent>,
+    /// Raw records new to the collector.
     pub raws: Vec<RawRecord>,
     pub cursors: Vec<Cursor>,
     pub stats: Stats,
-    pub duplicate_records: u64,
-    pub sidechain_replays: u64,
     pub problems: Vec<Problem>,
     pub problem_count: u64,
 }
@@ -188,16 +186,15 @@ fn resume_offset(file: &mut File, size: u64, cursor: Option<&Cursor>) -> io::Res
     Ok(if intact { (cursor.offset, false) } else { (0, true) })
 }
 
-/// What decoding some lines produced.
+/// Counts and problems of a read.
 #[derive(Default)]
-struct Decoding {
-    collector: Collector,
+struct Report {
     stats: Stats,
     problems: Vec<Problem>,
     problem_count: u64,
 }
 
-impl Decoding {
+impl Report {
     fn problem(&mut self, path: &str, offset: u64, message: String) {
         self.problem_count += 1;
         if self.problems.len() < MAX_PROBLEMS {
@@ -205,14 +202,22 @@ impl Decoding {
         }
     }
 
-    fn absorb(&mut self, other: Decoding) {
-        self.collector.absorb(other.collector);
+    fn add(&mut self, other: Report) {
         self.stats.add(&other.stats);
         self.problem_count += other.problem_count;
         let room = MAX_PROBLEMS.saturating_sub(self.problems.len());
         self.problems.extend(other.problems.into_iter().take(room));
     }
+}
 
+/// What decoding the lines of one unit produced.
+#[derive(Default)]
+struct Decoding {
+    collector: Collector,
+    report: Report,
+}
+
+impl Decoding {
     /// Decode one line that starts at byte `offset` of `path`; `unterminated`
     /// when it is the file's last line and has no newline yet.
     fn line<F: LineFormat>(
@@ -222,13 +227,15 @@ impl Decoding {
         line: &[u8],
         keep_content: bool,
         finder: &Finder,
+        seen: &Collector,
         unterminated: bool,
     ) {
         let line = trim(line);
         if line.is_empty() {
             return;
         }
-        self.stats.lines += 1;
+        let report = &mut self.report;
+        report.stats.lines += 1;
         let incomplete = || {
             if unterminated {
                 "last line has no newline (still being written, or cut off by a crash): skipped for now, read again next time".into()
@@ -239,25 +246,25 @@ impl Decoding {
         if finder.find(line).is_none() {
             // Not worth a parse; a cut-off or garbage line still gets noticed.
             if line[0] != b'{' || line[line.len() - 1] != b'}' {
-                self.stats.skipped_lines += 1;
-                self.problem(path, offset, incomplete());
+                report.stats.skipped_lines += 1;
+                report.problem(path, offset, incomplete());
             }
             return;
         }
         let source = Source { path, offset, keep_content };
-        let collector = &self.collector;
-        match F::decode(line, &source, |id| collector.wants_raw(id)) {
+        let collector = &mut self.collector;
+        match F::decode(line, &source, |id| seen.wants_raw(id) && collector.wants_raw(id)) {
             Ok(Decoded::Usage(pair)) => {
-                self.stats.usage_lines += 1;
+                report.stats.usage_lines += 1;
                 let (event, raw) = *pair;
-                self.collector.add(event, raw);
+                collector.add(event, raw);
             }
-            Ok(Decoded::Synthetic) => self.stats.synthetic_lines += 1,
+            Ok(Decoded::Synthetic) => report.stats.synthetic_lines += 1,
             Ok(Decoded::Irrelevant) => {}
             Err(err) => {
-                self.stats.skipped_lines += 1;
+                report.stats.skipped_lines += 1;
                 let message = if unterminated { incomplete() } else { err.to_string() };
-                self.problem(path, offset, message);
+                report.problem(path, offset, message);
             }
         }
     }
@@ -300,6 +307,7 @@ fn read_unit<F: LineFormat>(
     unit: &Unit,
     keep_content: bool,
     finder: &Finder,
+    seen: &Collector,
 ) -> io::Result<(Decoding, Option<u64>)> {
     let mut out = Decoding::default();
     let mut handle = File::open(&plan.path)?;
@@ -341,6 +349,7 @@ fn read_unit<F: LineFormat>(
                     &buf[pos..pos + len],
                     keep_content,
                     finder,
+                    seen,
                     false,
                 );
                 pos += len + 1;
@@ -351,12 +360,12 @@ fn read_unit<F: LineFormat>(
                 // take its usage if it already parses, but leave the cursor
                 // before it so the next read sees the finished line (the
                 // merge makes the second sighting harmless).
-                out.line::<F>(&plan.path, base + pos as u64, &buf[pos..], keep_content, finder, true);
+                out.line::<F>(&plan.path, base + pos as u64, &buf[pos..], keep_content, finder, seen, true);
                 break;
             }
         }
     }
-    out.stats.bytes = unit.to - unit.from;
+    out.report.stats.bytes = unit.to - unit.from;
     give_back(buf);
     Ok((out, consumed_to))
 }
@@ -373,12 +382,17 @@ fn final_cursor(plan: &Plan, offset: u64) -> io::Result<Cursor> {
     })
 }
 
-/// Read `files` (each with its cursor, if any) and de-duplicate what they hold.
+/// Read `files` (each with its cursor, if any) into `collector`, which
+/// de-duplicates across everything it has seen.
 ///
 /// Files are cut into units of about `UNIT_LEN` bytes so that one large file
 /// keeps every core busy; each unit reads into a small reused buffer.
-pub fn read_files<F: LineFormat>(files: &[(FileInfo, Option<Cursor>)], keep_content: bool) -> ReadResult {
-    let mut all = Decoding::default();
+pub fn read_files<F: LineFormat>(
+    files: &[(FileInfo, Option<Cursor>)],
+    keep_content: bool,
+    collector: &mut Collector,
+) -> ReadResult {
+    let mut all = Report::default();
     let planned: Vec<io::Result<Plan>> = files.par_iter().map(|(f, c)| plan_file(f, c.as_ref())).collect();
     let mut plans = Vec::with_capacity(files.len());
     for (result, (file, _)) in planned.into_iter().zip(files) {
@@ -398,20 +412,22 @@ pub fn read_files<F: LineFormat>(files: &[(FileInfo, Option<Cursor>)], keep_cont
     }
 
     let finder = Finder::new(F::NEEDLE);
+    let seen = &*collector;
     let (ends, decoded): (Vec<io::Result<Option<u64>>>, Vec<Decoding>) = units
         .par_iter()
-        .map(|unit| match read_unit::<F>(&plans[unit.file], unit, keep_content, &finder) {
+        .map(|unit| match read_unit::<F>(&plans[unit.file], unit, keep_content, &finder, seen) {
             Ok((decoding, end)) => (Ok(end), decoding),
             Err(err) => (Err(err), Decoding::default()),
         })
         .unzip();
-    // Merged pairwise on all cores; the order of units is kept, so which copy
-    // of a repeated record is stored does not depend on thread timing.
-    let decoded = decoded.into_par_iter().reduce(Decoding::default, |mut a, b| {
-        a.absorb(b);
-        a
-    });
-    all.absorb(decoded);
+    // Absorbed in the order of units, so which copy of a repeated record is
+    // stored does not depend on thread timing.
+    let mut collectors = Vec::with_capacity(decoded.len());
+    for decoding in decoded {
+        collectors.push(decoding.collector);
+        all.add(decoding.report);
+    }
+    collector.absorb_all(collectors);
 
     // Per file: how far complete lines were read, or None if a unit failed.
     let mut consumed: Vec<Option<u64>> = plans.iter().map(|p| Some(p.start)).collect();
@@ -444,14 +460,10 @@ pub fn read_files<F: LineFormat>(files: &[(FileInfo, Option<Cursor>)], keep_cont
         }
     }
 
-    let Deduped { events, raws, duplicate_records, sidechain_replays } = all.collector.finish();
     ReadResult {
-        events,
-        raws,
+        raws: collector.take_raws(),
         cursors,
         stats: all.stats,
-        duplicate_records,
-        sidechain_replays,
         problems: all.problems,
         problem_count: all.problem_count,
     }
@@ -472,8 +484,10 @@ mod tests {
         files.into_iter().next().unwrap()
     }
 
-    fn read(path: &Path, cursor: Option<Cursor>) -> ReadResult {
-        read_files::<ClaudeTranscript>(&[(info(path), cursor)], false)
+    fn read(path: &Path, cursor: Option<Cursor>) -> (ReadResult, Vec<crate::event::UsageEvent>) {
+        let mut collector = Collector::default();
+        let result = read_files::<ClaudeTranscript>(&[(info(path), cursor)], false, &mut collector);
+        (result, collector.finish().events)
     }
 
     #[test]
@@ -482,19 +496,19 @@ mod tests {
         let path = dir.path().join("s.jsonl");
         let mut f = File::create(&path).unwrap();
         write!(f, "{A1}\n{}", &A2[..50]).unwrap();
-        let first = read(&path, None);
-        assert_eq!(first.events.len(), 1);
-        assert_eq!(first.events[0].tokens.output, 10);
+        let (first, events) = read(&path, None);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].tokens.output, 10);
         assert_eq!(first.stats.skipped_lines, 1, "skipped for now");
         assert!(first.problems[0].message.contains("no newline"));
         let cursor = first.cursors[0].clone();
         assert_eq!(cursor.offset, A1.len() as u64 + 1);
 
         write!(f, "{}\n{B1}\n", &A2[50..]).unwrap();
-        let second = read(&path, Some(cursor));
+        let (second, events) = read(&path, Some(cursor));
         assert_eq!(second.stats.reread_files, 0);
         assert_eq!(second.stats.lines, 2);
-        let outputs: Vec<u64> = second.events.iter().map(|e| e.tokens.output).collect();
+        let outputs: Vec<u64> = events.iter().map(|e| e.tokens.output).collect();
         assert_eq!(outputs, [441, 7]);
     }
 
@@ -503,15 +517,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.jsonl");
         std::fs::write(&path, format!("{A1}\n{B1}\n")).unwrap();
-        let cursor = read(&path, None).cursors[0].clone();
+        let cursor = read(&path, None).0.cursors[0].clone();
 
         std::fs::write(&path, format!("{A1}\n")).unwrap();
-        let truncated = read(&path, Some(cursor.clone()));
-        assert_eq!((truncated.stats.reread_files, truncated.events.len()), (1, 1));
+        let (truncated, events) = read(&path, Some(cursor.clone()));
+        assert_eq!((truncated.stats.reread_files, events.len()), (1, 1));
 
         std::fs::write(&path, format!("{A2}\n{B1}\n")).unwrap();
-        let rewritten = read(&path, Some(cursor));
-        assert_eq!((rewritten.stats.reread_files, rewritten.events.len()), (1, 2));
+        let (rewritten, events) = read(&path, Some(cursor));
+        assert_eq!((rewritten.stats.reread_files, events.len()), (1, 2));
     }
 
     #[test]
@@ -526,8 +540,8 @@ mod tests {
             ),
         )
         .unwrap();
-        let out = read(&path, None);
-        assert_eq!(out.events.len(), 2);
+        let (out, events) = read(&path, None);
+        assert_eq!(events.len(), 2);
         assert_eq!(out.stats.skipped_lines, 3);
         assert_eq!(out.problems.len(), 3);
         assert_eq!(out.problems[0].offset, A1.len() as u64 + 1);
@@ -547,8 +561,8 @@ mod tests {
             body.push('\n');
         }
         std::fs::write(&path, &body).unwrap();
-        let out = read(&path, None);
-        assert_eq!(out.events.len(), n);
+        let (out, events) = read(&path, None);
+        assert_eq!(events.len(), n);
         assert_eq!(out.stats.lines, 2 * n as u64);
         assert_eq!(out.cursors[0].offset, body.len() as u64);
     }
