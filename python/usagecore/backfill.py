@@ -9,14 +9,14 @@ and Rust and DuckDB work side by side) and groups batches into transactions
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from usagecore import _core
-from usagecore.store import Store, WriteResult
+from usagecore.store import Store, WriteResult, Writer
 
 CLAUDE = "claude_code"
 # Bytes read per Rust call: large enough to keep every core busy, small
@@ -68,35 +68,28 @@ class Summary:
         )
 
 
-def _batches(tasks: list, sizes: list[int]) -> Iterable[tuple[list, int]]:
-    """Tasks grouped into batches, each with its byte count. The first batch is
-    small: nothing overlaps its reading, so it should not take long."""
-    batch, batch_bytes, limit = [], 0, FIRST_BATCH_BYTES
+def _plan(tasks: list, sizes: list[int]) -> list[list[tuple[list, int]]]:
+    """Tasks grouped into transactions of about COMMIT_BYTES (as many as the
+    total rounds to, all of the same size: 1.1 GiB is one, 1.6 GiB two halves),
+    and each transaction into batches of `(tasks, bytes)`. The very first
+    batch is small: nothing overlaps its reading, so it should not take long."""
+    total = sum(sizes)
+    commit_limit = total / max(1, round(total / COMMIT_BYTES))
+    commits: list[list[tuple[list, int]]] = [[]]
+    batch, batch_bytes, commit_bytes, batch_limit = [], 0, 0, FIRST_BATCH_BYTES
     for task, size in zip(tasks, sizes):
         batch.append(task)
         batch_bytes += size
-        if batch_bytes >= limit:
-            yield batch, batch_bytes
-            batch, batch_bytes, limit = [], 0, BATCH_BYTES
-    if batch:
-        yield batch, batch_bytes
-
-
-def _commits(batches: list[tuple[list, int]]) -> list[list[tuple[list, int]]]:
-    """Consecutive batches grouped into transactions of at most about
-    COMMIT_BYTES, all about the same size (1.1 GiB is two halves, not 1 GiB
-    and a sliver)."""
-    total = sum(size for _, size in batches)
-    limit = total / max(1, -(-total // COMMIT_BYTES))
-    commits: list[list[tuple[list, int]]] = [[]]
-    commit_bytes = 0
-    for batch in batches:
-        if commits[-1] and commit_bytes + batch[1] > limit:
+        commit_bytes += size
+        if batch_bytes >= batch_limit or commit_bytes >= commit_limit:
+            commits[-1].append((batch, batch_bytes))
+            batch, batch_bytes, batch_limit = [], 0, BATCH_BYTES
+        if commit_bytes >= commit_limit:
             commits.append([])
             commit_bytes = 0
-        commits[-1].append(batch)
-        commit_bytes += batch[1]
-    return commits
+    if batch:
+        commits[-1].append((batch, batch_bytes))
+    return [commit for commit in commits if commit]
 
 
 def _import_price_source() -> None:
@@ -120,23 +113,45 @@ def _tally_events(summary: Summary, finished: dict, written: WriteResult) -> Non
     summary.sidechain_replays += finished["sidechain_replays"] + written.sidechain_replays
 
 
-def _read_ahead(pool: ThreadPoolExecutor, steps: list[tuple[Any, list, int]]) -> Iterator[tuple[dict, int]]:
-    """`reader.read(files)` of each `(reader, files, size)` step, in order, with
-    its size. While the caller stores one result, Rust (which lets go of the
-    GIL) is already reading the next."""
-    upcoming = pool.submit(steps[0][0].read, steps[0][1]) if steps else None
-    for i, (_, _, size) in enumerate(steps):
-        result = upcoming.result()
-        if i + 1 < len(steps):
-            reader, files, _ = steps[i + 1]
-            upcoming = pool.submit(reader.read, files)
-        yield result, size
+class _ReadAhead:
+    """`reader.read(files)` of each `(reader, files, size)` step, in order.
+    While the caller stores one result, Rust (which lets go of the GIL) is
+    already reading the next. Nothing here holds on to a result once taken."""
+
+    def __init__(self, pool: ThreadPoolExecutor, steps: list[tuple[Any, list, int]]):
+        self.pool = pool
+        self.steps = iter(steps)
+        self._submit_next()
+
+    def _submit_next(self) -> None:
+        step = next(self.steps, None)
+        self.upcoming = None if step is None else (self.pool.submit(step[0].read, step[1]), step[2])
+
+    def take(self) -> tuple[dict, int]:
+        future, size = self.upcoming
+        result = future.result()
+        self._submit_next()
+        return result, size
 
 
-def _read_and_store(store: Store, batches: list, summary: Summary, problems: list, keep_content: bool,
-                    progress: Callable[[int, int], None] | None) -> None:
-    total, done = sum(batch_bytes for _, batch_bytes in batches), 0
-    commits = _commits(batches)
+def _store_read(writer: Writer, result: dict, size: int, summary: Summary, problems: list) -> int:
+    writer.add_raws(result["raws"])
+    writer.add_cursors(result["cursors"])
+    _tally_read(summary, result["stats"])
+    problems.extend(result["problems"])
+    return size
+
+
+def _store_events(writer: Writer, reader: Any, summary: Summary) -> None:
+    finished = reader.finish()
+    # Popped, so the events are freed before the commit needs the memory.
+    written = writer.add_events(finished.pop("events"))
+    _tally_events(summary, finished, written)
+
+
+def _read_and_store(store: Store, commits: list[list[tuple[list, int]]], summary: Summary, problems: list,
+                    keep_content: bool, progress: Callable[[int, int], None] | None) -> None:
+    total, done = sum(size for commit in commits for _, size in commit), 0
     # One reader per transaction, so that the next transaction's first read
     # can overlap this one's events going in.
     readers = [_core.ClaudeReader(keep_content=keep_content) for _ in commits]
@@ -144,20 +159,14 @@ def _read_and_store(store: Store, batches: list, summary: Summary, problems: lis
     with store.bulk(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="usagecore") as background:
         if total >= PREFETCH_PRICES_BYTES:
             background.submit(_import_price_source)
-        reads = _read_ahead(background, steps)
+        reads = _ReadAhead(background, steps)
         for reader, commit in zip(readers, commits):
             with store.transaction(CLAUDE) as writer:
                 for _ in commit:
-                    result, size = next(reads)
-                    writer.add_raws(result["raws"])
-                    writer.add_cursors(result["cursors"])
-                    _tally_read(summary, result["stats"])
-                    problems.extend(result["problems"])
-                    done += size
+                    done += _store_read(writer, *reads.take(), summary, problems)
                     if progress is not None:
                         progress(done, total)
-                finished = reader.finish()
-                _tally_events(summary, finished, writer.add_events(finished["events"]))
+                _store_events(writer, reader, summary)
 
 
 def backfill_claude(
@@ -185,9 +194,9 @@ def backfill_claude(
         tasks.append((path, size, mtime_ns, cursor))
         sizes.append(size - cursor[1] if cursor and cursor[1] <= size else size)
 
-    batches = list(_batches(tasks, sizes))
-    if batches:
-        _read_and_store(store, batches, summary, problems, keep_content, progress)
+    commits = _plan(tasks, sizes)
+    if commits:
+        _read_and_store(store, commits, summary, problems, keep_content, progress)
     summary.problems = [{"path": p, "offset": o, "message": m} for p, o, m in problems]
     summary.seconds = time.perf_counter() - started
     return summary
