@@ -172,3 +172,32 @@ def test_skipped_lines_equal_malformed_lines(corpus):
     assert malformed - glued <= corpus.summary["skipped_lines"] <= malformed
     if not glued:
         assert corpus.summary["skipped_lines"] == malformed
+
+
+def test_many_small_transactions_store_what_one_does(corpus, tmp_path, monkeypatch):
+    """A history of several GiB is stored in several transactions, each with its
+    own Rust reader: events that span them are merged by the store's SQL, not
+    by Rust. With a transaction per file here, the store must come out the same."""
+    import duckdb
+
+    from usagecore import backfill
+    from usagecore.store import Store
+
+    for name in ("FIRST_BATCH_BYTES", "BATCH_BYTES", "COMMIT_BYTES"):
+        monkeypatch.setattr(backfill, name, 64 << 10)
+    with Store(tmp_path / "small.duckdb") as store:
+        summary = backfill.backfill_claude(store, [corpus.dir / "projects"])
+    assert summary.events == corpus.summary["events"]
+    # Resumed sessions copy responses into another file, i.e. another transaction.
+    if corpus.trap("resumed_sessions"):
+        assert summary.merged_events >= corpus.trap("resumed_copied_responses") > 0
+
+    def contents(db: Path) -> tuple[list, list]:
+        with duckdb.connect(str(db), read_only=True) as con:
+            events = con.execute("SELECT * EXCLUDE (cost_usd), round(cost_usd, 12) FROM usage_events "
+                                 "ORDER BY event_id").fetchall()
+            raws = con.execute("SELECT raw_event_id, occurred_at, payload FROM usage_raw_events "
+                               "ORDER BY raw_event_id").fetchall()
+        return events, raws
+
+    assert contents(tmp_path / "small.duckdb") == contents(corpus.db)
