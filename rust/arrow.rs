@@ -3,8 +3,13 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::{BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder};
-use arrow_array::{ArrayRef, Int64Array, RecordBatch, TimestampMicrosecondArray, UInt64Array};
+use rayon::prelude::*;
+
+use arrow_array::builder::StringBuilder;
+use arrow_array::{
+    ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, TimestampMicrosecondArray,
+    UInt64Array,
+};
 use arrow_schema::{ArrowError, DataType, Field, Schema, TimeUnit};
 
 use crate::event::{RawRecord, UsageEvent};
@@ -14,28 +19,31 @@ fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
-fn strings<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
-    let mut builder = StringBuilder::new();
+fn strings<'a>(values: impl Iterator<Item = Option<&'a str>> + Clone) -> ArrayRef {
+    let (rows, bytes) = values.clone().fold((0, 0), |(n, b), v| (n + 1, b + v.map_or(0, str::len)));
+    let mut builder = StringBuilder::with_capacity(rows, bytes);
     for value in values {
         builder.append_option(value);
     }
     Arc::new(builder.finish())
 }
 
-fn ids(values: impl Iterator<Item = crate::ids::Id>) -> ArrayRef {
-    let mut builder = StringBuilder::new();
+fn ids(values: impl ExactSizeIterator<Item = crate::ids::Id>) -> ArrayRef {
+    let mut builder = StringBuilder::with_capacity(values.len(), values.len() * 32);
+    let mut text = [0u8; 32];
     for id in values {
-        builder.append_value(crate::ids::hex(id));
+        builder.append_value(crate::ids::hex(id, &mut text));
     }
     Arc::new(builder.finish())
 }
 
+/// Build columns on all cores: each is independent of the others.
+fn build(columns: Vec<Box<dyn Fn() -> ArrayRef + Sync + '_>>) -> Vec<ArrayRef> {
+    columns.par_iter().map(|column| column()).collect()
+}
+
 fn int64s(values: impl Iterator<Item = u64>) -> ArrayRef {
-    let mut builder = Int64Builder::new();
-    for value in values {
-        builder.append_value(i64::try_from(value).unwrap_or(i64::MAX));
-    }
-    Arc::new(builder.finish())
+    Arc::new(Int64Array::from_iter_values(values.map(|v| i64::try_from(v).unwrap_or(i64::MAX))))
 }
 
 fn timestamps(values: impl Iterator<Item = Option<i64>>) -> ArrayRef {
@@ -81,48 +89,44 @@ pub fn events_batch(events: &[UsageEvent]) -> Result<RecordBatch, ArrowError> {
         text("git_branch"),
     ]);
     let e = events;
-    let mut cost = Float64Builder::new();
-    let mut requests = Int32Builder::new();
-    let mut sidechain = BooleanBuilder::new();
-    for event in e {
-        cost.append_option(event.cost_usd);
-        requests.append_value(i32::try_from(event.requests).unwrap_or(i32::MAX));
-        sidechain.append_value(event.is_sidechain);
-    }
-    let columns: Vec<ArrayRef> = vec![
-        ids(e.iter().map(|x| x.event_id)),
-        ids(e.iter().map(|x| x.raw_event_id)),
-        timestamps(e.iter().map(|x| Some(x.occurred_at_us))),
-        strings(e.iter().map(|x| Some(x.event_type))),
-        strings(e.iter().map(|x| Some(x.source_system))),
-        strings(e.iter().map(|x| Some(x.source_channel))),
-        strings(e.iter().map(|x| x.provider_id.as_deref())),
-        strings(e.iter().map(|x| x.account_id.as_deref())),
-        strings(e.iter().map(|x| x.model_raw.as_deref())),
-        strings(e.iter().map(|x| x.model.as_deref())),
-        int64s(e.iter().map(|x| x.tokens.input)),
-        int64s(e.iter().map(|x| x.tokens.output)),
-        int64s(e.iter().map(|x| x.tokens.reasoning)),
-        int64s(e.iter().map(|x| x.tokens.cache_read)),
-        int64s(e.iter().map(|x| x.tokens.cache_write)),
-        int64s(e.iter().map(|x| x.tokens.cache_write_1h)),
-        int64s(e.iter().map(|x| x.tokens.total())),
-        Arc::new(cost.finish()),
-        strings(e.iter().map(|x| Some(x.cost_source.as_str()))),
-        Arc::new(requests.finish()),
-        strings(e.iter().map(|x| x.session_id.as_deref())),
-        strings(e.iter().map(|x| x.turn_id.as_deref())),
-        strings(e.iter().map(|x| x.message_id.as_deref())),
-        strings(e.iter().map(|x| x.request_id.as_deref())),
-        strings(e.iter().map(|x| x.tool_call_id.as_deref())),
-        strings(e.iter().map(|x| x.tool_name.as_deref())),
-        strings(e.iter().map(|x| x.project.as_deref())),
-        strings(e.iter().map(|x| x.agent_id.as_deref())),
-        strings(e.iter().map(|x| x.user_id.as_deref())),
-        Arc::new(sidechain.finish()),
-        strings(e.iter().map(|x| x.client_version.as_deref())),
-        strings(e.iter().map(|x| x.git_branch.as_deref())),
-    ];
+    let columns = build(vec![
+        Box::new(|| ids(e.iter().map(|x| x.event_id))),
+        Box::new(|| ids(e.iter().map(|x| x.raw_event_id))),
+        Box::new(|| timestamps(e.iter().map(|x| Some(x.occurred_at_us)))),
+        Box::new(|| strings(e.iter().map(|x| Some(x.event_type)))),
+        Box::new(|| strings(e.iter().map(|x| Some(x.source_system)))),
+        Box::new(|| strings(e.iter().map(|x| Some(x.source_channel)))),
+        Box::new(|| strings(e.iter().map(|x| x.provider_id.as_deref()))),
+        Box::new(|| strings(e.iter().map(|x| x.account_id.as_deref()))),
+        Box::new(|| strings(e.iter().map(|x| x.model_raw.as_deref()))),
+        Box::new(|| strings(e.iter().map(|x| x.model.as_deref()))),
+        Box::new(|| int64s(e.iter().map(|x| x.tokens.input))),
+        Box::new(|| int64s(e.iter().map(|x| x.tokens.output))),
+        Box::new(|| int64s(e.iter().map(|x| x.tokens.reasoning))),
+        Box::new(|| int64s(e.iter().map(|x| x.tokens.cache_read))),
+        Box::new(|| int64s(e.iter().map(|x| x.tokens.cache_write))),
+        Box::new(|| int64s(e.iter().map(|x| x.tokens.cache_write_1h))),
+        Box::new(|| int64s(e.iter().map(|x| x.tokens.total()))),
+        Box::new(|| Arc::new(Float64Array::from_iter(e.iter().map(|x| x.cost_usd)))),
+        Box::new(|| strings(e.iter().map(|x| Some(x.cost_source.as_str())))),
+        Box::new(|| {
+            Arc::new(Int32Array::from_iter_values(
+                e.iter().map(|x| i32::try_from(x.requests).unwrap_or(i32::MAX)),
+            ))
+        }),
+        Box::new(|| strings(e.iter().map(|x| x.session_id.as_deref()))),
+        Box::new(|| strings(e.iter().map(|x| x.turn_id.as_deref()))),
+        Box::new(|| strings(e.iter().map(|x| x.message_id.as_deref()))),
+        Box::new(|| strings(e.iter().map(|x| x.request_id.as_deref()))),
+        Box::new(|| strings(e.iter().map(|x| x.tool_call_id.as_deref()))),
+        Box::new(|| strings(e.iter().map(|x| x.tool_name.as_deref()))),
+        Box::new(|| strings(e.iter().map(|x| x.project.as_deref()))),
+        Box::new(|| strings(e.iter().map(|x| x.agent_id.as_deref()))),
+        Box::new(|| strings(e.iter().map(|x| x.user_id.as_deref()))),
+        Box::new(|| Arc::new(BooleanArray::from_iter(e.iter().map(|x| Some(x.is_sidechain))))),
+        Box::new(|| strings(e.iter().map(|x| x.client_version.as_deref()))),
+        Box::new(|| strings(e.iter().map(|x| x.git_branch.as_deref()))),
+    ]);
     RecordBatch::try_new(Arc::new(schema), columns)
 }
 
@@ -140,16 +144,16 @@ pub fn raws_batch(raws: &[RawRecord], received_at_us: i64) -> Result<RecordBatch
         text("payload"),
     ]);
     let r = raws;
-    let columns: Vec<ArrayRef> = vec![
-        ids(r.iter().map(|x| x.raw_event_id)),
-        strings(r.iter().map(|x| Some(x.source_system))),
-        strings(r.iter().map(|x| Some(x.source_channel))),
-        timestamps(r.iter().map(|_| Some(received_at_us))),
-        timestamps(r.iter().map(|x| x.occurred_at_us)),
-        strings(r.iter().map(|x| x.account_id.as_deref())),
-        strings(r.iter().map(|x| Some(x.source_ref.as_str()))),
-        strings(r.iter().map(|x| Some(x.payload.as_str()))),
-    ];
+    let columns = build(vec![
+        Box::new(|| ids(r.iter().map(|x| x.raw_event_id))),
+        Box::new(|| strings(r.iter().map(|x| Some(x.source_system)))),
+        Box::new(|| strings(r.iter().map(|x| Some(x.source_channel)))),
+        Box::new(|| timestamps(r.iter().map(|_| Some(received_at_us)))),
+        Box::new(|| timestamps(r.iter().map(|x| x.occurred_at_us))),
+        Box::new(|| strings(r.iter().map(|x| x.account_id.as_deref()))),
+        Box::new(|| strings(r.iter().map(|x| Some(x.source_ref.as_str())))),
+        Box::new(|| strings(r.iter().map(|x| Some(x.payload.as_str())))),
+    ]);
     RecordBatch::try_new(Arc::new(schema), columns)
 }
 

@@ -8,6 +8,8 @@
 
 use std::collections::HashSet;
 
+use rayon::slice::ParallelSliceMut;
+
 use crate::event::{CostSource, RawRecord, UsageEvent};
 use crate::ids::{IdMap, IdSet};
 
@@ -143,7 +145,7 @@ impl Collector {
     /// The raw records collected since the last call, in a stable order.
     pub fn take_raws(&mut self) -> Vec<RawRecord> {
         let mut raws = std::mem::take(&mut self.raws);
-        raws.sort_unstable_by_key(|r| r.raw_event_id);
+        raws.par_sort_unstable_by_key(|r| r.raw_event_id);
         raws
     }
 
@@ -166,9 +168,9 @@ impl Collector {
         };
         let mut events = self.events;
         events.retain(|e| !replays.contains(&e.event_id));
-        events.sort_unstable_by_key(|e| (e.occurred_at_us, e.event_id));
+        events.par_sort_unstable_by_key(|e| (e.occurred_at_us, e.event_id));
         let mut raws = self.raws;
-        raws.sort_unstable_by_key(|r| r.raw_event_id);
+        raws.par_sort_unstable_by_key(|r| r.raw_event_id);
         Deduped {
             events,
             raws,

@@ -23,9 +23,14 @@ pub fn stable_id(parts: &[&[u8]]) -> Id {
     hasher.digest128()
 }
 
-/// The id as users see it.
-pub fn hex(id: Id) -> String {
-    format!("{id:032x}")
+/// The id as users see it: 32 lowercase hex digits, written into `out`.
+pub fn hex(id: Id, out: &mut [u8; 32]) -> &str {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = DIGITS[((id >> (124 - 4 * i)) & 0xf) as usize];
+    }
+    // Only ASCII hex digits were written.
+    std::str::from_utf8(out).unwrap_or_default()
 }
 
 /// 64-bit fingerprint of a byte range, used to notice rewritten files.
@@ -63,9 +68,10 @@ mod tests {
 
     #[test]
     fn ids_are_stable_and_separated() {
-        assert_eq!(hex(stable_id(&[b"a", b"bc"])).len(), 32);
+        let mut text = [0; 32];
         assert_ne!(stable_id(&[b"ab", b"c"]), stable_id(&[b"a", b"bc"]));
         // Pinned: changing this value would change every id in every store.
-        assert_eq!(hex(stable_id(&[b"message", b"req_1"])), "77fef6adf2acd45a76068b100dc5c42f");
+        assert_eq!(hex(stable_id(&[b"message", b"req_1"]), &mut text), "77fef6adf2acd45a76068b100dc5c42f");
+        assert_eq!(hex(0xab, &mut text), format!("{:032x}", 0xab));
     }
 }

@@ -27,6 +27,13 @@ fn problems_list(problems: Vec<Problem>) -> Vec<(String, u64, String)> {
     problems.into_iter().map(|p| (p.path, p.offset, p.message)).collect()
 }
 
+/// Free `value` on a worker thread: tens of thousands of records, each with
+/// its own strings, take longer to free than to turn into Arrow, and nobody
+/// needs to wait for it.
+fn drop_later<T: Send + 'static>(value: T) {
+    rayon::spawn(move || drop(value));
+}
+
 fn table(batch: arrow_array::RecordBatch) -> PyResult<PyTable> {
     let schema = batch.schema();
     PyTable::try_new(vec![batch], schema)
@@ -84,12 +91,13 @@ impl ClaudeReader {
         let received_at_us =
             SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
         let (keep_content, collector) = (self.keep_content, &mut self.collector);
-        let (result, batches) = py.detach(|| {
+        let (mut result, batches) = py.detach(|| {
             let result = read_files::<ClaudeTranscript>(&tasks, keep_content, collector);
             let batches = raws_batch(&result.raws, received_at_us)
                 .and_then(|raws| Ok([raws, cursors_batch(&result.cursors)?]));
             (result, batches)
         });
+        drop_later(std::mem::take(&mut result.raws));
         let [raws, cursors] = batches.map_err(|e| PyValueError::new_err(e.to_string()))?;
 
         let out = PyDict::new(py);
@@ -119,16 +127,18 @@ impl ClaudeReader {
     /// table), `duplicate_records` and `sidechain_replays`.
     fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let collector = std::mem::take(&mut self.collector);
-        let (deduped, events) = py.detach(|| {
+        let (counts, events) = py.detach(|| {
             let deduped = collector.finish();
             let events = events_batch(&deduped.events);
-            (deduped, events)
+            let counts = (deduped.duplicate_records, deduped.sidechain_replays);
+            drop_later(deduped);
+            (counts, events)
         });
         let events = events.map_err(|e| PyValueError::new_err(e.to_string()))?;
         let out = PyDict::new(py);
         out.set_item("events", table(events)?)?;
-        out.set_item("duplicate_records", deduped.duplicate_records)?;
-        out.set_item("sidechain_replays", deduped.sidechain_replays)?;
+        out.set_item("duplicate_records", counts.0)?;
+        out.set_item("sidechain_replays", counts.1)?;
         Ok(out)
     }
 }

@@ -8,8 +8,10 @@ and Rust and DuckDB work side by side) and groups batches into transactions
 
 from __future__ import annotations
 
+import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -92,6 +94,19 @@ def _plan(tasks: list, sizes: list[int]) -> list[list[tuple[list, int]]]:
     return [commit for commit in commits if commit]
 
 
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Python's cycle collector, left on, walks genai-prices' many objects again
+    and again while DuckDB waits; nothing a backfill makes needs it."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _import_price_source() -> None:
     import genai_prices  # noqa: F401  (cached in sys.modules for pricing)
 
@@ -156,7 +171,7 @@ def _read_and_store(store: Store, commits: list[list[tuple[list, int]]], summary
     # can overlap this one's events going in.
     readers = [_core.ClaudeReader(keep_content=keep_content) for _ in commits]
     steps = [(reader, files, size) for reader, commit in zip(readers, commits) for files, size in commit]
-    with store.bulk(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="usagecore") as background:
+    with _no_cycle_collection(), store.bulk(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="usagecore") as background:
         if total >= PREFETCH_PRICES_BYTES:
             background.submit(_import_price_source)
         reads = _ReadAhead(background, steps)

@@ -172,10 +172,14 @@ class Store:
         """Many writes in a row while Rust reads on the other cores: one
         DuckDB thread, so the two do not fight over cores."""
         self.con.execute("SET threads = 1")
+        # Each full row group goes to the file as soon as it is complete,
+        # while Rust reads on, instead of five at a time or at the commit.
+        self.con.execute("SET write_buffer_row_group_count = 1")
         try:
             yield
         finally:
             self.con.execute("RESET threads")
+            self.con.execute("RESET write_buffer_row_group_count")
 
     @contextmanager
     def transaction(self, source_system: str) -> Iterator[Writer]:
