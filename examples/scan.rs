@@ -8,8 +8,11 @@ fn main() {
     let (files, _) = _core::jsonl::scan::discover(&roots);
     let tasks: Vec<_> = files.into_iter().map(|f| (f, None)).collect();
     let mut collector = _core::dedup::Collector::default();
-    let result =
-        _core::jsonl::scan::read_files::<_core::jsonl::claude::ClaudeTranscript>(&tasks, false, &mut collector);
+    let result = _core::jsonl::scan::read_files::<_core::jsonl::claude::ClaudeTranscript>(
+        &tasks,
+        false,
+        &mut collector,
+    );
     let events = collector.finish().events;
     let batch = _core::arrow::events_batch(&events).map(|b| b.num_rows());
     println!("{:?} events={} {:?} in {:?}", result.stats, events.len(), batch, started.elapsed());

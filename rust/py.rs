@@ -88,8 +88,7 @@ impl ClaudeReader {
                 (FileInfo { path, size, mtime_ns }, cursor)
             })
             .collect();
-        let received_at_us =
-            SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
+        let received_at_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
         let (keep_content, collector) = (self.keep_content, &mut self.collector);
         let (mut result, batches) = py.detach(|| {
             let result = read_files::<ClaudeTranscript>(&tasks, keep_content, collector);

@@ -210,6 +210,15 @@ impl Report {
     }
 }
 
+/// How lines are decoded, the same for every unit of a read.
+struct How<'a> {
+    keep_content: bool,
+    /// Finds the pre-filter's needle.
+    finder: Finder<'a>,
+    /// What earlier reads collected: raw records it has need no payload.
+    seen: &'a Collector,
+}
+
 /// What decoding the lines of one unit produced.
 #[derive(Default)]
 struct Decoding {
@@ -220,16 +229,7 @@ struct Decoding {
 impl Decoding {
     /// Decode one line that starts at byte `offset` of `path`; `unterminated`
     /// when it is the file's last line and has no newline yet.
-    fn line<F: LineFormat>(
-        &mut self,
-        path: &str,
-        offset: u64,
-        line: &[u8],
-        keep_content: bool,
-        finder: &Finder,
-        seen: &Collector,
-        unterminated: bool,
-    ) {
+    fn line<F: LineFormat>(&mut self, path: &str, offset: u64, line: &[u8], how: &How, unterminated: bool) {
         let line = trim(line);
         if line.is_empty() {
             return;
@@ -243,7 +243,7 @@ impl Decoding {
                 "not a complete JSON object (truncated line?)".into()
             }
         };
-        if finder.find(line).is_none() {
+        if how.finder.find(line).is_none() {
             // Not worth a parse; a cut-off or garbage line still gets noticed.
             if line[0] != b'{' || line[line.len() - 1] != b'}' {
                 report.stats.skipped_lines += 1;
@@ -251,9 +251,9 @@ impl Decoding {
             }
             return;
         }
-        let source = Source { path, offset, keep_content };
+        let source = Source { path, offset, keep_content: how.keep_content };
         let collector = &mut self.collector;
-        match F::decode(line, &source, |id| seen.wants_raw(id) && collector.wants_raw(id)) {
+        match F::decode(line, &source, |id| how.seen.wants_raw(id) && collector.wants_raw(id)) {
             Ok(Decoded::Usage(pair)) => {
                 report.stats.usage_lines += 1;
                 let (event, raw) = *pair;
@@ -302,13 +302,7 @@ fn plan_file(file: &FileInfo, cursor: Option<&Cursor>) -> io::Result<Plan> {
 /// Read and decode one unit; also returns the position just after the last
 /// newline-terminated line it decoded. Reading starts one byte early to learn
 /// whether `from` begins a line, and goes past `to` to finish the last line.
-fn read_unit<F: LineFormat>(
-    plan: &Plan,
-    unit: &Unit,
-    keep_content: bool,
-    finder: &Finder,
-    seen: &Collector,
-) -> io::Result<(Decoding, Option<u64>)> {
+fn read_unit<F: LineFormat>(plan: &Plan, unit: &Unit, how: &How) -> io::Result<(Decoding, Option<u64>)> {
     let mut out = Decoding::default();
     let mut handle = File::open(&plan.path)?;
     let mut buf = take_buffer();
@@ -343,15 +337,7 @@ fn read_unit<F: LineFormat>(
     while pos < buf.len() && pos < limit {
         match memchr::memchr(b'\n', &buf[pos..]) {
             Some(len) => {
-                out.line::<F>(
-                    &plan.path,
-                    base + pos as u64,
-                    &buf[pos..pos + len],
-                    keep_content,
-                    finder,
-                    seen,
-                    false,
-                );
+                out.line::<F>(&plan.path, base + pos as u64, &buf[pos..pos + len], how, false);
                 pos += len + 1;
                 consumed_to = Some(base + pos as u64);
             }
@@ -360,7 +346,7 @@ fn read_unit<F: LineFormat>(
                 // take its usage if it already parses, but leave the cursor
                 // before it so the next read sees the finished line (the
                 // merge makes the second sighting harmless).
-                out.line::<F>(&plan.path, base + pos as u64, &buf[pos..], keep_content, finder, seen, true);
+                out.line::<F>(&plan.path, base + pos as u64, &buf[pos..], how, true);
                 break;
             }
         }
@@ -411,11 +397,10 @@ pub fn read_files<F: LineFormat>(
         }
     }
 
-    let finder = Finder::new(F::NEEDLE);
-    let seen = &*collector;
+    let how = How { keep_content, finder: Finder::new(F::NEEDLE), seen: collector };
     let (ends, decoded): (Vec<io::Result<Option<u64>>>, Vec<Decoding>) = units
         .par_iter()
-        .map(|unit| match read_unit::<F>(&plans[unit.file], unit, keep_content, &finder, seen) {
+        .map(|unit| match read_unit::<F>(&plans[unit.file], unit, &how) {
             Ok((decoding, end)) => (Ok(end), decoding),
             Err(err) => (Err(err), Decoding::default()),
         })
