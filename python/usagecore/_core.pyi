@@ -18,21 +18,28 @@ class ReadStats(TypedDict):
     synthetic_lines: int
     skipped_lines: int
     reread_files: int
-    duplicate_records: int
-    sidechain_replays: int
     problem_count: int
 
 class ReadResult(TypedDict):
-    events: Any  # Arrow table (PyCapsule stream) with usage_events columns
-    raws: Any  # Arrow table with usage_raw_events columns
+    raws: Any  # Arrow table (PyCapsule stream) with usage_raw_events columns
     cursors: Any  # Arrow table with file_cursors columns
     stats: ReadStats
     problems: list[ProblemTuple]
 
+class Finished(TypedDict):
+    events: Any  # Arrow table with usage_events columns
+    duplicate_records: int
+    sidechain_replays: int
+
 def discover_jsonl(
     roots: list[str | PathLike[str]],
 ) -> tuple[list[tuple[str, int, int]], list[ProblemTuple]]: ...
-def read_claude_transcripts(
-    files: list[tuple[str, int, int, CursorTuple | None]], *, keep_content: bool = False
-) -> ReadResult: ...
+
+class ClaudeReader:
+    """Reads Claude Code transcripts, de-duplicating across reads until `finish`."""
+
+    def __init__(self, *, keep_content: bool = False) -> None: ...
+    def read(self, files: list[tuple[str, int, int, CursorTuple | None]]) -> ReadResult: ...
+    def finish(self) -> Finished: ...
+
 def normalize_model(raw: str) -> str: ...

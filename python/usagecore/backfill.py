@@ -171,7 +171,8 @@ def _read_and_store(store: Store, commits: list[list[tuple[list, int]]], summary
     # can overlap this one's events going in.
     readers = [_core.ClaudeReader(keep_content=keep_content) for _ in commits]
     steps = [(reader, files, size) for reader, commit in zip(readers, commits) for files, size in commit]
-    with _no_cycle_collection(), store.bulk(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="usagecore") as background:
+    background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="usagecore")
+    with _no_cycle_collection(), store.bulk(), background:
         if total >= PREFETCH_PRICES_BYTES:
             background.submit(_import_price_source)
         reads = _ReadAhead(background, steps)

@@ -96,7 +96,7 @@ def _event_conflict_sql() -> str:
 _EVENT_CONFLICT_SQL = _event_conflict_sql()
 
 # A side chain may replay a main-chain message under another request id
-# (FORMATS.md §C.4 rule 3); across batches the store drops the replay.
+# (FORMATS.md §C.4 rule 3); across transactions and runs the store drops the replay.
 DROP_SIDECHAIN_REPLAYS_SQL = """
 DELETE FROM usage_events
 WHERE is_sidechain
