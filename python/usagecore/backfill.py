@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 from usagecore import _core
 from usagecore.store import Store, WriteResult, Writer
@@ -128,37 +128,35 @@ def _tally_events(summary: Summary, finished: dict, written: WriteResult) -> Non
     summary.sidechain_replays += finished["sidechain_replays"] + written.sidechain_replays
 
 
-class _ReadAhead:
-    """`reader.read(files)` of each `(reader, files, size)` step, in order.
-    While the caller stores one result, Rust (which lets go of the GIL) is
-    already reading the next. Nothing here holds on to a result once taken."""
+class _Ahead:
+    """Runs `steps` (callables) one after another in the background, always
+    one ahead of the caller: while the caller stores one result, Rust (which
+    lets go of the GIL) already works on the next. Nothing here holds on to
+    a result once taken."""
 
-    def __init__(self, pool: ThreadPoolExecutor, steps: list[tuple[Any, list, int]]):
+    def __init__(self, pool: ThreadPoolExecutor, steps: list[Callable[[], dict]]):
         self.pool = pool
         self.steps = iter(steps)
         self._submit_next()
 
     def _submit_next(self) -> None:
         step = next(self.steps, None)
-        self.upcoming = None if step is None else (self.pool.submit(step[0].read, step[1]), step[2])
+        self.upcoming = None if step is None else self.pool.submit(step)
 
-    def take(self) -> tuple[dict, int]:
-        future, size = self.upcoming
-        result = future.result()
+    def take(self) -> dict:
+        result = self.upcoming.result()
         self._submit_next()
-        return result, size
+        return result
 
 
-def _store_read(writer: Writer, result: dict, size: int, summary: Summary, problems: list) -> int:
+def _store_read(writer: Writer, result: dict, summary: Summary, problems: list) -> None:
     writer.add_raws(result["raws"])
     writer.add_cursors(result["cursors"])
     _tally_read(summary, result["stats"])
     problems.extend(result["problems"])
-    return size
 
 
-def _store_events(writer: Writer, reader: Any, summary: Summary) -> None:
-    finished = reader.finish()
+def _store_events(writer: Writer, finished: dict, summary: Summary) -> None:
     # Popped, so the events are freed before the commit needs the memory.
     written = writer.add_events(finished.pop("events"))
     _tally_events(summary, finished, written)
@@ -167,22 +165,27 @@ def _store_events(writer: Writer, reader: Any, summary: Summary) -> None:
 def _read_and_store(store: Store, commits: list[list[tuple[list, int]]], summary: Summary, problems: list,
                     keep_content: bool, progress: Callable[[int, int], None] | None) -> None:
     total, done = sum(size for commit in commits for _, size in commit), 0
-    # One reader per transaction, so that the next transaction's first read
-    # can overlap this one's events going in.
-    readers = [_core.ClaudeReader(keep_content=keep_content) for _ in commits]
-    steps = [(reader, files, size) for reader, commit in zip(readers, commits) for files, size in commit]
+    # Per transaction, one reader: its reads, then its events. Each step runs
+    # while the previous result is being stored, so the events are prepared
+    # while the last raw records go in, and the next transaction's first read
+    # runs while this one's events go in.
+    steps: list[Callable[[], dict]] = []
+    for commit in commits:
+        reader = _core.ClaudeReader(keep_content=keep_content)
+        steps += [partial(reader.read, files) for files, _ in commit] + [reader.finish]
     background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="usagecore")
     with _no_cycle_collection(), store.bulk(), background:
         if total >= PREFETCH_PRICES_BYTES:
             background.submit(_import_price_source)
-        reads = _ReadAhead(background, steps)
-        for reader, commit in zip(readers, commits):
+        results = _Ahead(background, steps)
+        for commit in commits:
             with store.transaction(CLAUDE) as writer:
-                for _ in commit:
-                    done += _store_read(writer, *reads.take(), summary, problems)
+                for _, size in commit:
+                    _store_read(writer, results.take(), summary, problems)
+                    done += size
                     if progress is not None:
                         progress(done, total)
-                _store_events(writer, reader, summary)
+                _store_events(writer, results.take(), summary)
 
 
 def backfill_claude(
