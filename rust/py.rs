@@ -34,9 +34,15 @@ fn drop_later<T: Send + 'static>(value: T) {
     rayon::spawn(move || drop(value));
 }
 
+/// Rows per Arrow record batch handed to DuckDB: it scans the batches of a
+/// table in parallel, and this is also the store's row group size.
+const CHUNK_ROWS: usize = 16_384;
+
 fn table(batch: arrow_array::RecordBatch) -> PyResult<PyTable> {
     let schema = batch.schema();
-    PyTable::try_new(vec![batch], schema)
+    let chunks = (0..batch.num_rows()).step_by(CHUNK_ROWS);
+    let batches = chunks.map(|start| batch.slice(start, CHUNK_ROWS.min(batch.num_rows() - start))).collect();
+    PyTable::try_new(batches, schema)
 }
 
 /// All `*.jsonl` files under the given roots: (files, problems).

@@ -252,6 +252,16 @@ class Writer:
 
     def add_events(self, events: Any) -> WriteResult:
         """Insert and price events (an Arrow table), merging those already stored."""
+        # Events go in at the end of a transaction, once Rust has finished
+        # reading: DuckDB may use every core again (Store.bulk leaves it one).
+        threads = self.con.execute("SELECT current_setting('threads')").fetchone()[0]
+        self.con.execute("RESET threads")
+        try:
+            return self._add_events(events)
+        finally:
+            self.con.execute(f"SET threads = {int(threads)}")
+
+    def _add_events(self, events: Any) -> WriteResult:
         con = self.con
         with _registered(con, "new_events", events):
             total = self._count("new_events")
