@@ -217,8 +217,17 @@ class TextSource:
             total += len(piece)
         return "".join(parts)
 
+    def _lines_from(self, templates: list, size: int) -> str:
+        """Lines made by randomly chosen templates until `size` characters."""
+        lines, total = [], 0
+        while total < size:
+            line = self.rng.choice(templates)()
+            lines.append(line)
+            total += len(line) + 1
+        return "\n".join(lines) + "\n"
+
     def _build_code(self, size: int) -> str:
-        rng, ident, lines, total = self.rng, self.ident, [], 0
+        rng, ident = self.rng, self.ident
         templates = [
             lambda: f"def {ident()}({ident()}, {ident()}=None):",
             lambda: f"    return {ident()}({ident()}) + {rng.randint(0, 99)}",
@@ -236,11 +245,7 @@ class TextSource:
             lambda: f"    for {ident()} in {ident()}:",
             lambda: f"        {ident()}.append({ident()}[{rng.randint(0, 9)}])",
         ]
-        while total < size:
-            line = rng.choice(templates)()
-            lines.append(line)
-            total += len(line) + 1
-        return "\n".join(lines) + "\n"
+        return self._lines_from(templates, size)
 
     @staticmethod
     def _number_lines(code: str) -> str:
@@ -248,7 +253,7 @@ class TextSource:
         return "\n".join(f"{(i % 400) + 1:>6}→{line}" for i, line in enumerate(code.split("\n")))
 
     def _build_log(self, size: int) -> str:
-        rng, ident, lines, total = self.rng, self.ident, [], 0
+        rng, ident = self.rng, self.ident
         templates = [
             lambda: f"tests/test_{ident()}.py::test_{ident()} PASSED{' ' * rng.randint(1, 20)}[{rng.randint(1, 100):>3}%]",
             lambda: f"test {rng.choice(VOCAB)}::{ident()} ... ok",
@@ -261,11 +266,7 @@ class TextSource:
             lambda: f"{ident()}.go:{rng.randint(1, 900)}: {self._sentence()}",
             lambda: f"npm warn deprecated {rng.choice(VOCAB)}@{rng.randint(1, 9)}.{rng.randint(0, 20)}.0: {self._sentence()}",
         ]
-        while total < size:
-            line = rng.choice(templates)()
-            lines.append(line)
-            total += len(line) + 1
-        return "\n".join(lines) + "\n"
+        return self._lines_from(templates, size)
 
     def take(self, source: str, length: int) -> str:
         length = max(1, min(length, len(source) - 1))
