@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "tests" / "data"
+# Real outputs of the real agents, copied as they are from the shared captures.
+CAPTURES = DATA / "captures"
 SHARED = REPO.parent / "shared"
-CAPTURES = SHARED / "captures"
 FIXTURES = SHARED / "fixtures"
 SPOTTER = FIXTURES / "claude-code" / "spotter"
 
