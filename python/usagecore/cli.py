@@ -230,5 +230,67 @@ def collect(ctx: click.Context, background: bool, keep_content: bool, as_json: b
         click.echo(summary.line(), err=True)
 
 
+# ------------------------------------------------------------ integrations
+
+INTEGRATIONS = ("claude-code",)
+
+
+@cli.command()
+@click.argument("integration", type=click.Choice(INTEGRATIONS))
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.option("--no-backfill", is_flag=True, help="Do not import the history already on disk.")
+@click.pass_context
+def install(ctx: click.Context, integration: str, dry_run: bool, no_backfill: bool) -> None:
+    """Wire an agent to usagecore (merges into its settings, with a backup)."""
+    from usagecore import integrations
+    from usagecore.integrations import common
+
+    module = integrations.get(integration)
+    try:
+        plan = module.plan_install()
+        click.echo(plan.describe(), err=True)
+        if dry_run:
+            return
+        for backup in common.apply(plan):
+            click.echo(f"backup:    {backup}", err=True)
+    except common.InstallError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"{integration}: installed; `usagecore doctor` checks it, `usagecore uninstall {integration}` "
+               "removes exactly what was added", err=True)
+    if not no_backfill:
+        ctx.invoke(backfill)
+
+
+@cli.command()
+@click.argument("integration", type=click.Choice(INTEGRATIONS))
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+def uninstall(integration: str, dry_run: bool) -> None:
+    """Remove exactly what `install` added (the store is kept)."""
+    from usagecore import integrations
+    from usagecore.integrations import common
+
+    try:
+        plan = integrations.get(integration).plan_uninstall()
+        click.echo(plan.describe(), err=True)
+        if not dry_run:
+            common.apply(plan, forget=True)
+    except common.InstallError as err:
+        raise click.ClickException(str(err)) from err
+
+
+@cli.command()
+@click.argument("integrations", nargs=-1, type=click.Choice(INTEGRATIONS))
+@click.pass_context
+def doctor(ctx: click.Context, integrations: tuple[str, ...]) -> None:
+    """Check every integration, the spool and the store; exit 1 if something is broken."""
+    from usagecore import doctor as checks
+
+    results = checks.run(ctx.find_root().obj, list(integrations) or None)
+    for check in results:
+        click.echo(check.line())
+    if not all(check.ok for check in results):
+        sys.exit(1)
+
+
 def main() -> None:
     cli(prog_name="usagecore")
