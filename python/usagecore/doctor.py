@@ -100,10 +100,28 @@ def _spool_check(drain_running: bool) -> list[Check]:
     return checks
 
 
+def _receiver_check(name: str) -> Check:
+    """An OTLP export needs `usagecore serve` running (it writes serve.json while it runs)."""
+    import json
+
+    from usagecore.config import state_dir
+
+    try:
+        state = json.loads((state_dir() / "serve.json").read_text())
+        os.kill(int(state["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return Check(f"{name}: receiver", False, "usagecore serve is not running",
+                     "start `usagecore serve` (the agent's exports are lost meanwhile)")
+    return Check(f"{name}: receiver", True, f"usagecore serve runs (pid {state['pid']})")
+
+
 def run(db_path: Path, names: list[str] | None = None) -> list[Check]:
     checks: list[Check] = []
     store_check, arrivals = _last_arrivals(db_path)
     for name in names or list(integrations.MODULES):
+        if name not in integrations.MODULES:
+            checks.append(Check(name, False, "no such integration", "one of: " + ", ".join(integrations.MODULES)))
+            continue
         module = integrations.get(name)
         if not module.installed():
             if names:  # asked about explicitly
@@ -113,7 +131,7 @@ def run(db_path: Path, names: list[str] | None = None) -> list[Check]:
             continue
         last = arrivals.get(module.SOURCE, "no data yet")
         checks.append(Check(name, True, f"installed; last data arrived: {last}"))
-        checks.append(_hook_runs(module))
+        checks.append(_hook_runs(module) if hasattr(module, "hook_script") else _receiver_check(name))
     checks.append(store_check)
     drain_running = locks.is_locked(spool.spool_dir() / "drain.lock")
     checks += _spool_check(drain_running)

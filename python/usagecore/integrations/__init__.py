@@ -1,6 +1,6 @@
-"""Installers that wire an agent to usagecore, one module per integration.
+"""Installers that wire an agent to usagecore, one module (or class) per integration.
 
-Each module has `NAME`, `SOURCE` (the source its payloads are spooled as),
+Each has `NAME`, `SOURCE` (the source its payloads are spooled as),
 `plan_install()` and `plan_uninstall()` (a `common.Plan`; nothing is written
 until `common.apply`), `installed()` (whether its wiring is in place right
 now), `hook_script()` (the script the agent runs) and `test_payload(tag)`
@@ -12,12 +12,18 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-# Integration name -> module.
-MODULES = {"claude-code": "usagecore.integrations.claude_code"}
+# Integration name -> module, or `module:class`.
+MODULES = {
+    "claude-code": "usagecore.integrations.claude_code",
+    "otel-claude-code": "usagecore.integrations.otel:ClaudeCode",
+    "otel-codex": "usagecore.integrations.otel:Codex",
+}
 
 
 def get(name: str) -> ModuleType:
-    return importlib.import_module(MODULES[name])
+    module, _, attr = MODULES[name].partition(":")
+    loaded = importlib.import_module(module)
+    return getattr(loaded, attr) if attr else loaded
 
 
 def installed() -> dict[str, bool]:

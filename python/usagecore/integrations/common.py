@@ -40,6 +40,8 @@ class Plan:
     integration: str
     changes: list[Change] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Kept in the manifest: what uninstall needs to know (values replaced, ...).
+    record: dict = field(default_factory=dict)
 
     def describe(self) -> str:
         lines = []
@@ -149,7 +151,7 @@ def manifest() -> dict:
 
 
 def _save_manifest(value: dict) -> None:
-    atomic_write(_manifest_path(), json.dumps(value, indent=2) + "\n")
+    atomic_write(_manifest_path(), json.dumps(value, indent=2) + "\n", 0o600)  # may hold a token
 
 
 def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
@@ -180,12 +182,14 @@ def backup(path: Path, text: str) -> Path:
     return target
 
 
-def apply(plan: Plan, *, record: dict | None = None, forget: bool = False) -> list[Path]:
+def apply(plan: Plan, *, forget: bool = False) -> list[Path]:
     """Write a plan: back up every existing file it changes, write atomically,
     and record (or forget) the integration in the manifest. Returns the backups."""
     backups = []
     entry = manifest().get(plan.integration, {})
     originals = entry.get("originals", {})
+    # A second install must not forget what the first one replaced.
+    record = {key: value for key, value in plan.record.items() if key not in entry}
     for change in plan.changes:
         if not change.changes:
             continue
@@ -206,7 +210,7 @@ def apply(plan: Plan, *, record: dict | None = None, forget: bool = False) -> li
     if forget:
         full.pop(plan.integration, None)
     else:
-        full[plan.integration] = {**entry, **(record or {}), "originals": originals,
+        full[plan.integration] = {**entry, **record, "originals": originals,
                                   "installed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     _save_manifest(full)
     return backups
