@@ -237,7 +237,7 @@ def collect(ctx: click.Context, background: bool, keep_content: bool, as_json: b
 
 # ------------------------------------------------------------ integrations
 
-INTEGRATIONS = ("claude-code", "otel")
+INTEGRATIONS = ("claude-code", "codex", "opencode", "otel")
 OTEL_AGENTS = ("claude-code", "codex")
 
 

@@ -38,20 +38,25 @@ def _hook_runs(module) -> Check:
     name = f"{module.NAME}: hook script"
     if not script.is_file():
         return Check(name, False, f"{script} is missing", f"run `usagecore install {module.NAME}`")
-    if not os.access(script, os.X_OK):
+    if script.suffix == ".sh" and not os.access(script, os.X_OK):
         return Check(name, False, f"{script} is not executable", f"chmod +x {script}")
     tag = f"usagecore-doctor-{os.getpid()}-{time.time_ns()}"
-    args, payload = module.test_payload(tag)
+    argv, payload = module.test_command(tag)
     with tempfile.TemporaryDirectory(prefix="usagecore-doctor-") as tmp:
         env = {**os.environ, "USAGECORE_TELEMETRY_SPOOL_DIR": tmp, "USAGECORE_TELEMETRY_SPOOL_ONLY": "true",
                "USAGECORE_TELEMETRY_ENABLED": "true"}
         started = time.perf_counter()
         try:
-            result = subprocess.run([str(script), *args], input=payload, env=env, capture_output=True, timeout=10)
+            result = subprocess.run(argv, input=payload, env=env, capture_output=True, timeout=10)
         except (OSError, subprocess.TimeoutExpired) as err:
             return Check(name, False, f"{script} did not run: {err}", f"run `usagecore install {module.NAME}` again")
+        # A plugin hands over in a detached process: give it a moment.
+        arrived = []
+        while not arrived and time.perf_counter() - started < 5:
+            arrived = [p for p in spool.pending(Path(tmp)) if tag.encode() in p.read_bytes()]
+            if not arrived:
+                time.sleep(0.02)
         seconds = time.perf_counter() - started
-        arrived = [p for p in spool.pending(Path(tmp)) if tag.encode() in p.read_bytes()]
     if result.returncode != 0 or result.stdout:
         return Check(name, False, f"exit {result.returncode}, {len(result.stdout)} bytes on stdout",
                      f"run `usagecore install {module.NAME}` again")

@@ -3,8 +3,10 @@
 Each has `NAME`, `SOURCE` (the source its payloads are spooled as),
 `plan_install()` and `plan_uninstall()` (a `common.Plan`; nothing is written
 until `common.apply`), `installed()` (whether its wiring is in place right
-now), `hook_script()` (the script the agent runs) and `test_payload(tag)`
-(what `doctor` sends through that script).
+now), `hook_script()` (the script or plugin the agent runs) and
+`test_command(tag)` (argv and stdin with which `doctor` runs it; the payload
+must contain `tag`). OpenTelemetry integrations have neither: the agent
+exports to `usagecore serve`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from types import ModuleType
 # Integration name -> module, or `module:class`.
 MODULES = {
     "claude-code": "usagecore.integrations.claude_code",
+    "codex": "usagecore.integrations.codex",
+    "opencode": "usagecore.integrations.opencode",
     "otel-claude-code": "usagecore.integrations.otel:ClaudeCode",
     "otel-codex": "usagecore.integrations.otel:Codex",
 }

@@ -67,14 +67,14 @@ def usagecore_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "usagecore"]
 
 
-def _sh_quote(word: str) -> str:
+def sh_quote(word: str) -> str:
     return "'" + word.replace("'", "'\"'\"'") + "'"
 
 
 def hook_script(name: str, ingest_args: str) -> tuple[Path, str]:
     """The script an agent runs: hands its input to `usagecore ingest`, never
     fails, never prints on stdout (some agents read stdout as instructions)."""
-    command = " ".join(_sh_quote(word) for word in usagecore_command())
+    command = " ".join(sh_quote(word) for word in usagecore_command())
     text = (
         "#!/bin/sh\n"
         f"# Installed by `usagecore install {name}`; `usagecore uninstall {name}` removes it.\n"
