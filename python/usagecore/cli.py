@@ -196,10 +196,15 @@ def prices(model: str, provider: str | None) -> None:
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--source", type=click.Choice(("claude_code", "codex", "opencode")), required=True)
 @click.argument("payload", required=False)
-def ingest(source: str, payload: str | None) -> None:
+@click.pass_context
+def ingest(ctx: click.Context, source: str, payload: str | None) -> None:
     """What agent hooks call: spool one payload (stdin, or PAYLOAD for Codex
     `notify`) and start a drain. Always exits 0 and prints nothing."""
+    import os
+
     from usagecore.ingest import main as ingest_main
+
+    os.environ[DB_ENV] = str(ctx.find_root().obj)  # for the drain it starts
 
     sys.exit(ingest_main(["--source", source, *([payload] if payload is not None else [])]))
 
