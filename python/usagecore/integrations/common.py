@@ -40,6 +40,8 @@ class Plan:
     integration: str
     changes: list[Change] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Kept in the manifest: what uninstall needs to know (values replaced, ...).
+    record: dict = field(default_factory=dict)
 
     def describe(self) -> str:
         lines = []
@@ -65,14 +67,14 @@ def usagecore_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "usagecore"]
 
 
-def _sh_quote(word: str) -> str:
+def sh_quote(word: str) -> str:
     return "'" + word.replace("'", "'\"'\"'") + "'"
 
 
 def hook_script(name: str, ingest_args: str) -> tuple[Path, str]:
     """The script an agent runs: hands its input to `usagecore ingest`, never
     fails, never prints on stdout (some agents read stdout as instructions)."""
-    command = " ".join(_sh_quote(word) for word in usagecore_command())
+    command = " ".join(sh_quote(word) for word in usagecore_command())
     text = (
         "#!/bin/sh\n"
         f"# Installed by `usagecore install {name}`; `usagecore uninstall {name}` removes it.\n"
@@ -159,7 +161,7 @@ def manifest() -> dict:
 
 def _save_manifest(value: dict) -> None:
     if value:
-        atomic_write(_manifest_path(), json.dumps(value, indent=2) + "\n")
+        atomic_write(_manifest_path(), json.dumps(value, indent=2) + "\n", 0o600)  # may hold a token
     else:  # the last integration is gone: so is the record of it
         _manifest_path().unlink(missing_ok=True)
 
@@ -193,12 +195,14 @@ def backup(path: Path, text: str) -> Path:
     return target
 
 
-def apply(plan: Plan, *, record: dict | None = None, forget: bool = False) -> list[Path]:
+def apply(plan: Plan, *, forget: bool = False) -> list[Path]:
     """Write a plan: back up every existing file it changes, write atomically,
     and record (or forget) the integration in the manifest. Returns the backups."""
     backups = []
     entry = manifest().get(plan.integration, {})
     originals = entry.get("originals", {})
+    # A second install must not forget what the first one replaced.
+    record = {key: value for key, value in plan.record.items() if key not in entry}
     for change in plan.changes:
         if not change.changes:
             continue
@@ -221,7 +225,7 @@ def apply(plan: Plan, *, record: dict | None = None, forget: bool = False) -> li
     if forget:
         full.pop(plan.integration, None)
     else:
-        full[plan.integration] = {**entry, **(record or {}), "originals": originals,
+        full[plan.integration] = {**entry, **record, "originals": originals,
                                   "installed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     _save_manifest(full)
     return backups
