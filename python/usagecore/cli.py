@@ -219,12 +219,11 @@ def collect(ctx: click.Context, background: bool, keep_content: bool, as_json: b
     """Store what hooks and receivers left in the spool (what `ingest` starts)."""
     from dataclasses import asdict
 
-    from usagecore import locks
-    from usagecore.config import spool_dir
+    if background and not keep_content and not as_json:
+        from usagecore.ingest import collect_in_background
 
-    if background and locks.is_locked(spool_dir() / "drain.lock"):
-        return  # a drain is on it already; it looks at the spool again before it stops
-    from usagecore import drain
+        sys.exit(collect_in_background(ctx.find_root().obj))
+    from usagecore import drain, locks
     from usagecore.render import dumps
 
     try:
