@@ -242,6 +242,18 @@ def test_unknown_source_and_stray_arguments():
     assert spooled() == []
 
 
+@pytest.mark.parametrize("account", ['work "laptop"', "C:\\Users\\me", "équipe-ü ✓", "tab\there", "plain-id_42"])
+def test_odd_account_ids_survive_the_spool_header(account):
+    # The hook path writes the header line without the json module: what it
+    # writes must read back as exactly what was given.
+    assert_silent_success(ingest(POST_TOOL_USE, {"USAGECORE_TELEMETRY_ACCOUNT_ID": account}))
+    [path] = (spool() / "new").iterdir()
+    header = json.loads(path.read_bytes().partition(b"\n")[0])
+    assert header["account_id"] == account
+    run_cli("collect")
+    assert sql("SELECT account_id FROM usage_events") == [{"account_id": account}]
+
+
 # ------------------------------------------------- good and bad payloads mixed
 
 BAD = {  # payload -> what its reason must name
