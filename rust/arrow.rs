@@ -87,6 +87,7 @@ pub fn events_batch(events: &[UsageEvent]) -> Result<RecordBatch, ArrowError> {
         Field::new("is_sidechain", DataType::Boolean, false),
         text("client_version"),
         text("git_branch"),
+        text("speed"),
     ]);
     let e = events;
     let columns = build(vec![
@@ -126,6 +127,7 @@ pub fn events_batch(events: &[UsageEvent]) -> Result<RecordBatch, ArrowError> {
         Box::new(|| Arc::new(BooleanArray::from_iter(e.iter().map(|x| Some(x.is_sidechain))))),
         Box::new(|| strings(e.iter().map(|x| x.client_version.as_deref()))),
         Box::new(|| strings(e.iter().map(|x| x.git_branch.as_deref()))),
+        Box::new(|| strings(e.iter().map(|x| x.speed.as_deref()))),
     ]);
     RecordBatch::try_new(Arc::new(schema), columns)
 }

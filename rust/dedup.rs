@@ -81,6 +81,7 @@ pub fn merge(event: &mut UsageEvent, mut other: UsageEvent) {
         (&mut e.user_id, &mut o.user_id),
         (&mut e.client_version, &mut o.client_version),
         (&mut e.git_branch, &mut o.git_branch),
+        (&mut e.speed, &mut o.speed),
     ] {
         fill(into, from);
     }

@@ -22,8 +22,12 @@ pub struct Tokens {
 }
 
 impl Tokens {
+    /// Saturates rather than wrapping or panicking on absurd input.
     pub fn total(&self) -> u64 {
-        self.input + self.output + self.cache_read + self.cache_write
+        self.input
+            .saturating_add(self.output)
+            .saturating_add(self.cache_read)
+            .saturating_add(self.cache_write)
     }
 
     /// Per-field maximum: streaming snapshots of one response only ever grow,
@@ -89,6 +93,9 @@ pub struct UsageEvent {
     pub is_sidechain: bool,
     pub client_version: Option<String>,
     pub git_branch: Option<String>,
+    /// How the response was served: `fast` (fast mode, billed at other rates),
+    /// `standard`, or None when the source does not say.
+    pub speed: Option<String>,
 }
 
 /// One source record as received (a row of `usage_raw_events`), with content

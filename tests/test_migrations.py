@@ -13,7 +13,7 @@ import pytest
 from conftest import run_cli
 from usagecore.migrations import MIGRATIONS, migrate
 
-TABLES = ["file_cursors", "schema_migrations", "usage_events", "usage_raw_events"]
+TABLES = ["file_cursors", "model_prices", "schema_migrations", "usage_events", "usage_raw_events"]
 
 TSTZ = "TIMESTAMP WITH TIME ZONE"
 NOT_NULL, NULL = "NO", "YES"
@@ -52,6 +52,7 @@ USAGE_EVENTS = [
     ("is_sidechain", "BOOLEAN", NOT_NULL, "false"),
     ("client_version", "VARCHAR", NULL, None),
     ("git_branch", "VARCHAR", NULL, None),
+    ("speed", "VARCHAR", NULL, None),
 ]
 USAGE_RAW_EVENTS = [
     ("raw_event_id", "VARCHAR", NOT_NULL, None),
@@ -78,8 +79,28 @@ SCHEMA_MIGRATIONS = [
     ("name", "VARCHAR", NOT_NULL, None),
     ("applied_at", TSTZ, NOT_NULL, "current_timestamp"),
 ]
+MODEL_PRICES = [
+    ("provider_id", "VARCHAR", NULL, None),
+    ("model_raw", "VARCHAR", NOT_NULL, None),
+    ("speed", "VARCHAR", NOT_NULL, None),
+    ("valid_from", "DATE", NULL, None),
+    ("valid_to", "DATE", NULL, None),
+    ("utc_time_from", "TIME", NULL, None),
+    ("utc_time_to", "TIME", NULL, None),
+    ("genai_provider_id", "VARCHAR", NULL, None),
+    ("genai_model_id", "VARCHAR", NULL, None),
+    *[(f"{kind}_mtok", "DOUBLE", NULL, None)
+      for kind in ("input", "output", "cache_read", "cache_write", "cache_write_1h")],
+    ("tier_threshold", "BIGINT", NULL, None),
+    *[(f"tier_{kind}_mtok", "DOUBLE", NULL, None)
+      for kind in ("input", "output", "cache_read", "cache_write", "cache_write_1h")],
+    ("price_source", "VARCHAR", NULL, None),
+    ("genai_prices_version", "VARCHAR", NOT_NULL, None),
+    ("resolved_at", "TIMESTAMP", NOT_NULL, None),
+]
 COLUMNS = {
     "usage_events": USAGE_EVENTS,
+    "model_prices": MODEL_PRICES,
     "usage_raw_events": USAGE_RAW_EVENTS,
     "file_cursors": FILE_CURSORS,
     "schema_migrations": SCHEMA_MIGRATIONS,
@@ -133,7 +154,7 @@ def blank_db(tmp_path):
 def test_migrate_blank_file_creates_exact_schema(blank_db):
     con = duckdb.connect(str(blank_db))
     applied = migrate(con)
-    assert applied == [1]
+    assert applied == [version for version, _, _ in MIGRATIONS]
     assert _tables(con) == TABLES
     for table, expected in COLUMNS.items():
         assert _columns(con, table) == expected, table
@@ -167,7 +188,7 @@ def test_versions_recorded(blank_db):
 
 def test_migrating_twice_is_a_no_op(blank_db):
     con = duckdb.connect(str(blank_db))
-    assert migrate(con) == [1]
+    assert migrate(con) == [version for version, _, _ in MIGRATIONS]
     before = _migrations(con)
     con.execute(
         "INSERT INTO file_cursors VALUES ('/x.jsonl', 'claude_code', 1, 2, 3, 4, 5, current_timestamp)")
@@ -225,23 +246,22 @@ def test_cli_migrates_blank_file(blank_db):
     assert _tables(con) == TABLES
     for table, expected in COLUMNS.items():
         assert _columns(con, table) == expected, table
-    assert [(v, n) for v, n, _ in _migrations(con)] == [(1, "canonical tables")]
+    assert [(v, n) for v, n, _ in _migrations(con)] == [(v, n) for v, n, _ in MIGRATIONS]
     con.close()
     # And a second command migrates nothing more.
     run_cli("--db", str(blank_db), "sql", "SELECT 1")
     con = duckdb.connect(str(blank_db), read_only=True)
-    assert con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == 1
+    assert con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
     con.close()
 
 
-def test_sql_on_new_path_creates_migrated_store(tmp_path):
+def test_readers_on_new_path_create_nothing(tmp_path):
     path = tmp_path / "new" / "t.duckdb"
-    run_cli("--db", str(path), "sql", "SELECT 1")
-    out = run_cli("--db", str(path), "report", "daily", "--json", "--tz", "UTC")
-    assert '"rows":[]' in out.stdout
-    con = duckdb.connect(str(path), read_only=True)
-    assert _tables(con) == TABLES
-    con.close()
+    for command in (("sql", "SELECT 1"), ("report", "daily")):
+        result = run_cli("--db", str(path), *command, check=False)
+        assert result.returncode == 1, command
+        assert "no store at" in result.stderr and "usagecore backfill" in result.stderr
+    assert not path.parent.exists()
 
 
 def test_report_on_existing_blank_file_has_no_traceback(blank_db):

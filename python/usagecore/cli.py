@@ -3,6 +3,7 @@ module, and print."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -26,11 +27,14 @@ def cli(ctx: click.Context, db_path: Path | None) -> None:
 
 
 def _open(ctx: click.Context, *, read_only: bool = False):
+    """The store; `read_only` for commands that only read, which also never create it."""
     import duckdb
 
     from usagecore.store import Store
 
     path = ctx.find_root().obj
+    if read_only and not path.exists():
+        raise click.ClickException(f"no store at {path} yet: run `usagecore backfill` first")
     try:
         return Store.for_reading(path) if read_only else Store(path)
     except (duckdb.Error, OSError) as err:
@@ -67,9 +71,19 @@ def _run_claude_backfill(ctx: click.Context, paths: tuple[Path, ...], keep_conte
     from usagecore.render import dumps
 
     roots = list(paths) or claude_project_roots()
-    with _open(ctx) as store:
-        progress = _progress_bar("reading transcripts") if sys.stderr.isatty() and not as_json else None
-        summary = backfill_claude(store, roots, keep_content=keep_content, progress=progress)
+    try:
+        with _open(ctx) as store:
+            progress = _progress_bar("reading transcripts") if sys.stderr.isatty() and not as_json else None
+            summary = backfill_claude(store, roots, keep_content=keep_content, progress=progress)
+    except KeyboardInterrupt:
+        # The open transaction was rolled back and the store closed: what is stored is
+        # whole, cursors included, so the next backfill goes on from there.
+        click.echo("\ninterrupted: the store keeps what was committed before; "
+                   "run `usagecore backfill` again to go on", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Not sys.exit: that would wait for a Rust read still running in the background.
+        os._exit(130)
     shown = summary.problems[:MAX_PROBLEMS_SHOWN]
     for problem in shown:
         click.echo(f"skipped: {problem['path']} at byte {problem['offset']}: {problem['message']}", err=True)
@@ -83,7 +97,23 @@ def _run_claude_backfill(ctx: click.Context, paths: tuple[Path, ...], keep_conte
         click.echo(summary.line(), err=True)
 
 
-@cli.group(invoke_without_command=True)
+class _SourceGroup(click.Group):
+    """`backfill SOURCE`; a path where the source belongs gets a hint, not "No such command"."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name = args[0] if args else ""
+        if name and name not in self.commands and not name.startswith("-"):
+            looks_like_path = os.sep in name or name.startswith((".", "~")) or Path(name).exists()
+            if looks_like_path:
+                raise click.UsageError(
+                    f"{name!r} is not a source. To import Claude Code transcripts from a folder or file, "
+                    f"use `usagecore backfill claude {name}`.", ctx)
+            raise click.UsageError(
+                f"unknown source {name!r}; sources: {', '.join(sorted(self.commands))}", ctx)
+        return super().resolve_command(ctx, args)
+
+
+@cli.group(cls=_SourceGroup, invoke_without_command=True)
 @_backfill_options
 @click.pass_context
 def backfill(ctx: click.Context, keep_content: bool, as_json: bool) -> None:
@@ -123,9 +153,6 @@ def report(ctx: click.Context, kind: str, since, until, tz, sources, as_json: bo
     from usagecore.render import dumps, table
     from usagecore.reports import ReportError, run_report
 
-    path = ctx.find_root().obj
-    if not path.exists():
-        raise click.ClickException(f"no store at {path} yet: run `usagecore backfill` first")
     with _open(ctx, read_only=True) as store:
         try:
             result = run_report(store.con, kind, since=since and since.date(),
@@ -138,17 +165,47 @@ def report(ctx: click.Context, kind: str, since, until, tz, sources, as_json: bo
         click.echo(table(result.columns, result.rows, result.totals), nl=False)
 
 
+# Statements that only read; any other opens the store for writing.
+_READ_ONLY_STATEMENTS = ("SELECT", "EXPLAIN")
+
+
+def _statement_kinds(query: str) -> list[str]:
+    """The kinds of the statements in `query` (SELECT, INSERT, ...), parsed by DuckDB."""
+    import duckdb
+
+    with duckdb.connect() as parser:
+        try:
+            return [statement.type.name for statement in parser.extract_statements(query)]
+        except duckdb.Error as err:
+            raise click.ClickException(str(err)) from err
+
+
 @cli.command()
 @click.argument("query")
 @click.option("--format", "fmt", type=click.Choice(("table", "json", "csv")), default="table", show_default=True)
 @click.pass_context
 def sql(ctx: click.Context, query: str, fmt: str) -> None:
-    """Run any SQL against the store (tables: usage_events, usage_raw_events, ...)."""
+    """Run SQL against the store (tables: usage_events, usage_raw_events, ...).
+
+    Statements that only read (SELECT, EXPLAIN) open the store read-only, like
+    `report`: they work on a read-only file and alongside other readers. Any other
+    statement opens it for writing. Neither creates a store that does not exist.
+    """
     import duckdb
 
     from usagecore.render import dumps, table, to_csv
 
-    with _open(ctx) as store:
+    kinds = _statement_kinds(query)
+    if not kinds:
+        raise click.UsageError("no SQL statement given, e.g. usagecore sql \"SELECT count(*) FROM usage_events\"")
+    read_only = all(kind in _READ_ONLY_STATEMENTS for kind in kinds)
+    path = ctx.find_root().obj
+    if not path.exists():
+        raise click.ClickException(f"no store at {path} yet: run `usagecore backfill` first")
+    if not read_only and not os.access(path, os.W_OK):
+        raise click.ClickException(
+            f"store {path} is read-only: only {' and '.join(_READ_ONLY_STATEMENTS)} statements can run on it")
+    with _open(ctx, read_only=read_only) as store:
         try:
             cursor = store.con.execute(query)
         except duckdb.Error as err:
@@ -167,16 +224,26 @@ def sql(ctx: click.Context, query: str, fmt: str) -> None:
 
 @cli.command()
 @click.argument("model")
-@click.option("--provider", help="Provider id, when the model name is ambiguous (anthropic, openai, ...).")
-def prices(model: str, provider: str | None) -> None:
-    """Show the unit prices used for MODEL (USD per million tokens)."""
+@click.option("--provider", help="Only this provider's prices (anthropic, openai, aws, google, ...).")
+@click.option("--at", "at", type=click.DateTime(["%Y-%m-%d"]), help="Only the prices in force on this UTC date.")
+@click.option("--fast", is_flag=True, help="Fast-mode prices (responses with usage.speed = \"fast\").")
+def prices(model: str, provider: str | None, at, fast: bool) -> None:
+    """Show the unit prices used for MODEL (USD per million tokens): every period
+    with other prices, oldest first, or the one in force on --at."""
     from usagecore import prices as price_source
 
-    found = price_source.unit_prices(model, provider)
-    if found is None:
+    periods = price_source.price_history(model, provider, speed="fast" if fast else "standard",
+                                         only_provider=provider is not None)
+    if at is not None:
+        day = at.date()
+        periods = tuple(p for p in periods if (p.valid_from is None or p.valid_from <= day)
+                        and (p.valid_to is None or day < p.valid_to))
+    if not periods:
+        where = "".join([f" from provider {provider!r}" if provider else "", " in fast mode" if fast else "",
+                         f" on {at.date()}" if at else ""])
         raise click.ClickException(
-            f"no price known for {model!r} (genai-prices {price_source.genai_prices_version()})")
-    click.echo(price_source.format_prices(found))
+            f"no price known for {model!r}{where} (genai-prices {price_source.genai_prices_version()})")
+    click.echo("\n\n".join(price_source.format_prices(p) for p in periods))
 
 
 def main() -> None:

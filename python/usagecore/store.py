@@ -44,6 +44,7 @@ DESCRIPTIVE_COLUMNS = (
     "user_id",
     "client_version",
     "git_branch",
+    "speed",
 )
 
 
@@ -67,10 +68,12 @@ def _event_conflict_sql() -> str:
         "(excluded.occurred_at = occurred_at AND excluded.raw_event_id < raw_event_id))"
     )
     sets = [f"{c} = greatest({c}, excluded.{c})" for c in TOKEN_COLUMNS]
-    sets.append("total_tokens = " + " + ".join(
-        f"greatest({c}, excluded.{c})"
+    # Summed as HUGEINT and capped, like Rust's saturating total: absurd counts must
+    # not make the whole transaction fail on an overflow.
+    sets.append("total_tokens = CAST(least(" + " + ".join(
+        f"CAST(greatest({c}, excluded.{c}) AS HUGEINT)"
         for c in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
-    ))
+    ) + ", 9223372036854775807) AS BIGINT)")
     sets.append("occurred_at = least(occurred_at, excluded.occurred_at)")
     sets.append(f"raw_event_id = CASE WHEN {earlier} THEN excluded.raw_event_id ELSE raw_event_id END")
     sets += [
@@ -96,7 +99,7 @@ def _event_conflict_sql() -> str:
 _EVENT_CONFLICT_SQL = _event_conflict_sql()
 
 # A side chain may replay a main-chain message under another request id
-# (FORMATS.md §C.4 rule 3); across transactions and runs the store drops the replay.
+# (docs/formats-claude-code.md §C.4 rule 3); across transactions and runs the store drops the replay.
 DROP_SIDECHAIN_REPLAYS_SQL = """
 DELETE FROM usage_events
 WHERE is_sidechain
