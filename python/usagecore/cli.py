@@ -4,7 +4,10 @@ module, and print."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -26,6 +29,16 @@ def cli(ctx: click.Context, db_path: Path | None) -> None:
     ctx.obj = db_path or default_db_path()
 
 
+def _require_store(path: Path) -> None:
+    """The answer of every reading command when there is no store to read."""
+    try:
+        exists = path.exists()
+    except OSError as err:
+        raise click.ClickException(f"cannot open store {path}: {err.strerror}") from err
+    if not exists:
+        raise click.ClickException(f"no store at {path} yet: run `usagecore backfill` first")
+
+
 def _open(ctx: click.Context, *, read_only: bool = False):
     """The store; `read_only` for commands that only read, which also never create it."""
     import duckdb
@@ -33,8 +46,8 @@ def _open(ctx: click.Context, *, read_only: bool = False):
     from usagecore.store import Store
 
     path = ctx.find_root().obj
-    if read_only and not path.exists():
-        raise click.ClickException(f"no store at {path} yet: run `usagecore backfill` first")
+    if read_only:
+        _require_store(path)
     try:
         return Store.for_reading(path) if read_only else Store(path)
     except (duckdb.Error, OSError) as err:
@@ -65,25 +78,49 @@ def _progress_bar(label: str):
     return progress
 
 
-def _run_claude_backfill(ctx: click.Context, paths: tuple[Path, ...], keep_content: bool, as_json: bool) -> None:
-    from usagecore.backfill import backfill_claude
-    from usagecore.config import claude_project_roots
-    from usagecore.render import dumps
+@contextmanager
+def _ctrl_c_exits_quietly():
+    """Ctrl-C ends the command with status 130 and one line instead of a traceback.
 
-    roots = list(paths) or claude_project_roots()
+    The open transaction is rolled back on the way out (Store.transaction) and never
+    committed in any case, and cursors commit with their data, so the store keeps
+    exactly what earlier transactions committed. DuckDB turns a Ctrl-C that arrives
+    during a query into its own error, hence the flag.
+    """
+    import duckdb
+
+    pressed = threading.Event()
+
+    def on_ctrl_c(signum, frame):
+        pressed.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_ctrl_c)
     try:
-        with _open(ctx) as store:
-            progress = _progress_bar("reading transcripts") if sys.stderr.isatty() and not as_json else None
-            summary = backfill_claude(store, roots, keep_content=keep_content, progress=progress)
-    except KeyboardInterrupt:
-        # The open transaction was rolled back and the store closed: what is stored is
-        # whole, cursors included, so the next backfill goes on from there.
+        yield
+    except (KeyboardInterrupt, RuntimeError, duckdb.Error):
+        if not pressed.is_set():
+            raise
         click.echo("\ninterrupted: the store keeps what was committed before; "
                    "run `usagecore backfill` again to go on", err=True)
         sys.stdout.flush()
         sys.stderr.flush()
         # Not sys.exit: that would wait for a Rust read still running in the background.
         os._exit(130)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _run_claude_backfill(ctx: click.Context, paths: tuple[Path, ...], keep_content: bool, as_json: bool) -> None:
+    from usagecore.backfill import backfill_claude
+    from usagecore.config import claude_project_roots
+    from usagecore.render import dumps
+
+    roots = list(paths) or claude_project_roots()
+    with _ctrl_c_exits_quietly():
+        with _open(ctx) as store:
+            progress = _progress_bar("reading transcripts") if sys.stderr.isatty() and not as_json else None
+            summary = backfill_claude(store, roots, keep_content=keep_content, progress=progress)
     shown = summary.problems[:MAX_PROBLEMS_SHOWN]
     for problem in shown:
         click.echo(f"skipped: {problem['path']} at byte {problem['offset']}: {problem['message']}", err=True)
@@ -200,8 +237,7 @@ def sql(ctx: click.Context, query: str, fmt: str) -> None:
         raise click.UsageError("no SQL statement given, e.g. usagecore sql \"SELECT count(*) FROM usage_events\"")
     read_only = all(kind in _READ_ONLY_STATEMENTS for kind in kinds)
     path = ctx.find_root().obj
-    if not path.exists():
-        raise click.ClickException(f"no store at {path} yet: run `usagecore backfill` first")
+    _require_store(path)
     if not read_only and not os.access(path, os.W_OK):
         raise click.ClickException(
             f"store {path} is read-only: only {' and '.join(_READ_ONLY_STATEMENTS)} statements can run on it")

@@ -99,8 +99,10 @@ _KINDS: tuple[tuple[str, str], ...] = (
     ("cache_write_1h", "cache_write_1h_mtok"),
 )
 
+# HUGEINT: three BIGINT counts may add up to more than a BIGINT holds (absurd input
+# must be priced, not abort the transaction).
 _PROMPT_TOKENS_SQL = (
-    "(coalesce(e.input_tokens, 0) + coalesce(e.cache_read_tokens, 0)"
+    "(CAST(coalesce(e.input_tokens, 0) AS HUGEINT) + coalesce(e.cache_read_tokens, 0)"
     " + coalesce(e.cache_write_tokens, 0))"
 )
 
