@@ -151,6 +151,14 @@ def drain_batch(store: Store, entries: list[Entry], root: Path | None = None,
     return len(rejected), problems
 
 
+def _open_store(db_path: Path) -> Store:
+    try:
+        return Store(db_path)
+    except (duckdb.Error, OSError) as err:
+        raise StoreFailed(f"cannot open store {db_path}: {err} (if it is corrupt, move it aside and "
+                          "run `usagecore backfill` to rebuild it)") from err
+
+
 def _drain_pass(db_path: Path, root: Path | None, keep_content: bool, summary: DrainSummary,
                 lock_timeout: float) -> bool:
     """Store one batch; False when the spool was empty."""
@@ -161,7 +169,7 @@ def _drain_pass(db_path: Path, root: Path | None, keep_content: bool, summary: D
     summary.quarantined += quarantined
     if not entries:
         return True
-    with locks.store_lock(db_path, timeout=lock_timeout, what="usagecore collect"), Store(db_path) as store:
+    with locks.store_lock(db_path, timeout=lock_timeout, what="usagecore collect"), _open_store(db_path) as store:
         quarantined, problems = drain_batch(store, entries, root, keep_content)
     summary.payloads += len(entries) - quarantined
     summary.quarantined += quarantined
