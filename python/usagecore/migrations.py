@@ -66,6 +66,15 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     ),
     (
         2,
+        "live events: tool call duration and outcome, boundary detail",
+        """
+        ALTER TABLE usage_events ADD COLUMN duration_ms BIGINT;
+        ALTER TABLE usage_events ADD COLUMN success BOOLEAN;
+        ALTER TABLE usage_events ADD COLUMN detail VARCHAR;
+        """,
+    ),
+    (
+        3,
         "model_prices",
         # Unit prices resolved from genai-prices, one row per model, speed and stretch
         # of time with the same prices (prices.py owns it). It only caches what
@@ -106,7 +115,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         """,
     ),
     (
-        3,
+        4,
         "usage_events.speed",
         # How a response was served: 'fast' (fast mode, billed at other rates),
         # 'standard', or NULL when the source does not say.
