@@ -11,7 +11,8 @@ import click
 
 from usagecore.config import DB_ENV, default_db_path
 
-REPORTS = ("daily", "monthly", "session", "models")
+REPORTS = ("daily", "weekly", "monthly", "session", "blocks", "models", "tools", "projects", "providers",
+           "accounts")
 SOURCES = ("claude_code", "claude", "codex", "opencode")
 MAX_PROBLEMS_SHOWN = 10
 
@@ -122,32 +123,82 @@ def backfill_claude_cmd(ctx: click.Context, paths: tuple[Path, ...], keep_conten
 
 # ----------------------------------------------------------------- reports
 
-@cli.command()
-@click.argument("kind", type=click.Choice(REPORTS))
-@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y%m%d"]), help="First day, inclusive (YYYY-MM-DD).")
-@click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y%m%d"]), help="Last day, inclusive (YYYY-MM-DD).")
-@click.option("--tz", help="IANA time zone for days and months [default: local].")
-@click.option("--source", "sources", multiple=True, type=click.Choice(SOURCES), help="Only this agent (repeatable).")
-@click.option("--json", "as_json", is_flag=True, help="Rows and totals as JSON.")
-@click.pass_context
-def report(ctx: click.Context, kind: str, since, until, tz, sources, as_json: bool) -> None:
-    """Usage and cost by day, month, session or model."""
-    from usagecore.render import dumps, table
-    from usagecore.reports import ReportError, run_report
+def _filter_options(f):
+    """--since/--until/--tz/--source/--provider/--account/--project/--model, shared by report and export."""
+    for option in reversed([
+        click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y%m%d"]), help="First day, inclusive (YYYY-MM-DD)."),
+        click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y%m%d"]), help="Last day, inclusive (YYYY-MM-DD)."),
+        click.option("--tz", help="IANA time zone for days, weeks and months [default: local]."),
+        click.option("--source", "sources", multiple=True, type=click.Choice(SOURCES),
+                     help="Only this agent (repeatable)."),
+        click.option("--provider", "providers", multiple=True, help="Only this configured provider (repeatable)."),
+        click.option("--account", "accounts", multiple=True, help="Only this account id (repeatable)."),
+        click.option("--project", "projects", multiple=True, help="Only projects whose path contains this."),
+        click.option("--model", "models", multiple=True, help="Only models whose id contains this."),
+    ]):
+        f = option(f)
+    return f
+
+
+def _filters(since, until, **kw):
+    from usagecore.reports import Filters
+
+    return Filters(since=since and since.date(), until=until and until.date(), **kw)
+
+
+def _settings():
+    """The settings, or a clear error for commands that need them."""
+    from usagecore.settings import SettingsError, load
+
+    try:
+        return load()
+    except SettingsError as err:
+        raise click.ClickException(str(err)) from err
+
+
+@contextmanager
+def _reader(ctx: click.Context, settings):
+    """The store opened for reading, its views resolving providers with `settings`."""
+    from usagecore import providers
 
     path = ctx.find_root().obj
     if not path.exists():
         raise click.ClickException(f"no store at {path} yet: run `usagecore backfill` first")
     with _open(ctx, read_only=True) as store:
+        providers.overlay(store.con, settings)
+        yield store.con
+
+
+@cli.command()
+@click.argument("kind", type=click.Choice(REPORTS))
+@_filter_options
+@click.option("--breakdown", is_flag=True, help="Split each row by model.")
+@click.option("--json", "as_json", is_flag=True, help="Rows and totals as JSON (shape in the README).")
+@click.option("--csv", "as_csv", is_flag=True, help="Rows as CSV.")
+@click.option("--wide", is_flag=True, help="Every column, however wide the table gets.")
+@click.option("--no-color", is_flag=True, help="No colour (also: NO_COLOR=1).")
+@click.pass_context
+def report(ctx: click.Context, kind: str, since, until, breakdown: bool, as_json: bool, as_csv: bool,
+           wide: bool, no_color: bool, **filters) -> None:
+    """Usage and cost by day, week, month, session, 5-hour block, model, tool,
+    project, provider or account. Counts configured or linked providers only,
+    and says what it left out."""
+    from usagecore import render
+    from usagecore.reports import ReportError, run_report
+
+    settings = _settings()
+    with _reader(ctx, settings) as con:
         try:
-            result = run_report(store.con, kind, since=since and since.date(),
-                                until=until and until.date(), tz=tz, sources=sources)
+            result = run_report(con, kind, settings, _filters(since, until, **filters), breakdown=breakdown)
         except ReportError as err:
             raise click.UsageError(str(err)) from err
     if as_json:
-        click.echo(dumps(result.as_dict()))
+        click.echo(render.dumps(result.as_dict()))
+    elif as_csv:
+        click.echo(render.report_csv(result), nl=False)
     else:
-        click.echo(table(result.columns, result.rows, result.totals), nl=False)
+        click.echo(render.report_text(result, width=render.terminal_width(wide), color=render.use_color(no_color)),
+                   nl=False)
 
 
 @cli.command()
@@ -155,12 +206,29 @@ def report(ctx: click.Context, kind: str, since, until, tz, sources, as_json: bo
 @click.option("--format", "fmt", type=click.Choice(("table", "json", "csv")), default="table", show_default=True)
 @click.pass_context
 def sql(ctx: click.Context, query: str, fmt: str) -> None:
-    """Run any SQL against the store (tables: usage_events, usage_raw_events, ...)."""
+    """Run any SQL against the store (read only). Tables: usage_events,
+    usage_raw_events; views: daily_usage, session_usage, model_usage,
+    tool_usage, provider_usage, unmapped_usage, usage_events_resolved."""
     import duckdb
 
     from usagecore.render import dumps, table, to_csv
+    from usagecore.settings import SettingsError, load
 
-    with _open(ctx) as store:
+    if not query.strip():
+        raise click.UsageError("QUERY is empty: give a SQL statement, e.g. \"SELECT * FROM daily_usage\"")
+    try:
+        settings = load()
+    except SettingsError as err:  # the store's last copy of the links still works
+        click.echo(f"warning: {err}; provider views use the links last stored", err=True)
+        settings = None
+    path = ctx.find_root().obj
+    if not path.exists():
+        raise click.ClickException(f"no store at {path} yet: run `usagecore backfill` first")
+    with _open(ctx, read_only=True) as store:
+        if settings is not None:
+            from usagecore import providers
+
+            providers.overlay(store.con, settings)
         try:
             cursor = store.con.execute(query)
         except duckdb.Error as err:

@@ -211,14 +211,21 @@ def unlink(source: str, path: Path | None = None) -> tuple[Settings, Path | None
 
 
 def link_hint(telemetry_provider_id: str, settings: Settings) -> dict[str, Any]:
-    """The exact command and settings change that links an unmapped id."""
+    """The exact command and settings change that link an unmapped id. The
+    target is a suggestion: the configured provider most likely to pay for it."""
     target = _likely_target(telemetry_provider_id, settings)
+    change = {"telemetry": {"provider_links": {telemetry_provider_id: target}}}
     return {
         "provider_id": telemetry_provider_id,
         "command": f"usagecore providers link {telemetry_provider_id} {target}",
         "settings_file": str(settings.path),
-        "settings_change": {"telemetry": {"provider_links": {telemetry_provider_id: target}}},
-        "target_is_a_guess": True,
+        "settings_change": change,
+        "configured_providers": list(settings.provider_ids),
+        "text": (f"usage under provider {telemetry_provider_id!r} is not counted: link it to the provider "
+                 f"that pays for it with `usagecore providers link {telemetry_provider_id} {target}`, "
+                 f"or merge {json.dumps(change)} into {settings.path}"
+                 + (f" (configured: {', '.join(settings.provider_ids)})" if settings.providers
+                    else " after adding that provider under \"providers\"")),
     }
 
 

@@ -149,6 +149,10 @@ class Store:
         self.con.execute("USE store")
         if not read_only:
             migrate(self.con)
+            # The store's copy of the provider links, for SQL clients (providers.py).
+            from usagecore import providers
+
+            providers.persist(self.con)
 
     @classmethod
     def for_reading(cls, path: Path | str) -> Store:
