@@ -360,5 +360,141 @@ def doctor(ctx: click.Context, integrations: tuple[str, ...]) -> None:
         sys.exit(1)
 
 
+# ------------------------------------------------- status, providers, export
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="The snapshot as JSON (keys in the README).")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """What usagecore has and does: events per source, store, spool,
+    integrations, receiver, and provider ids not counted yet."""
+    from usagecore import status as snapshot
+    from usagecore.render import dumps
+
+    snap = snapshot.snapshot(ctx.find_root().obj)
+    click.echo(dumps(snap) if as_json else snapshot.text(snap), nl=as_json)
+
+
+@cli.group()
+def providers() -> None:
+    """The providers you pay, and links from telemetry provider ids to them."""
+
+
+@providers.command("list")
+@click.option("--json", "as_json", is_flag=True, help="As JSON.")
+def providers_list(as_json: bool) -> None:
+    """Configured providers and links (from settings.json, or the defaults)."""
+    from usagecore.render import dumps
+
+    settings = _settings()
+    if as_json:
+        click.echo(dumps({"settings_file": str(settings.path), "from_file": settings.from_file,
+                          "providers": [p.as_dict() for p in settings.providers],
+                          "provider_links": settings.provider_links}))
+        return
+    click.echo(f"settings: {settings.path}" + ("" if settings.from_file else " (no file: defaults)"))
+    for p in settings.providers:
+        linked = sorted(k for k, v in settings.provider_links.items() if v == p.id)
+        extra = [p.kind or "", f"account {p.account_id}" if p.account_id else "",
+                 f"${p.plan_usd_month:,.2f}/month" if p.plan_usd_month is not None else "",
+                 f"linked: {', '.join(linked)}" if linked else ""]
+        click.echo(f"  {p.id:<16} {p.name}" + "".join(f"  {e}" for e in extra if e))
+
+
+def _sync_store(ctx: click.Context, settings) -> None:
+    """Bring the store's copy of the links up to date now, if there is a store
+    and nobody is writing it (otherwise the next writer does it)."""
+    import duckdb
+
+    from usagecore import locks, providers as provider_links
+    from usagecore.store import Store
+
+    path = ctx.find_root().obj
+    if not path.exists():
+        return
+    try:
+        with locks.store_lock(path, exclusive=True, timeout=1.0, quiet=True):
+            with Store(path) as store:
+                provider_links.persist(store.con, settings)
+    except (locks.Busy, duckdb.Error, OSError):
+        click.echo("note: the store is busy; its copy of the links updates with the next write "
+                   "(reports use the settings file directly)", err=True)
+
+
+@providers.command("link")
+@click.argument("telemetry_id")
+@click.argument("provider")
+@click.pass_context
+def providers_link(ctx: click.Context, telemetry_id: str, provider: str) -> None:
+    """Count usage reported under TELEMETRY_ID for configured PROVIDER (past usage too)."""
+    from usagecore import settings as user_settings
+
+    try:
+        settings, backup = user_settings.link(telemetry_id, provider)
+    except user_settings.SettingsError as err:
+        raise click.ClickException(str(err)) from err
+    _sync_store(ctx, settings)
+    click.echo(f"linked {telemetry_id} -> {provider} in {settings.path}"
+               + (f" (previous version: {backup})" if backup else ""))
+
+
+@providers.command("unlink")
+@click.argument("telemetry_id")
+@click.pass_context
+def providers_unlink(ctx: click.Context, telemetry_id: str) -> None:
+    """Stop counting TELEMETRY_ID for the provider it was linked to."""
+    from usagecore import settings as user_settings
+
+    try:
+        settings, backup, removed = user_settings.unlink(telemetry_id)
+    except user_settings.SettingsError as err:
+        raise click.ClickException(str(err)) from err
+    if not removed:
+        raise click.ClickException(f"{telemetry_id} is not linked in {settings.path}")
+    _sync_store(ctx, settings)
+    click.echo(f"unlinked {telemetry_id} in {settings.path} (previous version: {backup})")
+
+
+@cli.group()
+def export() -> None:
+    """Write the events reports count to files (same filters as reports)."""
+
+
+@export.command("parquet")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@_filter_options
+@click.pass_context
+def export_parquet(ctx: click.Context, folder: Path, since, until, **filters) -> None:
+    """Parquet files in FOLDER/day=YYYY-MM-DD/; re-running replaces those days."""
+    from usagecore import export as exporter
+    from usagecore.reports import ReportError
+
+    settings = _settings()
+    with _reader(ctx, settings) as con:
+        try:
+            rows, days = exporter.to_parquet(con, folder, _filters(since, until, **filters))
+        except ReportError as err:
+            raise click.UsageError(str(err)) from err
+    click.echo(f"{rows:,} events in {len(days)} day folders under {folder}", err=True)
+
+
+@export.command("csv")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_filter_options
+@click.pass_context
+def export_csv(ctx: click.Context, file: Path, since, until, **filters) -> None:
+    """One CSV file, one row per event."""
+    from usagecore import export as exporter
+    from usagecore.reports import ReportError
+
+    settings = _settings()
+    with _reader(ctx, settings) as con:
+        try:
+            rows = exporter.to_csv(con, file, _filters(since, until, **filters))
+        except ReportError as err:
+            raise click.UsageError(str(err)) from err
+    click.echo(f"{rows:,} events in {file}", err=True)
+
+
 def main() -> None:
     cli(prog_name="usagecore")

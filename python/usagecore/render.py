@@ -130,6 +130,9 @@ PRIORITY = {
 SHRINK = {"models": ("head", 12), "project": ("tail", 16), "session_id": ("head", 8),
           "telemetry_ids": ("head", 10), "model": ("head", 16), "tool": ("head", 12)}
 UNPRICED_MARK = "*"
+TITLES = {"session": "Usage by session", "blocks": "5-hour billing blocks", "models": "Usage by model",
+          "tools": "Tool calls", "projects": "Usage by project", "providers": "Usage by provider",
+          "accounts": "Usage by account"}
 
 
 def terminal_width(wide: bool) -> int | None:
@@ -180,6 +183,7 @@ def fit(columns: list[str], lines: list[list[str]], width: int | None, boxed: bo
     """Which columns to show and how wide, so that a line fits `width`.
     `lines` are the cells of every line (header included), in `columns` order."""
     widths = {c: max(len(line[i]) for line in lines) for i, c in enumerate(columns)}
+    natural = dict(widths)
     shown = list(columns)
 
     def total() -> int:
@@ -193,15 +197,26 @@ def fit(columns: list[str], lines: list[list[str]], width: int | None, boxed: bo
     for c in shown:
         if c in SHRINK:
             widths[c] = min(widths[c], max(header[c], SHRINK[c][1], 28 if c != "project" else 32))
-    # 2. leave out the least needed columns
-    for c in sorted(columns, key=lambda c: PRIORITY.get(c, 50)):
-        if total() <= width or PRIORITY.get(c, 50) >= KEEP:
-            break
-        shown.remove(c)
-    # 3. text down to its narrowest
-    for c in shown:
-        if total() > width and c in SHRINK:
-            widths[c] = max(SHRINK[c][1], header[c], widths[c] - (total() - width))
+    def drop_below(priority: int) -> None:
+        for c in sorted(columns, key=lambda c: PRIORITY.get(c, 50)):
+            if total() <= width or PRIORITY.get(c, 50) >= priority:
+                break
+            if c in shown:
+                shown.remove(c)
+
+    def shrink_to_min() -> None:
+        for c in shown:
+            if total() > width and c in SHRINK:
+                widths[c] = max(SHRINK[c][1], header[c], widths[c] - (total() - width))
+
+    # 2. leave out the columns few need, 3. text down to its narrowest, 4. then more columns
+    drop_below(60)
+    shrink_to_min()
+    drop_below(KEEP)
+    # 5. room left over goes back to the text that was shortened
+    for c in sorted(shown, key=lambda c: -PRIORITY.get(c, 50)):
+        if c in SHRINK and total() < width:
+            widths[c] = min(natural[c], widths[c] + width - total())
     return shown, [widths[c] for c in shown]
 
 
@@ -209,8 +224,7 @@ def report_text(report: Any, *, width: int | None, color: bool) -> str:
     """A report for people: a title naming the time zone, the table fitted to
     `width`, and notes for what the figures leave out."""
     name, rows = report.name, report.rows
-    title = f"{name.capitalize()} usage" if name not in ("blocks", "tools") else \
-        {"blocks": "5-hour billing blocks", "tools": "Tool calls"}[name]
+    title = TITLES.get(name, f"{name.capitalize()} usage")
     filters = report.filters.describe()
     out = [f"{title} · time zone {report.tz}" + (f" · {filters}" if filters else "")]
     bold = (lambda t: f"\033[1m{t}\033[0m") if color else (lambda t: t)
@@ -265,7 +279,7 @@ def report_text(report: Any, *, width: int | None, color: bool) -> str:
         out += ["  ".join(fmt(b)).rstrip() for b in body]
         out += ["  ".join("-" * w for w in widths), "  ".join(fmt(footer)).rstrip()]
 
-    hidden = [LABELS.get(c, c) for c in columns if c not in shown]
+    hidden = [h for c, h in zip(columns, header) if c not in shown]
     if hidden:
         out.append(f"Not shown to fit {width} columns: {', '.join(hidden)} (--wide shows all).")
     unpriced = report.totals.get("unpriced_events") or 0
