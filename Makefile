@@ -15,6 +15,9 @@ install: $(BIN)/python
 
 install-test: $(BIN)/python
 	$(BIN)/pip install -q -e ".[test]"
+	# ccusage, for the tests that compare our reports with it (they skip without it).
+	@if command -v npm >/dev/null; then npm install --prefix bench --no-audit --no-fund --silent; \
+	else echo "npm not found: the ccusage comparisons will skip"; fi
 
 # The main job on the default store: import Claude Code history, show it by day.
 run: install

@@ -148,7 +148,10 @@ def test_console_script():
 
 
 @pytest.mark.parametrize("args, words", [
-    (("report", "--help"), ("daily|monthly|session|models", "--since", "--until", "--tz", "--source", "--json")),
+    (("report", "--help"), ("daily", "weekly", "monthly", "session", "blocks", "models", "tools", "projects",
+                           "providers", "accounts", "--since", "--until", "--tz", "--source", "--provider",
+                           "--account", "--project", "--model", "--breakdown", "--json", "--csv", "--wide",
+                           "--no-color")),
     (("backfill", "claude", "--help"), ("--json", "--keep-content")),
     (("sql", "--help"), ("--format", "table|json|csv")),
     (("prices", "--help"), ("--provider",)),
@@ -415,7 +418,8 @@ def test_glued_fragment_of_non_usage_line_is_reported(tmp_path, db_path):
 def test_daily_json_utc(ledger):
     out = rep(ledger, "daily", "--tz", "UTC")
     assert out["report"] == "daily" and out["tz"] == "UTC"
-    assert set(out) == {"report", "tz", "rows", "totals"}
+    assert set(out) == {"report", "tz", "filters", "rows", "totals", "unmapped"}
+    assert out["unmapped"] == []
     assert inputs(out, "date") == {"2026-02-28": 1, "2026-03-01": 2 | 4, "2026-03-02": 8, "2026-04-10": 16}
     by_date = {r["date"]: r for r in out["rows"]}
     assert by_date["2026-03-01"]["requests"] == 2
@@ -627,13 +631,20 @@ def test_tz_is_matched_case_insensitively(ledger):
     assert rep(ledger, "daily", "--tz", "utc")["tz"] == "UTC"
 
 
+def empty_store(path: Path) -> Path:
+    from usagecore.store import Store
+
+    Store(path).close()
+    return path
+
+
 def test_empty_store_reports(db_path):
-    run_cli("--db", str(db_path), "sql", "SELECT 1")  # creates and migrates an empty store
+    empty_store(db_path)
     out = rep(db_path, "daily", "--tz", "UTC")
     assert out["rows"] == []
     assert out["totals"]["input_tokens"] == 0 and out["totals"]["requests"] == 0
     text = run_cli("--db", str(db_path), "report", "models").stdout
-    assert "Total" in text
+    assert "No usage for this filter" in text and "Total" not in text
 
 
 # --------------------------------------------------------------------- sql
@@ -643,6 +654,7 @@ QUERY = ("SELECT 1 AS n, 'x,y \"q\"' AS s, NULL AS nothing, true AS flag, 2.5::D
 
 
 def test_sql_json(db_path):
+    empty_store(db_path)
     out = run_cli("--db", str(db_path), "sql", QUERY, "--format", "json").stdout
     assert json.loads(out) == [
         {"n": 1, "s": 'x,y "q"', "nothing": None, "flag": True, "half": 2.5},
@@ -652,11 +664,13 @@ def test_sql_json(db_path):
 
 
 def test_sql_json_empty_result(db_path):
+    empty_store(db_path)
     out = run_cli("--db", str(db_path), "sql", "SELECT * FROM usage_events", "--format", "json").stdout
     assert json.loads(out) == []
 
 
 def test_sql_csv(db_path):
+    empty_store(db_path)
     out = run_cli("--db", str(db_path), "sql", QUERY, "--format", "csv").stdout
     assert out.splitlines()[0] == "n,s,nothing,flag,half"
     rows = list(csv.reader(io.StringIO(out)))
@@ -670,6 +684,7 @@ def test_sql_csv(db_path):
 
 
 def test_sql_table(db_path):
+    empty_store(db_path)
     out = run_cli("--db", str(db_path), "sql", "SELECT 42 AS answer, 'hello' AS word, NULL AS gap").stdout
     assert not ANSI.search(out)
     lines = [line for line in out.splitlines() if line.strip()]
@@ -704,6 +719,7 @@ def test_sql_timestamps(db_path):
     ("SELECT 1/'a'", "Conversion Error"),
 ])
 def test_sql_error(db_path, query, message):
+    empty_store(db_path)
     result = run_cli("--db", str(db_path), "sql", query, check=False)
     assert result.returncode == 1
     assert result.stdout == ""

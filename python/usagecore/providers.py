@@ -77,6 +77,6 @@ def unmapped(con: duckdb.DuckDBPyConnection, settings: Settings, where: str = ""
     ).fetchall()
     return [
         {"provider_id": pid, "sources": sources, "events": events, "cost_usd": cost,
-         "unpriced_events": unpriced, "total_tokens": int(tokens or 0), "hint": link_hint(pid, settings)}
+         "unpriced_events": unpriced, "total_tokens": int(tokens or 0), "hint": link_hint(pid, settings, sources)}
         for pid, sources, events, cost, unpriced, tokens in rows
     ]

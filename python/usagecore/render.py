@@ -220,19 +220,18 @@ def fit(columns: list[str], lines: list[list[str]], width: int | None, boxed: bo
     return shown, [widths[c] for c in shown]
 
 
-def report_text(report: Any, *, width: int | None, color: bool) -> str:
+def report_text(report: Any, *, width: int | None, color: bool) -> str:  # noqa: C901
     """A report for people: a title naming the time zone, the table fitted to
     `width`, and notes for what the figures leave out."""
     name, rows = report.name, report.rows
     title = TITLES.get(name, f"{name.capitalize()} usage")
     filters = report.filters.describe()
-    out = [f"{title} · time zone {report.tz}" + (f" · {filters}" if filters else "")]
+    out = _wrap([f"{title} · time zone {report.tz}" + (f" · {filters}" if filters else "")], width)
     bold = (lambda t: f"\033[1m{t}\033[0m") if color else (lambda t: t)
     dim = (lambda t: f"\033[2m{t}\033[0m") if color else (lambda t: t)
     if not rows:
-        out.append(f"No usage for this filter ({filters or 'no filter'}; time zone {report.tz}).")
-        out += _unmapped_notes(report)
-        return "\n".join(out) + "\n"
+        notes = [f"No usage for this filter ({filters or 'no filter'}; time zone {report.tz})."]
+        return "\n".join(_wrap(out + notes + _unmapped_notes(report), width)) + "\n"
 
     columns = [c for c in report.columns if c not in QUIET_COLUMNS]
     header = [LABELS.get(c, c.replace("_", " ").capitalize()) for c in columns]
@@ -279,17 +278,32 @@ def report_text(report: Any, *, width: int | None, color: bool) -> str:
         out += ["  ".join(fmt(b)).rstrip() for b in body]
         out += ["  ".join("-" * w for w in widths), "  ".join(fmt(footer)).rstrip()]
 
+    notes: list[str] = []
     hidden = [h for c, h in zip(columns, header) if c not in shown]
     if hidden:
-        out.append(f"Not shown to fit {width} columns: {', '.join(hidden)} (--wide shows all).")
+        notes.append(f"Not shown to fit {width} columns: {', '.join(hidden)} (--wide shows all).")
     unpriced = report.totals.get("unpriced_events") or 0
     if unpriced:
-        out.append(f"{UNPRICED_MARK} {unpriced:,} event{'s' if unpriced != 1 else ''} could not be priced "
+        notes.append(f"{UNPRICED_MARK} {unpriced:,} event{'s' if unpriced != 1 else ''} could not be priced "
                    "(no price known for the model); costs marked * leave them out.")
     if name == "blocks":
-        out += _active_block_notes(rows)
-    out += _unmapped_notes(report)
-    return "\n".join(out) + "\n"
+        notes += _active_block_notes(rows)
+    notes += _unmapped_notes(report)
+    return "\n".join(out + _wrap(notes, width)) + "\n"
+
+
+def _wrap(notes: list[str], width: int | None) -> list[str]:
+    """Notes under a table, wrapped to the width it was fitted to."""
+    import textwrap
+
+    if width is None:
+        return notes
+    lines = []
+    for note in notes:
+        indent = note[:len(note) - len(note.lstrip())]
+        lines += textwrap.wrap(note, width, subsequent_indent=indent + "  ", break_on_hyphens=False,
+                               break_long_words=False) or [""]
+    return lines
 
 
 def _active_block_notes(rows: list[dict]) -> list[str]:

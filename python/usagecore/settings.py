@@ -28,6 +28,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 CONFIG_ENV = "USAGECORE_CONFIG"
@@ -210,10 +211,12 @@ def unlink(source: str, path: Path | None = None) -> tuple[Settings, Path | None
     return _parse(path, document), _write(path, document), True
 
 
-def link_hint(telemetry_provider_id: str, settings: Settings) -> dict[str, Any]:
+def link_hint(telemetry_provider_id: str, settings: Settings, sources: Iterable[str] = ()) -> dict[str, Any]:
     """The exact command and settings change that link an unmapped id. The
-    target is a suggestion: the configured provider most likely to pay for it."""
-    target = _likely_target(telemetry_provider_id, settings)
+    target is a suggestion: the configured provider most likely to pay for
+    it (an agent's own provider for its vendor's id, else the agent that
+    reported the usage, else the first configured provider)."""
+    target = _likely_target(telemetry_provider_id, settings, tuple(sources))
     change = {"telemetry": {"provider_links": {telemetry_provider_id: target}}}
     return {
         "provider_id": telemetry_provider_id,
@@ -233,8 +236,8 @@ def link_hint(telemetry_provider_id: str, settings: Settings) -> dict[str, Any]:
 _LIKELY = {"anthropic": "claude_code", "openai": "codex"}
 
 
-def _likely_target(telemetry_provider_id: str, settings: Settings) -> str:
-    guess = _LIKELY.get(telemetry_provider_id)
-    if guess in settings.provider_ids:
-        return guess
+def _likely_target(telemetry_provider_id: str, settings: Settings, sources: tuple[str, ...]) -> str:
+    for guess in (_LIKELY.get(telemetry_provider_id), *sources):
+        if guess in settings.provider_ids:
+            return guess
     return settings.provider_ids[0] if settings.providers else "PROVIDER"

@@ -41,38 +41,98 @@ def receiver() -> dict[str, Any]:
     return {**(info if isinstance(info, dict) else {}), "running": running, "state_file": str(path)}
 
 
-def _store_figures(db_path: Path, settings: Any) -> dict[str, Any]:
+# What status needs from the store, kept beside it in `<store>.status.json`
+# by every process that wrote the store (Store.close), so that status does
+# not have to load DuckDB (a third of a second): the file is trusted only
+# while the store's size and mtime are what they were when it was written.
+SOURCES_SQL = """
+    SELECT e.source_system, e.source_channel, e.events, e.last_event_at, r.last_arrival
+    FROM (SELECT source_system, source_channel, count(*) AS events, max(occurred_at) AS last_event_at
+          FROM usage_events GROUP BY ALL) AS e
+    LEFT JOIN (SELECT source_system, source_channel, max(received_at) AS last_arrival
+               FROM usage_raw_events GROUP BY ALL) AS r USING (source_system, source_channel)
+    ORDER BY 1, 2"""
+
+
+def _telemetry_sql() -> str:
+    from usagecore.migrations import TELEMETRY_PROVIDER_SQL
+
+    return f"""
+    SELECT {TELEMETRY_PROVIDER_SQL} AS telemetry_provider_id, list(DISTINCT source_system ORDER BY source_system),
+           count(*), sum(cost_usd), count(*) FILTER (WHERE cost_usd IS NULL), sum(total_tokens)::BIGINT
+    FROM usage_events WHERE event_type = 'message' GROUP BY 1 ORDER BY 1"""
+
+
+def summary_path(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + ".status.json")
+
+
+def _stamp(db_path: Path) -> list:
+    wal = db_path.with_name(db_path.name + ".wal")
+    st = db_path.stat()
+    return [st.st_size, st.st_mtime_ns, wal.stat().st_size if wal.exists() else None]
+
+
+def summarize(con: Any) -> dict[str, Any]:
+    """The store's figures status shows (one scan of usage_events)."""
+    sources = con.execute(SOURCES_SQL).fetchall()
+    telemetry = con.execute(_telemetry_sql()).fetchall()
+    return {
+        "sources": [{"source": s, "channel": c, "events": n,
+                     "last_event_at": last and last.isoformat(), "last_arrival": arrival and arrival.isoformat()}
+                    for s, c, n, last, arrival in sources],
+        "telemetry": [{"provider_id": pid, "sources": srcs, "events": n, "cost_usd": cost,
+                       "unpriced_events": unpriced, "total_tokens": tokens or 0}
+                      for pid, srcs, n, cost, unpriced, tokens in telemetry],
+    }
+
+
+def save_summary(db_path: Path, summary: dict[str, Any]) -> None:
+    """Write the figures of a store that was just closed (best effort)."""
+    path = summary_path(db_path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps({**summary, "stamp": _stamp(db_path)}))
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def _cached(db_path: Path) -> dict[str, Any] | None:
+    try:
+        cached = json.loads(summary_path(db_path).read_text())
+        return cached if cached.get("stamp") == _stamp(db_path) else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _store_figures(db_path: Path) -> dict[str, Any]:
+    cached = _cached(db_path)
+    if cached is not None:
+        return cached
     import duckdb
 
-    from usagecore import locks, providers
+    from usagecore import locks
     from usagecore.store import Store
 
     try:
         with locks.store_lock(db_path, exclusive=False, timeout=STORE_WAIT_S, quiet=True):
             with Store.for_reading(db_path) as store:
-                con = store.con
-                sources = con.execute(
-                    """SELECT e.source_system, e.source_channel, e.events, e.last_event_at, r.last_arrival
-                       FROM (SELECT source_system, source_channel, count(*) AS events,
-                                    max(occurred_at) AS last_event_at
-                             FROM usage_events GROUP BY ALL) AS e
-                       LEFT JOIN (SELECT source_system, source_channel, max(received_at) AS last_arrival
-                                  FROM usage_raw_events GROUP BY ALL) AS r USING (source_system, source_channel)
-                       ORDER BY 1, 2""").fetchall()
-                unmapped = None
-                if settings is not None:
-                    providers.overlay(con, settings)
-                    unmapped = providers.unmapped(con, settings)
+                figures = summarize(store.con)
+            save_summary(db_path, figures)
+            return figures
     except locks.Busy as err:
         return {"busy": str(err)}
     except (duckdb.Error, OSError) as err:
         return {"error": f"cannot open store: {err}"}
-    return {
-        "sources": [{"source": s, "channel": c, "events": n,
-                     "last_event_at": last and last.isoformat(), "last_arrival": arrival and arrival.isoformat()}
-                    for s, c, n, last, arrival in sources],
-        "unmapped": unmapped,
-    }
+
+
+def _unmapped(telemetry: list[dict], settings: Any) -> list[dict]:
+    from usagecore.settings import link_hint
+
+    left_out = [t for t in telemetry if settings.resolve(t["provider_id"]) is None]
+    left_out.sort(key=lambda t: (-t["events"], t["provider_id"]))
+    return [{**t, "hint": link_hint(t["provider_id"], settings, t["sources"])} for t in left_out]
 
 
 def snapshot(db_path: Path) -> dict[str, Any]:
@@ -88,13 +148,13 @@ def snapshot(db_path: Path) -> dict[str, Any]:
         settings = None
         settings_info = {"path": str(settings_path()), "error": str(err)}
     store: dict[str, Any] = {"path": str(db_path), "exists": db_path.exists()}
-    figures: dict[str, Any] = {"sources": [], "unmapped": None}
+    figures: dict[str, Any] = {"sources": [], "telemetry": []}
     if db_path.exists():
         wal = db_path.with_name(db_path.name + ".wal")
         store["size_bytes"] = db_path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
-        figures = _store_figures(db_path, settings)
+        figures = _store_figures(db_path)
         store.update({k: v for k, v in figures.items() if k in ("busy", "error")})
-    unmapped = figures.get("unmapped") or []
+    unmapped = _unmapped(figures.get("telemetry", []), settings) if settings is not None else []
     return {
         "store": store,
         "sources": figures.get("sources", []),
