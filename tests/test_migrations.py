@@ -84,13 +84,28 @@ SCHEMA_MIGRATIONS = [
     ("name", "VARCHAR", NOT_NULL, None),
     ("applied_at", TSTZ, NOT_NULL, "current_timestamp"),
 ]
+CONFIGURED_PROVIDERS = [
+    ("provider_id", "VARCHAR", NOT_NULL, None),
+    ("name", "VARCHAR", NOT_NULL, None),
+    ("kind", "VARCHAR", NULL, None),
+    ("account_id", "VARCHAR", NULL, None),
+    ("plan_usd_month", "DOUBLE", NULL, None),
+]
+PROVIDER_LINKS = [
+    ("telemetry_provider_id", "VARCHAR", NOT_NULL, None),
+    ("provider_id", "VARCHAR", NOT_NULL, None),
+]
 COLUMNS = {
     "usage_events": USAGE_EVENTS,
     "usage_raw_events": USAGE_RAW_EVENTS,
     "file_cursors": FILE_CURSORS,
     "schema_migrations": SCHEMA_MIGRATIONS,
+    "configured_providers": CONFIGURED_PROVIDERS,
+    "provider_links": PROVIDER_LINKS,
 }
 PRIMARY_KEYS = {
+    "configured_providers": ["provider_id"],
+    "provider_links": ["telemetry_provider_id"],
     "usage_events": ["event_id"],
     "usage_raw_events": ["raw_event_id"],
     "file_cursors": ["path"],
