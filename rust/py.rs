@@ -165,7 +165,8 @@ fn decode_claude_hooks<'py>(
     let received_at_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
     let (batch, tables) = py.detach(|| {
         let batch = crate::hooks::claude::decode(&payloads);
-        let tables = events_batch(&batch.events).and_then(|e| Ok((e, raws_batch(&batch.raws, received_at_us)?)));
+        let tables =
+            events_batch(&batch.events).and_then(|e| Ok((e, raws_batch(&batch.raws, received_at_us)?)));
         (batch, tables)
     });
     let (events, raws) = tables.map_err(|e| PyValueError::new_err(e.to_string()))?;

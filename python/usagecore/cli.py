@@ -264,10 +264,15 @@ def prices(model: str, provider: str | None) -> None:
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.option("--source", type=click.Choice(("claude_code", "codex", "opencode")), required=True)
 @click.argument("payload", required=False)
-def ingest(source: str, payload: str | None) -> None:
+@click.pass_context
+def ingest(ctx: click.Context, source: str, payload: str | None) -> None:
     """What agent hooks call: spool one payload (stdin, or PAYLOAD for Codex
     `notify`) and start a drain. Always exits 0 and prints nothing."""
+    import os
+
     from usagecore.ingest import main as ingest_main
+
+    os.environ[DB_ENV] = str(ctx.find_root().obj)  # for the drain it starts
 
     sys.exit(ingest_main(["--source", source, *([payload] if payload is not None else [])]))
 
@@ -282,7 +287,12 @@ def collect(ctx: click.Context, background: bool, keep_content: bool, as_json: b
     """Store what hooks and receivers left in the spool (what `ingest` starts)."""
     from dataclasses import asdict
 
-    from usagecore import drain, locks
+    from usagecore import locks
+    from usagecore.config import spool_dir
+
+    if background and locks.is_locked(spool_dir() / "drain.lock"):
+        return  # a drain is on it already; it looks at the spool again before it stops
+    from usagecore import drain
     from usagecore.render import dumps
 
     try:
@@ -300,22 +310,44 @@ def collect(ctx: click.Context, background: bool, keep_content: bool, as_json: b
 
 # ------------------------------------------------------------ integrations
 
-INTEGRATIONS = ("claude-code",)
+INTEGRATIONS = ("claude-code", "codex", "opencode", "otel")
+OTEL_AGENTS = ("claude-code", "codex")
+
+
+def _integration(integration: str, agent: str | None) -> str:
+    """`otel AGENT` is the integration `otel-AGENT`."""
+    if integration == "otel":
+        if agent not in OTEL_AGENTS:
+            raise click.UsageError(f"say which agent exports: `otel {' | '.join(OTEL_AGENTS)}`")
+        return f"otel-{agent}"
+    if agent is not None:
+        raise click.UsageError(f"unexpected argument {agent!r}")
+    return integration
 
 
 @cli.command()
 @click.argument("integration", type=click.Choice(INTEGRATIONS))
+@click.argument("agent", required=False)
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
 @click.option("--no-backfill", is_flag=True, help="Do not import the history already on disk.")
+@click.option("--endpoint", default="http://127.0.0.1:4318", show_default=True,
+              help="otel: where the agent sends OTLP (usagecore serve).")
+@click.option("--token", help="otel: bearer token the receiver expects.")
 @click.pass_context
-def install(ctx: click.Context, integration: str, dry_run: bool, no_backfill: bool) -> None:
-    """Wire an agent to usagecore (merges into its settings, with a backup)."""
+def install(ctx: click.Context, integration: str, agent: str | None, dry_run: bool, no_backfill: bool,
+            endpoint: str, token: str | None) -> None:
+    """Wire an agent to usagecore (merges into its settings, with a backup).
+
+    `install claude-code` adds hooks; `install otel claude-code|codex` points
+    the agent's OpenTelemetry export at `usagecore serve`.
+    """
     from usagecore import integrations
     from usagecore.integrations import common
 
-    module = integrations.get(integration)
+    name = _integration(integration, agent)
+    module = integrations.get(name)
     try:
-        plan = module.plan_install()
+        plan = module.plan_install(endpoint=endpoint, token=token) if integration == "otel" else module.plan_install()
         click.echo(plan.describe(), err=True)
         if dry_run:
             return
@@ -323,22 +355,24 @@ def install(ctx: click.Context, integration: str, dry_run: bool, no_backfill: bo
             click.echo(f"backup:    {backup}", err=True)
     except common.InstallError as err:
         raise click.ClickException(str(err)) from err
-    click.echo(f"{integration}: installed; `usagecore doctor` checks it, `usagecore uninstall {integration}` "
-               "removes exactly what was added", err=True)
-    if not no_backfill:
+    click.echo(f"{name}: installed; `usagecore doctor` checks it, `usagecore uninstall "
+               f"{integration}{' ' + agent if agent else ''}` removes exactly what was added", err=True)
+    if not no_backfill and integration != "otel":
         ctx.invoke(backfill)
 
 
 @cli.command()
 @click.argument("integration", type=click.Choice(INTEGRATIONS))
+@click.argument("agent", required=False)
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
-def uninstall(integration: str, dry_run: bool) -> None:
+def uninstall(integration: str, agent: str | None, dry_run: bool) -> None:
     """Remove exactly what `install` added (the store is kept)."""
     from usagecore import integrations
     from usagecore.integrations import common
 
+    name = _integration(integration, agent)
     try:
-        plan = integrations.get(integration).plan_uninstall()
+        plan = integrations.get(name).plan_uninstall()
         click.echo(plan.describe(), err=True)
         if not dry_run:
             common.apply(plan, forget=True)
@@ -347,7 +381,7 @@ def uninstall(integration: str, dry_run: bool) -> None:
 
 
 @cli.command()
-@click.argument("integrations", nargs=-1, type=click.Choice(INTEGRATIONS))
+@click.argument("integrations", nargs=-1)
 @click.pass_context
 def doctor(ctx: click.Context, integrations: tuple[str, ...]) -> None:
     """Check every integration, the spool and the store; exit 1 if something is broken."""
