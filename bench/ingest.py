@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{USAGECORE} not installed: run `make install`", file=sys.stderr)
         return 1
     sys.path.insert(0, str(REPO_DIR / "python"))
-    corpus = None if args.skip_busy else ensure_corpus(args.size, args.seed, None)
+    corpus = None if args.skip_busy else ensure_corpus(args.size, args.seed, density=1, corpus=None)
     started = dt.datetime.now(dt.timezone.utc)
     result: dict = {"date": started.isoformat(timespec="seconds"), "machine": machine_info(),
                     "targets": TARGETS, "calls": args.calls, "spool_only": args.spool_only,
