@@ -19,6 +19,7 @@ pub mod event;
 pub mod ids;
 pub mod jsonl;
 pub mod normalize;
+pub mod otlp;
 
 #[cfg(feature = "python")]
 mod py;
