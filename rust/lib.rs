@@ -20,6 +20,7 @@ pub mod ids;
 pub mod jsonl;
 pub mod normalize;
 pub mod otlp;
+pub mod server;
 
 #[cfg(feature = "python")]
 mod py;
