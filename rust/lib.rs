@@ -5,6 +5,7 @@
 //! ```text
 //! source   jsonl::scan      find history files, read only what is new (cursors), in parallel
 //! decode   jsonl::claude    one transcript line -> one usage record (a `LineFormat`)
+//!          hooks::claude    spooled hook payloads -> tool calls, prompts, sessions, transcripts to read
 //! normalize normalize       model ids, token vocabulary, stable ids
 //! dedup    dedup            one event per API call, per-field max across its lines
 //! hand-off arrow            canonical events and raw records as Arrow batches
@@ -16,6 +17,7 @@
 pub mod arrow;
 pub mod dedup;
 pub mod event;
+pub mod hooks;
 pub mod ids;
 pub mod jsonl;
 pub mod normalize;

@@ -4,6 +4,7 @@ module, and print."""
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -25,16 +26,27 @@ def cli(ctx: click.Context, db_path: Path | None) -> None:
     ctx.obj = db_path or default_db_path()
 
 
-def _open(ctx: click.Context, *, read_only: bool = False):
+@contextmanager
+def _open(ctx: click.Context, *, read_only: bool = False, what: str = ""):
+    """The store, once it is our turn: readers share it, a writer has it alone;
+    whoever comes second waits briefly (see `usagecore.locks`)."""
     import duckdb
 
+    from usagecore import locks
     from usagecore.store import Store
 
     path = ctx.find_root().obj
     try:
-        return Store.for_reading(path) if read_only else Store(path)
-    except (duckdb.Error, OSError) as err:
-        raise click.ClickException(f"cannot open store {path}: {err}") from err
+        # A reader that has to migrate an old file writes: it takes the lock alone.
+        with locks.store_lock(path, exclusive=not read_only, what=what or f"usagecore {ctx.info_name}"):
+            try:
+                store = Store.for_reading(path) if read_only else Store(path)
+            except (duckdb.Error, OSError) as err:
+                raise click.ClickException(f"cannot open store {path}: {err}") from err
+            with store:
+                yield store
+    except locks.Busy as err:
+        raise click.ClickException(str(err)) from err
 
 
 # ---------------------------------------------------------------- backfill
@@ -177,6 +189,107 @@ def prices(model: str, provider: str | None) -> None:
         raise click.ClickException(
             f"no price known for {model!r} (genai-prices {price_source.genai_prices_version()})")
     click.echo(price_source.format_prices(found))
+
+
+# -------------------------------------------------------------- live ingest
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--source", type=click.Choice(("claude_code", "codex", "opencode")), required=True)
+@click.argument("payload", required=False)
+def ingest(source: str, payload: str | None) -> None:
+    """What agent hooks call: spool one payload (stdin, or PAYLOAD for Codex
+    `notify`) and start a drain. Always exits 0 and prints nothing."""
+    from usagecore.ingest import main as ingest_main
+
+    sys.exit(ingest_main(["--source", source, *([payload] if payload is not None else [])]))
+
+
+@cli.command()
+@click.option("--background", is_flag=True, hidden=True,
+              help="Started by a hook: leave the work to a drain that is already running.")
+@click.option("--keep-content", is_flag=True, help="Also store message text in raw payloads.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.pass_context
+def collect(ctx: click.Context, background: bool, keep_content: bool, as_json: bool) -> None:
+    """Store what hooks and receivers left in the spool (what `ingest` starts)."""
+    from dataclasses import asdict
+
+    from usagecore import drain, locks
+    from usagecore.render import dumps
+
+    try:
+        summary = drain.drain(ctx.find_root().obj, wait=not background, keep_content=keep_content,
+                              lock_timeout=60.0 if background else None)
+    except (locks.Busy, drain.StoreFailed) as err:
+        raise click.ClickException(f"{err}; the payloads stay in the spool") from err
+    for problem in summary.problems[:MAX_PROBLEMS_SHOWN]:
+        click.echo(f"skipped: {problem['path']} at byte {problem['offset']}: {problem['message']}", err=True)
+    if as_json:
+        click.echo(dumps(asdict(summary)))
+    elif not background:
+        click.echo(summary.line(), err=True)
+
+
+# ------------------------------------------------------------ integrations
+
+INTEGRATIONS = ("claude-code",)
+
+
+@cli.command()
+@click.argument("integration", type=click.Choice(INTEGRATIONS))
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.option("--no-backfill", is_flag=True, help="Do not import the history already on disk.")
+@click.pass_context
+def install(ctx: click.Context, integration: str, dry_run: bool, no_backfill: bool) -> None:
+    """Wire an agent to usagecore (merges into its settings, with a backup)."""
+    from usagecore import integrations
+    from usagecore.integrations import common
+
+    module = integrations.get(integration)
+    try:
+        plan = module.plan_install()
+        click.echo(plan.describe(), err=True)
+        if dry_run:
+            return
+        for backup in common.apply(plan):
+            click.echo(f"backup:    {backup}", err=True)
+    except common.InstallError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"{integration}: installed; `usagecore doctor` checks it, `usagecore uninstall {integration}` "
+               "removes exactly what was added", err=True)
+    if not no_backfill:
+        ctx.invoke(backfill)
+
+
+@cli.command()
+@click.argument("integration", type=click.Choice(INTEGRATIONS))
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+def uninstall(integration: str, dry_run: bool) -> None:
+    """Remove exactly what `install` added (the store is kept)."""
+    from usagecore import integrations
+    from usagecore.integrations import common
+
+    try:
+        plan = integrations.get(integration).plan_uninstall()
+        click.echo(plan.describe(), err=True)
+        if not dry_run:
+            common.apply(plan, forget=True)
+    except common.InstallError as err:
+        raise click.ClickException(str(err)) from err
+
+
+@cli.command()
+@click.argument("integrations", nargs=-1, type=click.Choice(INTEGRATIONS))
+@click.pass_context
+def doctor(ctx: click.Context, integrations: tuple[str, ...]) -> None:
+    """Check every integration, the spool and the store; exit 1 if something is broken."""
+    from usagecore import doctor as checks
+
+    results = checks.run(ctx.find_root().obj, list(integrations) or None)
+    for check in results:
+        click.echo(check.line())
+    if not all(check.ok for check in results):
+        sys.exit(1)
 
 
 def main() -> None:

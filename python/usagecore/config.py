@@ -1,4 +1,5 @@
-"""Where things live: the store file and the agents' history folders."""
+"""Where things live: the store file, the spool, our config folder and the
+agents' history folders. Imported by the hook path: standard library only."""
 
 from __future__ import annotations
 
@@ -6,14 +7,43 @@ import os
 from pathlib import Path
 
 DB_ENV = "USAGECORE_TELEMETRY_DB_PATH"
+SPOOL_ENV = "USAGECORE_TELEMETRY_SPOOL_DIR"
+
+
+def state_dir() -> Path:
+    """`$XDG_STATE_HOME/usagecore` (`~/.local/state/usagecore`): the store, spool and logs."""
+    state = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+    return Path(state) / "usagecore"
+
+
+def config_dir() -> Path:
+    """`$XDG_CONFIG_HOME/usagecore` (`~/.config/usagecore`): settings and hook scripts."""
+    config = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(config) / "usagecore"
 
 
 def default_db_path() -> Path:
     """`$USAGECORE_TELEMETRY_DB_PATH`, else `$XDG_STATE_HOME/usagecore/telemetry.duckdb`."""
     if os.environ.get(DB_ENV):
         return Path(os.environ[DB_ENV]).expanduser()
-    state = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return Path(state) / "usagecore" / "telemetry.duckdb"
+    return state_dir() / "telemetry.duckdb"
+
+
+def spool_dir() -> Path:
+    """`$USAGECORE_TELEMETRY_SPOOL_DIR`, else `$XDG_STATE_HOME/usagecore/spool`."""
+    if os.environ.get(SPOOL_ENV):
+        return Path(os.environ[SPOOL_ENV]).expanduser()
+    return state_dir() / "spool"
+
+
+def env_flag(name: str, default: bool) -> bool:
+    """A boolean environment variable: true/1/yes/on or false/0/no/off."""
+    value = os.environ.get(name, "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    return default
 
 
 def claude_project_roots() -> list[Path]:

@@ -64,6 +64,15 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        2,
+        "live events: tool call duration and outcome, boundary detail",
+        """
+        ALTER TABLE usage_events ADD COLUMN duration_ms BIGINT;
+        ALTER TABLE usage_events ADD COLUMN success BOOLEAN;
+        ALTER TABLE usage_events ADD COLUMN detail VARCHAR;
+        """,
+    ),
 ]
 
 
