@@ -264,7 +264,8 @@ fn otlp_convert<'py>(
         })();
         (converted, failed, batches)
     });
-    let [points, otel_events, spans, events, raws] = batches.map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let [points, otel_events, spans, events, raws] =
+        batches.map_err(|e| PyValueError::new_err(e.to_string()))?;
     let out = PyDict::new(py);
     out.set_item("points", table(points)?)?;
     out.set_item("otel_events", table(otel_events)?)?;
@@ -306,7 +307,8 @@ fn decode_claude_hooks<'py>(
     let received_at_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
     let (batch, tables) = py.detach(|| {
         let batch = crate::hooks::claude::decode(&payloads);
-        let tables = events_batch(&batch.events).and_then(|e| Ok((e, raws_batch(&batch.raws, received_at_us)?)));
+        let tables =
+            events_batch(&batch.events).and_then(|e| Ok((e, raws_batch(&batch.raws, received_at_us)?)));
         (batch, tables)
     });
     let (events, raws) = tables.map_err(|e| PyValueError::new_err(e.to_string()))?;

@@ -89,7 +89,8 @@ pub fn decode(payloads: &[Spooled]) -> HookBatch {
 }
 
 fn decode_one(spooled: &Spooled, batch: &mut HookBatch) -> Result<Option<UsageEvent>, String> {
-    let value: Value = serde_json::from_slice(&spooled.body).map_err(|e| format!("hook payload is not JSON: {e}"))?;
+    let value: Value =
+        serde_json::from_slice(&spooled.body).map_err(|e| format!("hook payload is not JSON: {e}"))?;
     let Value::Object(payload) = value else {
         return Err("hook payload is not a JSON object".to_owned());
     };
@@ -97,7 +98,8 @@ fn decode_one(spooled: &Spooled, batch: &mut HookBatch) -> Result<Option<UsageEv
         return Err("hook payload has no hook_event_name".to_owned());
     };
     let occurred_at_us = spooled.received_at_ns / 1000;
-    let raw_event_id = stable_id(&[SOURCE_SYSTEM.as_bytes(), SOURCE_CHANNEL.as_bytes(), spooled.name.as_bytes()]);
+    let raw_event_id =
+        stable_id(&[SOURCE_SYSTEM.as_bytes(), SOURCE_CHANNEL.as_bytes(), spooled.name.as_bytes()]);
     batch.raws.push(RawRecord {
         raw_event_id,
         source_system: SOURCE_SYSTEM,
@@ -162,7 +164,9 @@ fn decode_one(spooled: &Spooled, batch: &mut HookBatch) -> Result<Option<UsageEv
         "UserPromptSubmit" => {
             let id = match (text(&payload, "session_id"), text(&payload, "prompt_id")) {
                 // The same id OTLP's user_prompt computes from `prompt.id`.
-                (Some(session), Some(prompt)) => stable_id(&[b"prompt", session.as_bytes(), prompt.as_bytes()]),
+                (Some(session), Some(prompt)) => {
+                    stable_id(&[b"prompt", session.as_bytes(), prompt.as_bytes()])
+                }
                 _ => per_payload(b"prompt"),
             };
             Some(event("prompt", id))
@@ -189,17 +193,34 @@ mod tests {
     use super::*;
 
     fn spooled(name: &str, body: &str) -> Spooled {
-        Spooled { name: name.to_owned(), received_at_ns: 1_700_000_000_000_000_000, account_id: None, body: body.into() }
+        Spooled {
+            name: name.to_owned(),
+            received_at_ns: 1_700_000_000_000_000_000,
+            account_id: None,
+            body: body.into(),
+        }
     }
 
     #[test]
     fn tool_calls_prompts_and_sessions() {
         let batch = decode(&[
-            spooled("1", r#"{"hook_event_name":"PostToolUse","session_id":"s","cwd":"/p","tool_name":"Bash","tool_use_id":"toolu_1","duration_ms":28,"tool_input":{"command":"secret"},"tool_response":"secret"}"#),
-            spooled("2", r#"{"hook_event_name":"PostToolUseFailure","session_id":"s","tool_name":"Bash","tool_use_id":"toolu_2","duration_ms":"7","error":"secret"}"#),
-            spooled("3", r#"{"hook_event_name":"UserPromptSubmit","session_id":"s","prompt_id":"p1","prompt":"secret"}"#),
+            spooled(
+                "1",
+                r#"{"hook_event_name":"PostToolUse","session_id":"s","cwd":"/p","tool_name":"Bash","tool_use_id":"toolu_1","duration_ms":28,"tool_input":{"command":"secret"},"tool_response":"secret"}"#,
+            ),
+            spooled(
+                "2",
+                r#"{"hook_event_name":"PostToolUseFailure","session_id":"s","tool_name":"Bash","tool_use_id":"toolu_2","duration_ms":"7","error":"secret"}"#,
+            ),
+            spooled(
+                "3",
+                r#"{"hook_event_name":"UserPromptSubmit","session_id":"s","prompt_id":"p1","prompt":"secret"}"#,
+            ),
             spooled("4", r#"{"hook_event_name":"SessionEnd","session_id":"s","reason":"other"}"#),
-            spooled("5", r#"{"hook_event_name":"Stop","session_id":"s","transcript_path":"/t.jsonl","last_assistant_message":"secret"}"#),
+            spooled(
+                "5",
+                r#"{"hook_event_name":"Stop","session_id":"s","transcript_path":"/t.jsonl","last_assistant_message":"secret"}"#,
+            ),
             spooled("6", r#"{"hook_event_name":"PreToolUse","session_id":"s","tool_input":{"x":"secret"}}"#),
         ]);
         let kinds: Vec<_> = batch.events.iter().map(|e| e.event_type).collect();

@@ -666,34 +666,7 @@ fn base_event(
     occurred_at_us: i64,
     source_system: &'static str,
 ) -> UsageEvent {
-    UsageEvent {
-        event_id,
-        raw_event_id,
-        occurred_at_us,
-        event_type,
-        source_system,
-        source_channel: SOURCE_CHANNEL,
-        provider_id: None,
-        account_id: None,
-        model_raw: None,
-        model: None,
-        tokens: Tokens::default(),
-        cost_usd: None,
-        cost_source: CostSource::Unknown,
-        requests: 0,
-        session_id: None,
-        turn_id: None,
-        message_id: None,
-        request_id: None,
-        tool_call_id: None,
-        tool_name: None,
-        project: None,
-        agent_id: None,
-        user_id: None,
-        is_sidechain: false,
-        client_version: None,
-        git_branch: None,
-    }
+    UsageEvent::bare(event_id, raw_event_id, occurred_at_us, event_type, source_system, SOURCE_CHANNEL)
 }
 
 /// Claude Code's own token vocabulary (`api_request` events, `llm_request`
@@ -779,7 +752,9 @@ fn log_usage(event: &OtelEvent, attrs: &[KeyValue], resource: &ResourceInfo) -> 
             let id = request_id
                 .as_ref()
                 .map_or_else(|| by_record(b"api_error"), |r| stable_id(&[b"api_error", r.as_bytes()]));
-            let e = base_event(id, raw, "api_error", event.occurred_at_us, "claude_code");
+            let mut e = base_event(id, raw, "api_error", event.occurred_at_us, "claude_code");
+            e.duration_ms = number(attrs, "duration_ms").map(|d| d as i64);
+            e.detail = text(attrs, "status_code").or_else(|| text(attrs, "error"));
             with_model(e, text(attrs, "model"))
         }
         "claude_code.tool_result" => {
@@ -790,13 +765,18 @@ fn log_usage(event: &OtelEvent, attrs: &[KeyValue], resource: &ResourceInfo) -> 
             let mut e = base_event(id, raw, "tool_call", event.occurred_at_us, "claude_code");
             e.tool_call_id = tool_use;
             e.tool_name = text(attrs, "tool_name").or_else(|| text(attrs, "name"));
+            e.duration_ms = number(attrs, "duration_ms").map(|d| d as i64);
+            e.success = text(attrs, "success").map(|s| s == "true");
             e
         }
         "claude_code.user_prompt" => {
-            let prompt = text(attrs, "prompt.id");
-            let id = prompt
-                .as_ref()
-                .map_or_else(|| by_record(b"prompt"), |p| stable_id(&[b"prompt", p.as_bytes()]));
+            // The prompt hook's id for the same prompt (hooks/claude.rs).
+            let id = match (&event.session_id, &event.prompt_id) {
+                (Some(session), Some(prompt)) => {
+                    stable_id(&[b"prompt", session.as_bytes(), prompt.as_bytes()])
+                }
+                _ => by_record(b"prompt"),
+            };
             base_event(id, raw, "prompt", event.occurred_at_us, "claude_code")
         }
         "codex.sse_event" => {

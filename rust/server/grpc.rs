@@ -29,7 +29,11 @@ pub struct Otlp(pub Arc<Shared>);
 
 impl Otlp {
     /// Authenticate, spool, wait until durable: (rejected, message).
-    async fn accept<T>(&self, request: Request<T>, wrap: fn(T) -> OtlpRequest) -> Result<(i64, String), Status> {
+    async fn accept<T>(
+        &self,
+        request: Request<T>,
+        wrap: fn(T) -> OtlpRequest,
+    ) -> Result<(i64, String), Status> {
         let authorization = request.metadata().get("authorization").and_then(|v| v.to_str().ok());
         let account_id = self.0.auth.check(authorization).map_err(Status::unauthenticated)?;
         let request = wrap(request.into_inner());
@@ -68,8 +72,10 @@ impl LogsService for Otlp {
         let (rejected, message) = self.accept(request, OtlpRequest::Logs).await?;
         let partial = rejected > 0 || !message.is_empty();
         Ok(Response::new(ExportLogsServiceResponse {
-            partial_success: partial
-                .then_some(ExportLogsPartialSuccess { rejected_log_records: rejected, error_message: message }),
+            partial_success: partial.then_some(ExportLogsPartialSuccess {
+                rejected_log_records: rejected,
+                error_message: message,
+            }),
         }))
     }
 }
@@ -83,8 +89,10 @@ impl MetricsService for Otlp {
         let (rejected, message) = self.accept(request, OtlpRequest::Metrics).await?;
         let partial = rejected > 0 || !message.is_empty();
         Ok(Response::new(ExportMetricsServiceResponse {
-            partial_success: partial
-                .then_some(ExportMetricsPartialSuccess { rejected_data_points: rejected, error_message: message }),
+            partial_success: partial.then_some(ExportMetricsPartialSuccess {
+                rejected_data_points: rejected,
+                error_message: message,
+            }),
         }))
     }
 }

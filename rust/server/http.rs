@@ -10,7 +10,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use hyper::header::{
+    HeaderValue, ALLOW, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use hyper::{Method, Request, Response, StatusCode};
 use prost::Message;
 
@@ -58,7 +60,9 @@ fn error(status: StatusCode, encoding: Encoding, message: impl Into<String>) -> 
     let status_body = RpcStatus { code, message: message.into() };
     let body = match encoding {
         Encoding::Protobuf => status_body.encode_to_vec(),
-        Encoding::Json => serde_json::json!({"code": code, "message": status_body.message}).to_string().into_bytes(),
+        Encoding::Json => {
+            serde_json::json!({"code": code, "message": status_body.message}).to_string().into_bytes()
+        }
     };
     reply(status, encoding, body)
 }
@@ -87,13 +91,17 @@ fn success(signal: Signal, encoding: Encoding, rejected: i64, message: Option<St
         }
         Encoding::Protobuf => match signal {
             Signal::Logs => ExportLogsServiceResponse {
-                partial_success: partial
-                    .then(|| ExportLogsPartialSuccess { rejected_log_records: rejected, error_message: message }),
+                partial_success: partial.then(|| ExportLogsPartialSuccess {
+                    rejected_log_records: rejected,
+                    error_message: message,
+                }),
             }
             .encode_to_vec(),
             Signal::Metrics => ExportMetricsServiceResponse {
-                partial_success: partial
-                    .then(|| ExportMetricsPartialSuccess { rejected_data_points: rejected, error_message: message }),
+                partial_success: partial.then(|| ExportMetricsPartialSuccess {
+                    rejected_data_points: rejected,
+                    error_message: message,
+                }),
             }
             .encode_to_vec(),
             Signal::Traces => ExportTraceServiceResponse {
@@ -115,9 +123,14 @@ pub async fn handle(request: Request<Incoming>, shared: Arc<Shared>) -> Result<R
 }
 
 async fn answer(request: Request<Incoming>, shared: &Shared) -> Reply {
-    let encoding_hint = header(&request, CONTENT_TYPE).and_then(Encoding::from_content_type).unwrap_or(Encoding::Json);
+    let encoding_hint =
+        header(&request, CONTENT_TYPE).and_then(Encoding::from_content_type).unwrap_or(Encoding::Json);
     let Some(signal) = Signal::from_path(request.uri().path()) else {
-        return error(StatusCode::NOT_FOUND, encoding_hint, format!("no OTLP endpoint at {}", request.uri().path()));
+        return error(
+            StatusCode::NOT_FOUND,
+            encoding_hint,
+            format!("no OTLP endpoint at {}", request.uri().path()),
+        );
     };
     if request.method() != Method::POST {
         let mut response = error(StatusCode::METHOD_NOT_ALLOWED, encoding_hint, "only POST is allowed");
@@ -132,7 +145,11 @@ async fn answer(request: Request<Incoming>, shared: &Shared) -> Reply {
         );
     };
     let Some(compression) = Compression::from_header(header(&request, CONTENT_ENCODING)) else {
-        return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, encoding, "Content-Encoding must be gzip, deflate or none");
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            encoding,
+            "Content-Encoding must be gzip, deflate or none",
+        );
     };
     let account_id = match shared.auth.check(header(&request, hyper::header::AUTHORIZATION)) {
         Ok(account) => account,
@@ -143,7 +160,11 @@ async fn answer(request: Request<Incoming>, shared: &Shared) -> Reply {
         }
     };
     if shared.spool.pending_files() >= shared.limits.max_pending_files {
-        return retry_later(StatusCode::SERVICE_UNAVAILABLE, encoding, "the spool is full; the store is behind");
+        return retry_later(
+            StatusCode::SERVICE_UNAVAILABLE,
+            encoding,
+            "the spool is full; the store is behind",
+        );
     }
     let declared = header(&request, CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > shared.limits.max_body_bytes as u64) {
@@ -155,14 +176,18 @@ async fn answer(request: Request<Incoming>, shared: &Shared) -> Reply {
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
             return error(StatusCode::PAYLOAD_TOO_LARGE, encoding, "body too large")
         }
-        Ok(Err(e)) => return error(StatusCode::BAD_REQUEST, encoding, format!("body could not be read: {e}")),
+        Ok(Err(e)) => {
+            return error(StatusCode::BAD_REQUEST, encoding, format!("body could not be read: {e}"))
+        }
         Ok(Ok(collected)) => collected.to_bytes(),
     };
     let received_at_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     let limit = shared.limits.max_decompressed_bytes;
     let decoded_body = match decompress(compression, body.to_vec(), limit) {
         Ok(bytes) => bytes,
-        Err(e @ BodyError::TooLarge { .. }) => return error(StatusCode::PAYLOAD_TOO_LARGE, encoding, e.to_string()),
+        Err(e @ BodyError::TooLarge { .. }) => {
+            return error(StatusCode::PAYLOAD_TOO_LARGE, encoding, e.to_string())
+        }
         Err(e) => return error(StatusCode::BAD_REQUEST, encoding, e.to_string()),
     };
     let (rejected, why) = match decode(signal, encoding, &decoded_body) {
@@ -178,11 +203,19 @@ async fn answer(request: Request<Incoming>, shared: &Shared) -> Reply {
     };
     let durable = match shared.spool.submit(part) {
         Ok(durable) => durable,
-        Err(Refused::QueueFull) => return retry_later(StatusCode::TOO_MANY_REQUESTS, encoding, "too many requests at once"),
-        Err(Refused::Backlog) => {
-            return retry_later(StatusCode::SERVICE_UNAVAILABLE, encoding, "the spool is full; the store is behind")
+        Err(Refused::QueueFull) => {
+            return retry_later(StatusCode::TOO_MANY_REQUESTS, encoding, "too many requests at once")
         }
-        Err(Refused::Closed) => return retry_later(StatusCode::SERVICE_UNAVAILABLE, encoding, "shutting down"),
+        Err(Refused::Backlog) => {
+            return retry_later(
+                StatusCode::SERVICE_UNAVAILABLE,
+                encoding,
+                "the spool is full; the store is behind",
+            )
+        }
+        Err(Refused::Closed) => {
+            return retry_later(StatusCode::SERVICE_UNAVAILABLE, encoding, "shutting down")
+        }
     };
     match durable.await {
         Ok(Ok(())) => success(signal, encoding, rejected, why),

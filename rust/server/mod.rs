@@ -39,7 +39,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_body_bytes: 16 << 20, max_decompressed_bytes: 64 << 20, queue: 4096, max_pending_files: 20_000 }
+        Limits {
+            max_body_bytes: 16 << 20,
+            max_decompressed_bytes: 64 << 20,
+            queue: 4096,
+            max_pending_files: 20_000,
+        }
     }
 }
 
@@ -136,7 +141,8 @@ impl Server {
         let thread = std::thread::Builder::new().name("usagecore-serve".into()).spawn(move || {
             runtime.block_on(async move {
                 let http = tokio::spawn(serve_http(http, shared.clone(), stop.clone()));
-                let grpc = grpc.map(|listener| tokio::spawn(serve_grpc(listener, shared.clone(), stop.clone())));
+                let grpc =
+                    grpc.map(|listener| tokio::spawn(serve_grpc(listener, shared.clone(), stop.clone())));
                 let _ = http.await;
                 if let Some(grpc) = grpc {
                     let _ = grpc.await;
@@ -219,7 +225,10 @@ async fn serve_grpc(listener: std::net::TcpListener, shared: Arc<Shared>, mut st
     let otlp = grpc::Otlp(shared);
     let result = tonic::transport::Server::builder()
         .add_service(
-            LogsServiceServer::new(otlp.clone()).accept_compressed(Gzip).send_compressed(Gzip).max_decoding_message_size(limit),
+            LogsServiceServer::new(otlp.clone())
+                .accept_compressed(Gzip)
+                .send_compressed(Gzip)
+                .max_decoding_message_size(limit),
         )
         .add_service(
             MetricsServiceServer::new(otlp.clone())
@@ -228,7 +237,10 @@ async fn serve_grpc(listener: std::net::TcpListener, shared: Arc<Shared>, mut st
                 .max_decoding_message_size(limit),
         )
         .add_service(
-            TraceServiceServer::new(otlp).accept_compressed(Gzip).send_compressed(Gzip).max_decoding_message_size(limit),
+            TraceServiceServer::new(otlp)
+                .accept_compressed(Gzip)
+                .send_compressed(Gzip)
+                .max_decoding_message_size(limit),
         )
         .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), async move {
             let _ = stop.changed().await;

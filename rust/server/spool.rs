@@ -94,7 +94,8 @@ impl Spool {
             counter: 0,
             last_count: Instant::now(),
         };
-        let handle = std::thread::Builder::new().name("usagecore-spool".into()).spawn(move || writer.run(receiver))?;
+        let handle =
+            std::thread::Builder::new().name("usagecore-spool".into()).spawn(move || writer.run(receiver))?;
         Ok((Spool { jobs, pending_files, max_pending_files: limits.max_pending_files, stats }, handle))
     }
 
