@@ -13,7 +13,8 @@ import pytest
 from conftest import run_cli
 from usagecore.migrations import MIGRATIONS, migrate
 
-TABLES = ["file_cursors", "schema_migrations", "usage_events", "usage_raw_events"]
+TABLES = ["file_cursors", "otel_events", "otel_metric_points", "otel_metric_series", "otel_spans",
+          "schema_migrations", "usage_events", "usage_raw_events"]
 
 TSTZ = "TIMESTAMP WITH TIME ZONE"
 NOT_NULL, NULL = "NO", "YES"
@@ -81,13 +82,25 @@ SCHEMA_MIGRATIONS = [
     ("name", "VARCHAR", NOT_NULL, None),
     ("applied_at", TSTZ, NOT_NULL, "current_timestamp"),
 ]
+OTEL_METRIC_SERIES = [
+    ("series_id", "VARCHAR", NOT_NULL, None),
+    ("start_time_unix_nano", "BIGINT", NULL, None),
+    ("time_unix_nano", "BIGINT", NOT_NULL, None),
+    ("value", "DOUBLE", NULL, None),
+    ("count", "BIGINT", NULL, None),
+]
 COLUMNS = {
+    "otel_metric_series": OTEL_METRIC_SERIES,
     "usage_events": USAGE_EVENTS,
     "usage_raw_events": USAGE_RAW_EVENTS,
     "file_cursors": FILE_CURSORS,
     "schema_migrations": SCHEMA_MIGRATIONS,
 }
 PRIMARY_KEYS = {
+    "otel_events": ["event_id"],
+    "otel_metric_points": ["point_id"],
+    "otel_metric_series": ["series_id"],
+    "otel_spans": ["span_key"],
     "usage_events": ["event_id"],
     "usage_raw_events": ["raw_event_id"],
     "file_cursors": ["path"],

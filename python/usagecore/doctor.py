@@ -100,6 +100,17 @@ def _spool_check(drain_running: bool) -> list[Check]:
     return checks
 
 
+def _receiver_check() -> Check:
+    from usagecore import serve
+
+    state = serve.running()
+    if state is None:
+        return Check("receiver", True, "`usagecore serve` is not running (only needed for OpenTelemetry)")
+    grpc = f", OTLP/gRPC {state['host']}:{state['grpc_port']}" if state.get("grpc_port") else ""
+    return Check("receiver", True, f"`usagecore serve` (pid {state['pid']}) on OTLP/HTTP "
+                                   f"{state['host']}:{state['port']}{grpc}")
+
+
 def run(db_path: Path, names: list[str] | None = None) -> list[Check]:
     checks: list[Check] = []
     store_check, arrivals = _last_arrivals(db_path)
@@ -115,6 +126,7 @@ def run(db_path: Path, names: list[str] | None = None) -> list[Check]:
         checks.append(Check(name, True, f"installed; last data arrived: {last}"))
         checks.append(_hook_runs(module))
     checks.append(store_check)
+    checks.append(_receiver_check())
     drain_running = locks.is_locked(spool.spool_dir() / "drain.lock")
     checks += _spool_check(drain_running)
     return checks

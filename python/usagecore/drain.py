@@ -34,7 +34,7 @@ from usagecore.store import Store, Writer
 
 BATCH_FILES = 1000
 # Modules that register handlers when imported.
-HANDLER_MODULES = ("usagecore.live.claude_code",)
+HANDLER_MODULES = ("usagecore.live.claude_code", "usagecore.live.otlp")
 
 
 @dataclass
@@ -168,6 +168,13 @@ def _drain_pass(db_path: Path, root: Path | None, keep_content: bool, summary: D
     summary.problems += problems
     summary.batches += 1
     return True
+
+
+def drain_pass(db_path: Path, root: Path | None, keep_content: bool, summary: DrainSummary,
+               lock_timeout: float) -> bool:
+    """Store one batch, for a caller that already holds `drain.lock` (`usagecore
+    serve`); False when the spool was empty."""
+    return _drain_pass(db_path, root, keep_content, summary, lock_timeout)
 
 
 def drain(db_path: Path, *, root: Path | None = None, wait: bool = True, keep_content: bool = False,
