@@ -23,6 +23,8 @@ use crate::jsonl::Problem;
 type CursorTuple = (String, u64, u64, i64, u64, u64);
 /// (path, size, mtime_ns)
 type FileTuple = (String, u64, i64);
+/// (path, content_type, body, account_id, received_at_ns) of one OTLP request.
+type OtlpPart = (String, String, Vec<u8>, Option<String>, u64);
 
 fn problems_list(problems: Vec<Problem>) -> Vec<(String, u64, String)> {
     problems.into_iter().map(|p| (p.path, p.offset, p.message)).collect()
@@ -226,7 +228,7 @@ impl OtlpServer {
 #[pyo3(signature = (parts, *, keep_content = false))]
 fn otlp_convert<'py>(
     py: Python<'py>,
-    parts: Vec<(String, String, Vec<u8>, Option<String>, u64)>,
+    parts: Vec<OtlpPart>,
     keep_content: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     use crate::otlp::arrow::{otel_events_batch, points_batch, spans_batch};

@@ -201,7 +201,7 @@ fn id_bytes(obj: &Obj, camel: &str, snake: &str) -> Result<Vec<u8>> {
 }
 
 fn hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| (c as char).to_digit(16);

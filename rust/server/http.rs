@@ -91,22 +91,24 @@ fn success(signal: Signal, encoding: Encoding, rejected: i64, message: Option<St
         }
         Encoding::Protobuf => match signal {
             Signal::Logs => ExportLogsServiceResponse {
-                partial_success: partial.then(|| ExportLogsPartialSuccess {
+                partial_success: partial.then_some(ExportLogsPartialSuccess {
                     rejected_log_records: rejected,
                     error_message: message,
                 }),
             }
             .encode_to_vec(),
             Signal::Metrics => ExportMetricsServiceResponse {
-                partial_success: partial.then(|| ExportMetricsPartialSuccess {
+                partial_success: partial.then_some(ExportMetricsPartialSuccess {
                     rejected_data_points: rejected,
                     error_message: message,
                 }),
             }
             .encode_to_vec(),
             Signal::Traces => ExportTraceServiceResponse {
-                partial_success: partial
-                    .then(|| ExportTracePartialSuccess { rejected_spans: rejected, error_message: message }),
+                partial_success: partial.then_some(ExportTracePartialSuccess {
+                    rejected_spans: rejected,
+                    error_message: message,
+                }),
             }
             .encode_to_vec(),
         },
@@ -114,7 +116,7 @@ fn success(signal: Signal, encoding: Encoding, rejected: i64, message: Option<St
     reply(StatusCode::OK, encoding, body)
 }
 
-fn header<'a>(request: &'a Request<Incoming>, name: hyper::header::HeaderName) -> Option<&'a str> {
+fn header(request: &Request<Incoming>, name: hyper::header::HeaderName) -> Option<&str> {
     request.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
