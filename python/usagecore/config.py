@@ -1,39 +1,66 @@
 """Where things live: the store file, the spool, our config folder and the
-agents' history folders. Imported by the hook path: standard library only."""
+agents' history folders.
+
+Imported by the hook path, so `os` only: `pathlib` (with the `re`, `fnmatch`,
+`urllib.parse` and `ipaddress` it loads) costs a hook more than the rest of
+its work; it is imported when a `Path` is asked for. `state_root()` and
+`spool_root()` give the hook path the same folders as plain strings.
+"""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 DB_ENV = "USAGECORE_TELEMETRY_DB_PATH"
 SPOOL_ENV = "USAGECORE_TELEMETRY_SPOOL_DIR"
 
 
-def state_dir() -> Path:
+def state_root() -> str:
     """`$XDG_STATE_HOME/usagecore` (`~/.local/state/usagecore`): the store, spool and logs."""
-    state = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return Path(state) / "usagecore"
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(state, "usagecore")
+
+
+def state_dir() -> Path:
+    """`state_root()` as a Path."""
+    from pathlib import Path
+
+    return Path(state_root())
 
 
 def config_dir() -> Path:
     """`$XDG_CONFIG_HOME/usagecore` (`~/.config/usagecore`): settings and hook scripts."""
+    from pathlib import Path
+
     config = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
     return Path(config) / "usagecore"
 
 
 def default_db_path() -> Path:
     """`$USAGECORE_TELEMETRY_DB_PATH`, else `$XDG_STATE_HOME/usagecore/telemetry.duckdb`."""
+    from pathlib import Path
+
     if os.environ.get(DB_ENV):
         return Path(os.environ[DB_ENV]).expanduser()
     return state_dir() / "telemetry.duckdb"
 
 
-def spool_dir() -> Path:
+def spool_root() -> str:
     """`$USAGECORE_TELEMETRY_SPOOL_DIR`, else `$XDG_STATE_HOME/usagecore/spool`."""
     if os.environ.get(SPOOL_ENV):
-        return Path(os.environ[SPOOL_ENV]).expanduser()
-    return state_dir() / "spool"
+        return os.path.expanduser(os.environ[SPOOL_ENV])
+    return os.path.join(state_root(), "spool")
+
+
+def spool_dir() -> Path:
+    """`spool_root()` as a Path."""
+    from pathlib import Path
+
+    return Path(spool_root())
 
 
 def env_flag(name: str, default: bool) -> bool:
@@ -47,11 +74,13 @@ def env_flag(name: str, default: bool) -> bool:
 
 
 def claude_project_roots() -> list[Path]:
-    """Every folder Claude Code may keep transcripts in (FORMATS.md §C.1).
+    """Every folder Claude Code may keep transcripts in (docs/formats-claude-code.md §C.1).
 
     `$CLAUDE_CONFIG_DIR` may list several folders separated by commas; the XDG
     location and the classic `~/.claude` are scanned too.
     """
+    from pathlib import Path
+
     roots: list[Path] = []
     for configured in os.environ.get("CLAUDE_CONFIG_DIR", "").split(","):
         if configured.strip():

@@ -38,20 +38,25 @@ def _hook_runs(module) -> Check:
     name = f"{module.NAME}: hook script"
     if not script.is_file():
         return Check(name, False, f"{script} is missing", f"run `usagecore install {module.NAME}`")
-    if not os.access(script, os.X_OK):
+    if script.suffix == ".sh" and not os.access(script, os.X_OK):
         return Check(name, False, f"{script} is not executable", f"chmod +x {script}")
     tag = f"usagecore-doctor-{os.getpid()}-{time.time_ns()}"
-    args, payload = module.test_payload(tag)
+    argv, payload = module.test_command(tag)
     with tempfile.TemporaryDirectory(prefix="usagecore-doctor-") as tmp:
         env = {**os.environ, "USAGECORE_TELEMETRY_SPOOL_DIR": tmp, "USAGECORE_TELEMETRY_SPOOL_ONLY": "true",
                "USAGECORE_TELEMETRY_ENABLED": "true"}
         started = time.perf_counter()
         try:
-            result = subprocess.run([str(script), *args], input=payload, env=env, capture_output=True, timeout=10)
+            result = subprocess.run(argv, input=payload, env=env, capture_output=True, timeout=10)
         except (OSError, subprocess.TimeoutExpired) as err:
             return Check(name, False, f"{script} did not run: {err}", f"run `usagecore install {module.NAME}` again")
+        # A plugin hands over in a detached process: give it a moment.
+        arrived = []
+        while not arrived and time.perf_counter() - started < 5:
+            arrived = [p for p in spool.pending(Path(tmp)) if tag.encode() in p.read_bytes()]
+            if not arrived:
+                time.sleep(0.02)
         seconds = time.perf_counter() - started
-        arrived = [p for p in spool.pending(Path(tmp)) if tag.encode() in p.read_bytes()]
     if result.returncode != 0 or result.stdout:
         return Check(name, False, f"exit {result.returncode}, {len(result.stdout)} bytes on stdout",
                      f"run `usagecore install {module.NAME}` again")
@@ -100,21 +105,28 @@ def _spool_check(drain_running: bool) -> list[Check]:
     return checks
 
 
-def _receiver_check() -> Check:
-    from usagecore import serve
+def _receiver_check(name: str) -> Check:
+    """An OTLP export needs `usagecore serve` running (it writes serve.json while it runs)."""
+    import json
 
-    state = serve.running()
-    if state is None:
-        return Check("receiver", True, "`usagecore serve` is not running (only needed for OpenTelemetry)")
-    grpc = f", OTLP/gRPC {state['host']}:{state['grpc_port']}" if state.get("grpc_port") else ""
-    return Check("receiver", True, f"`usagecore serve` (pid {state['pid']}) on OTLP/HTTP "
-                                   f"{state['host']}:{state['port']}{grpc}")
+    from usagecore.config import state_dir
+
+    try:
+        state = json.loads((state_dir() / "serve.json").read_text())
+        os.kill(int(state["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return Check(f"{name}: receiver", False, "usagecore serve is not running",
+                     "start `usagecore serve` (the agent's exports are lost meanwhile)")
+    return Check(f"{name}: receiver", True, f"usagecore serve runs (pid {state['pid']})")
 
 
 def run(db_path: Path, names: list[str] | None = None) -> list[Check]:
     checks: list[Check] = []
     store_check, arrivals = _last_arrivals(db_path)
     for name in names or list(integrations.MODULES):
+        if name not in integrations.MODULES:
+            checks.append(Check(name, False, "no such integration", "one of: " + ", ".join(integrations.MODULES)))
+            continue
         module = integrations.get(name)
         if not module.installed():
             if names:  # asked about explicitly
@@ -124,9 +136,8 @@ def run(db_path: Path, names: list[str] | None = None) -> list[Check]:
             continue
         last = arrivals.get(module.SOURCE, "no data yet")
         checks.append(Check(name, True, f"installed; last data arrived: {last}"))
-        checks.append(_hook_runs(module))
+        checks.append(_hook_runs(module) if hasattr(module, "hook_script") else _receiver_check(name))
     checks.append(store_check)
-    checks.append(_receiver_check())
     drain_running = locks.is_locked(spool.spool_dir() / "drain.lock")
     checks += _spool_check(drain_running)
     return checks

@@ -151,6 +151,14 @@ def drain_batch(store: Store, entries: list[Entry], root: Path | None = None,
     return len(rejected), problems
 
 
+def _open_store(db_path: Path) -> Store:
+    try:
+        return Store(db_path)
+    except (duckdb.Error, OSError) as err:
+        raise StoreFailed(f"cannot open store {db_path}: {err} (if it is corrupt, move it aside and "
+                          "run `usagecore backfill` to rebuild it)") from err
+
+
 def _drain_pass(db_path: Path, root: Path | None, keep_content: bool, summary: DrainSummary,
                 lock_timeout: float) -> bool:
     """Store one batch; False when the spool was empty."""
@@ -161,7 +169,7 @@ def _drain_pass(db_path: Path, root: Path | None, keep_content: bool, summary: D
     summary.quarantined += quarantined
     if not entries:
         return True
-    with locks.store_lock(db_path, timeout=lock_timeout, what="usagecore collect"), Store(db_path) as store:
+    with locks.store_lock(db_path, timeout=lock_timeout, what="usagecore collect"), _open_store(db_path) as store:
         quarantined, problems = drain_batch(store, entries, root, keep_content)
     summary.payloads += len(entries) - quarantined
     summary.quarantined += quarantined
@@ -170,11 +178,17 @@ def _drain_pass(db_path: Path, root: Path | None, keep_content: bool, summary: D
     return True
 
 
-def drain_pass(db_path: Path, root: Path | None, keep_content: bool, summary: DrainSummary,
-               lock_timeout: float) -> bool:
-    """Store one batch, for a caller that already holds `drain.lock` (`usagecore
-    serve`); False when the spool was empty."""
-    return _drain_pass(db_path, root, keep_content, summary, lock_timeout)
+def drain_lock_path(root: Path | None = None) -> Path:
+    return (root or spool_dir()) / "drain.lock"
+
+
+def drain_pending(db_path: Path, summary: DrainSummary, *, root: Path | None = None, keep_content: bool = False,
+                  lock_timeout: float | None = None) -> None:
+    """Store everything pending now, batch by batch. For a caller that holds
+    the drain lock (`drain` below, or `usagecore serve` for as long as it runs)."""
+    timeout = locks.DEFAULT_TIMEOUT_S if lock_timeout is None else lock_timeout
+    while _drain_pass(db_path, root, keep_content, summary, timeout):
+        pass
 
 
 def drain(db_path: Path, *, root: Path | None = None, wait: bool = True, keep_content: bool = False,
@@ -188,21 +202,12 @@ def drain(db_path: Path, *, root: Path | None = None, wait: bool = True, keep_co
     started = time.perf_counter()
     root = root or spool_dir()
     summary = DrainSummary()
-    drain_lock = root / "drain.lock"
     timeout = locks.DEFAULT_TIMEOUT_S if lock_timeout is None else lock_timeout
     while True:
-        if wait:
-            context = locks.hold(drain_lock, timeout=max(timeout, 60.0), what="usagecore collect", quiet=True)
-        else:
-            fd = locks.try_lock(drain_lock)
-            if fd is None:
-                break
-            locks.release(fd)  # re-taken below; a drain that slips in between does the work
-            context = locks.hold(drain_lock, timeout=0.0, what="usagecore collect", quiet=True)
         try:
-            with context:
-                while _drain_pass(db_path, root, keep_content, summary, timeout):
-                    pass
+            with locks.hold(drain_lock_path(root), timeout=max(timeout, 60.0) if wait else 0.0,
+                            what="usagecore collect", quiet=True):
+                drain_pending(db_path, summary, root=root, keep_content=keep_content, lock_timeout=timeout)
         except locks.Busy:
             if wait:
                 raise

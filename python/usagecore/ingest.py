@@ -7,7 +7,9 @@ and starts a drain in the background when none is running. Decoding,
 pricing and the store happen in the drain (`usagecore.drain`).
 
 Standard library only, and as little of it as possible: every import here is
-paid on every hook.
+paid on every hook. `os`, `sys`, `time` and `fcntl` are all it loads (no
+`pathlib`, `json`, `re` or `contextlib`: together they would double the time a
+hook takes); `tests/test_ingest_bad_input.py` checks the heavy ones stay out.
 """
 
 from __future__ import annotations
@@ -57,16 +59,16 @@ def _start_drain() -> None:
     already holds the drain lock; that one re-checks the spool before it stops."""
     from usagecore import locks
 
-    spool_root = config.spool_dir()
-    if locks.is_locked(spool_root / "drain.lock"):
+    if locks.is_locked(os.path.join(config.spool_root(), "drain.lock")):
         return
-    log = config.state_dir() / "drain.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
+    state = config.state_root()
+    os.makedirs(state, exist_ok=True)
+    log = os.path.join(state, "drain.log")
     # Own session, and none of the agent's pipes: the agent must not wait for it.
     actions = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
         (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
-        (os.POSIX_SPAWN_OPEN, 2, str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),
+        (os.POSIX_SPAWN_OPEN, 2, log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),
     ]
     argv = [sys.executable, "-m", "usagecore", "collect", "--background"]
     os.posix_spawn(sys.executable, argv, os.environ, file_actions=actions, setsid=True)
@@ -87,8 +89,8 @@ def main(args: list[str]) -> int:
             return 0
         from usagecore import spool
 
-        spool.write(source, CHANNELS[source], body,
-                    account_id=os.environ.get("USAGECORE_TELEMETRY_ACCOUNT_ID") or None)
+        spool.deliver(source, CHANNELS[source], body,
+                      account_id=os.environ.get("USAGECORE_TELEMETRY_ACCOUNT_ID") or None)
         if not config.env_flag("USAGECORE_TELEMETRY_SPOOL_ONLY", False):
             _start_drain()
     except Exception as err:  # noqa: BLE001  (a hook must never fail the agent; say why if asked)

@@ -7,7 +7,8 @@ message, instead of failing.
 Drains also take `drain.lock` in the spool folder, without waiting: one
 drain at a time is enough, and a hook never waits for anything.
 
-Standard library only: the hook path imports `try_lock`.
+Standard library only, and little of it: the hook path imports `is_locked`
+(so `hold` is a class, not a `contextlib` generator, and paths may be strings).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import fcntl
 import os
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 DEFAULT_TIMEOUT_S = float(os.environ.get("USAGECORE_LOCK_TIMEOUT", "10"))
 # How long to wait silently before saying what we are waiting for.
@@ -35,15 +37,16 @@ def lock_path(db_path: Path) -> Path:
 
 def _holder(path: Path) -> str:
     try:
-        text = path.read_text().strip()
+        with open(path) as f:
+            text = f.read().strip()
     except OSError:
         return "another usagecore process"
     return text or "another usagecore process"
 
 
-def try_lock(path: Path, exclusive: bool = True) -> int | None:
+def try_lock(path: Path | str, exclusive: bool = True) -> int | None:
     """The file descriptor holding the lock, or None when somebody else has it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
@@ -57,7 +60,7 @@ def release(fd: int) -> None:
     os.close(fd)  # closing the descriptor drops its flock
 
 
-def is_locked(path: Path) -> bool:
+def is_locked(path: Path | str) -> bool:
     """Whether somebody holds `path` (exclusively) right now."""
     fd = try_lock(path, exclusive=False)
     if fd is None:
@@ -66,41 +69,58 @@ def is_locked(path: Path) -> bool:
     return False
 
 
-@contextmanager
-def hold(path: Path, *, exclusive: bool = True, timeout: float | None = None,
-         what: str = "", quiet: bool = False) -> Iterator[None]:
-    """Hold the lock on `path` meanwhile, waiting up to `timeout` seconds for it.
+class hold:
+    """`with hold(path):` holds the lock on `path` meanwhile, waiting up to
+    `timeout` seconds for it.
 
     An exclusive holder writes who it is into the file, so that whoever waits
     can say what it is waiting for.
     """
-    timeout = DEFAULT_TIMEOUT_S if timeout is None else timeout
-    started = time.monotonic()
-    told = quiet
-    delay = 0.005
-    while True:
-        fd = try_lock(path, exclusive)
-        if fd is not None:
-            break
-        waited = time.monotonic() - started
-        if waited >= timeout:
-            raise Busy(f"the store is still in use by {_holder(path)} after {timeout:.0f} s; "
-                       "try again in a moment (or raise USAGECORE_LOCK_TIMEOUT)")
-        if not told and waited >= QUIET_WAIT_S:
-            print(f"usagecore: waiting for {_holder(path)} to finish with the store...", file=sys.stderr)
-            told = True
-        time.sleep(delay)
-        delay = min(delay * 2, 0.1)
-    try:
-        if exclusive:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{what or 'usagecore'} (pid {os.getpid()})".encode(), 0)
-        yield
-    finally:
-        release(fd)
+
+    def __init__(self, path: Path, *, exclusive: bool = True, timeout: float | None = None,
+                 what: str = "", quiet: bool = False):
+        self.path, self.exclusive, self.what, self.quiet = path, exclusive, what, quiet
+        self.timeout = DEFAULT_TIMEOUT_S if timeout is None else timeout
+        self.fd: int | None = None
+
+    def __enter__(self) -> None:
+        started = time.monotonic()
+        told = self.quiet
+        delay = 0.005
+        while True:
+            fd = try_lock(self.path, self.exclusive)
+            if fd is not None:
+                break
+            waited = time.monotonic() - started
+            if waited >= self.timeout:
+                raise Busy(f"the store is still in use by {_holder(self.path)} after {self.timeout:.0f} s; "
+                           "try again in a moment (or raise USAGECORE_LOCK_TIMEOUT)")
+            if not told and waited >= QUIET_WAIT_S:
+                print(f"usagecore: waiting for {_holder(self.path)} to finish with the store...", file=sys.stderr)
+                told = True
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        self.fd = fd
+        try:
+            if self.exclusive:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{self.what or 'usagecore'} (pid {os.getpid()})".encode(), 0)
+        except BaseException:
+            self._release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self.fd is not None:
+            release(self.fd)
+            self.fd = None
 
 
 def store_lock(db_path: Path, *, exclusive: bool = True, timeout: float | None = None,
                what: str = "", quiet: bool = False):
     """Hold the store's lock (see `hold`)."""
+    from pathlib import Path
+
     return hold(lock_path(Path(db_path)), exclusive=exclusive, timeout=timeout, what=what, quiet=quiet)

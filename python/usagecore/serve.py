@@ -90,7 +90,7 @@ def serve(db_path: Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_HTTP_P
     root = spool_dir()
     stop = stop or threading.Event()
     try:
-        drain_lock = locks.hold(root / "drain.lock", timeout=5.0, what="usagecore serve", quiet=True)
+        drain_lock = locks.hold(drain.drain_lock_path(root), timeout=5.0, what="usagecore serve", quiet=True)
         drain_lock.__enter__()
     except locks.Busy as err:
         raise ServeError(f"another drain or `usagecore serve` is running ({err})") from err
@@ -133,8 +133,7 @@ def _drain_now(db_path: Path, root: Path, keep_content: bool, summary: drain.Dra
     """Store what is waiting; a busy store or a failing one is retried next time
     (the payloads stay in the spool), except at the end, where it is said."""
     try:
-        while drain.drain_pass(db_path, root, keep_content, summary, locks.DEFAULT_TIMEOUT_S):
-            pass
+        drain.drain_pending(db_path, summary, root=root, keep_content=keep_content)
     except (locks.Busy, drain.StoreFailed) as err:
         print(f"usagecore serve: {err}; the payloads stay in the spool"
               + ("" if final else ", retrying"), file=sys.stderr)

@@ -17,17 +17,20 @@ Names are `{received_ns:019d}-{pid}-{8 hex}.{source}.{channel}`: sorted names
 are arrival order, and two writers in the same nanosecond still differ by pid
 and random suffix (the file is also created with O_EXCL).
 
-Imported by the hook path: standard library only.
+Imported by the hook path, which pays for every module it loads: `write`
+needs only `os` and `time` (no `json`, which brings `re`; no `pathlib`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from pathlib import Path
 
-from usagecore.config import spool_dir
+from usagecore.config import spool_dir, spool_root
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 HEADER_VERSION = 1
 
@@ -37,18 +40,36 @@ def _dirs(root: Path | None) -> tuple[Path, Path, Path, Path]:
     return root, root / "tmp", root / "new", root / "quarantine"
 
 
-def write(source: str, channel: str, body: bytes, *, root: Path | None = None,
-          received_at_ns: int | None = None, **header: object) -> Path:
-    """Spool `body` durably; return the file's path in `new/`."""
-    _, tmp, new, _ = _dirs(root)
+def _json(value: object) -> str:
+    """`json.dumps(value)`, without importing json for what headers hold:
+    numbers, null, booleans and plain printable ASCII strings."""
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if type(value) is int:
+        return str(value)
+    if type(value) is str and value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return f'"{value}"'
+    import json
+
+    return json.dumps(value)
+
+
+def deliver(source: str, channel: str, body: bytes, *, root: str | None = None,
+            received_at_ns: int | None = None, **header: object) -> str:
+    """Spool `body` durably; return the file's path in `new/` (`write`, for the hook path)."""
+    root = root or spool_root()
+    tmp, new = os.path.join(root, "tmp"), os.path.join(root, "new")
     received_at_ns = received_at_ns or time.time_ns()
     name = f"{received_at_ns:019d}-{os.getpid()}-{os.urandom(4).hex()}.{source}.{channel}"
     head = {"v": HEADER_VERSION, "source": source, "channel": channel,
             "received_at_ns": received_at_ns, "account_id": None, **header}
-    data = json.dumps(head, separators=(",", ":")).encode() + b"\n" + body
+    line = "{" + ",".join(f"{_json(key)}:{_json(value)}" for key, value in head.items()) + "}\n"
+    data = line.encode() + body
     for folder in (tmp, new):
-        folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(tmp / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.makedirs(folder, exist_ok=True)
+    fd = os.open(os.path.join(tmp, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         view = memoryview(data)
         while view:
@@ -58,8 +79,17 @@ def write(source: str, channel: str, body: bytes, *, root: Path | None = None,
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.rename(tmp / name, new / name)
-    return new / name
+    os.rename(os.path.join(tmp, name), os.path.join(new, name))
+    return os.path.join(new, name)
+
+
+def write(source: str, channel: str, body: bytes, *, root: Path | None = None,
+          received_at_ns: int | None = None, **header: object) -> Path:
+    """Spool `body` durably; return the file's path in `new/`."""
+    from pathlib import Path
+
+    return Path(deliver(source, channel, body, root=str(root) if root else None,
+                        received_at_ns=received_at_ns, **header))
 
 
 def pending(root: Path | None = None, limit: int | None = None) -> list[Path]:
@@ -78,6 +108,8 @@ class Unreadable(ValueError):
 
 def read(path: Path) -> tuple[dict, bytes]:
     """The header and the payload of a spool file."""
+    import json
+
     data = path.read_bytes()
     line, sep, body = data.partition(b"\n")
     try:

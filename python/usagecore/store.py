@@ -47,6 +47,7 @@ DESCRIPTIVE_COLUMNS = (
     "duration_ms",
     "success",
     "detail",
+    "speed",
 )
 
 
@@ -70,10 +71,12 @@ def _event_conflict_sql() -> str:
         "(excluded.occurred_at = occurred_at AND excluded.raw_event_id < raw_event_id))"
     )
     sets = [f"{c} = greatest({c}, excluded.{c})" for c in TOKEN_COLUMNS]
-    sets.append("total_tokens = " + " + ".join(
-        f"greatest({c}, excluded.{c})"
+    # Summed as HUGEINT and capped, like Rust's saturating total: absurd counts must
+    # not make the whole transaction fail on an overflow.
+    sets.append("total_tokens = CAST(least(" + " + ".join(
+        f"CAST(greatest({c}, excluded.{c}) AS HUGEINT)"
         for c in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
-    ))
+    ) + ", 9223372036854775807) AS BIGINT)")
     sets.append("occurred_at = least(occurred_at, excluded.occurred_at)")
     sets.append(f"raw_event_id = CASE WHEN {earlier} THEN excluded.raw_event_id ELSE raw_event_id END")
     sets += [
@@ -99,7 +102,7 @@ def _event_conflict_sql() -> str:
 _EVENT_CONFLICT_SQL = _event_conflict_sql()
 
 # A side chain may replay a main-chain message under another request id
-# (FORMATS.md §C.4 rule 3); across transactions and runs the store drops the replay.
+# (docs/formats-claude-code.md §C.4 rule 3); across transactions and runs the store drops the replay.
 DROP_SIDECHAIN_REPLAYS_SQL = """
 DELETE FROM usage_events
 WHERE is_sidechain
@@ -139,6 +142,7 @@ class Store:
 
     def __init__(self, path: Path | str, *, read_only: bool = False):
         self.path = Path(path)
+        self.read_only = read_only
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         # Attached rather than opened: only ATTACH takes the row group size.
@@ -149,6 +153,10 @@ class Store:
         self.con.execute("USE store")
         if not read_only:
             migrate(self.con)
+            # The store's copy of the provider links, for SQL clients (providers.py).
+            from usagecore import providers
+
+            providers.persist(self.con)
 
     @classmethod
     def for_reading(cls, path: Path | str) -> Store:
@@ -162,7 +170,21 @@ class Store:
         return store
 
     def close(self) -> None:
+        # A writer leaves the figures `usagecore status` shows beside the
+        # file, so that status need not open the store (status.py).
+        summary = None
+        if not self.read_only:
+            from usagecore import status
+
+            try:
+                summary = status.summarize(self.con)
+            except duckdb.Error:
+                summary = None  # an aborted transaction: the next writer writes them
         self.con.close()
+        if summary is not None:
+            from usagecore import status
+
+            status.save_summary(self.path, summary)
 
     def __enter__(self) -> Store:
         return self

@@ -122,8 +122,8 @@ def installed() -> bool:
     )
 
 
-def test_payload(tag: str) -> tuple[list[str], bytes]:
-    """What `doctor` sends through the hook script (arguments, stdin): an
-    event usagecore would keep as a raw record only."""
-    return [], b'{"hook_event_name":"UsagecoreDoctor","session_id":"' + tag.encode() + b'"}'
+def test_command(tag: str) -> tuple[list[str], bytes]:
+    """What `doctor` runs (arguments, stdin): the hook script with an event
+    usagecore would keep as a raw record only."""
+    return [str(hook_script()[0])], b'{"hook_event_name":"UsagecoreDoctor","session_id":"' + tag.encode() + b'"}'
 

@@ -40,6 +40,8 @@ class Plan:
     integration: str
     changes: list[Change] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Kept in the manifest: what uninstall needs to know (values replaced, ...).
+    record: dict = field(default_factory=dict)
 
     def describe(self) -> str:
         lines = []
@@ -65,14 +67,14 @@ def usagecore_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "usagecore"]
 
 
-def _sh_quote(word: str) -> str:
+def sh_quote(word: str) -> str:
     return "'" + word.replace("'", "'\"'\"'") + "'"
 
 
 def hook_script(name: str, ingest_args: str) -> tuple[Path, str]:
     """The script an agent runs: hands its input to `usagecore ingest`, never
     fails, never prints on stdout (some agents read stdout as instructions)."""
-    command = " ".join(_sh_quote(word) for word in usagecore_command())
+    command = " ".join(sh_quote(word) for word in usagecore_command())
     text = (
         "#!/bin/sh\n"
         f"# Installed by `usagecore install {name}`; `usagecore uninstall {name}` removes it.\n"
@@ -88,10 +90,15 @@ def hook_script(name: str, ingest_args: str) -> tuple[Path, str]:
 
 
 def read_text(path: Path) -> str | None:
+    """The file's text exactly as stored (line ends untranslated), so that
+    backups and restores give back the same bytes."""
     try:
-        return path.read_text()
+        with open(path, encoding="utf-8", newline="") as f:
+            return f.read()
     except FileNotFoundError:
         return None
+    except UnicodeDecodeError as err:
+        raise InstallError(f"{path} is not UTF-8 text (byte {err.start}); fix it first, nothing was changed") from err
     except OSError as err:
         raise InstallError(f"cannot read {path}: {err}") from err
 
@@ -113,10 +120,13 @@ def load_json(path: Path, text: str | None) -> dict:
 
 def dump_json_like(value: dict, original: str | None) -> str:
     """`value` as JSON in the style of `original`: same indentation (or none),
-    same final newline. Key order is the dict's, i.e. the original's."""
+    same line ends and final newline, non-ASCII escaped or not. Key order is the
+    dict's, i.e. the original's."""
     if original is None or not original.strip():
         return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
     body = original.strip()
+    # A file that is all ASCII may spell non-ASCII text as \\u escapes: keep doing so.
+    ascii_only = original.isascii()
     indent: str | int | None = None
     if "\n" in body:
         for line in body.splitlines()[1:]:
@@ -125,11 +135,12 @@ def dump_json_like(value: dict, original: str | None) -> str:
                 indent = line[: len(line) - len(stripped)]
                 break
         indent = indent or 2
-        text = json.dumps(value, indent=indent, ensure_ascii=False)
+        text = json.dumps(value, indent=indent, ensure_ascii=ascii_only)
     else:
         spaced = ": " in body or ", " in body
-        text = json.dumps(value, ensure_ascii=False, separators=(", ", ": ") if spaced else (",", ":"))
-    return text + ("\n" if original.endswith("\n") else "")
+        text = json.dumps(value, ensure_ascii=ascii_only, separators=(", ", ": ") if spaced else (",", ":"))
+    text += "\n" if original.endswith("\n") else ""
+    return text.replace("\n", "\r\n") if "\r\n" in original else text
 
 
 def _digest(text: str | None) -> str | None:
@@ -149,7 +160,10 @@ def manifest() -> dict:
 
 
 def _save_manifest(value: dict) -> None:
-    atomic_write(_manifest_path(), json.dumps(value, indent=2) + "\n")
+    if value:
+        atomic_write(_manifest_path(), json.dumps(value, indent=2) + "\n", 0o600)  # may hold a token
+    else:  # the last integration is gone: so is the record of it
+        _manifest_path().unlink(missing_ok=True)
 
 
 def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
@@ -161,7 +175,7 @@ def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
         except FileNotFoundError:
             mode = 0o644
     tmp = path.with_name(f".{path.name}.usagecore-{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
@@ -176,27 +190,32 @@ def backup(path: Path, text: str) -> Path:
     while target.exists():
         target = target.with_name(f"{path.name}.usagecore-backup-{time.strftime('%Y%m%d-%H%M%S')}-{n}")
         n += 1
-    target.write_text(text)
+    with open(target, "x", encoding="utf-8", newline="") as f:
+        f.write(text)
     return target
 
 
-def apply(plan: Plan, *, record: dict | None = None, forget: bool = False) -> list[Path]:
+def apply(plan: Plan, *, forget: bool = False) -> list[Path]:
     """Write a plan: back up every existing file it changes, write atomically,
     and record (or forget) the integration in the manifest. Returns the backups."""
     backups = []
     entry = manifest().get(plan.integration, {})
     originals = entry.get("originals", {})
+    # A second install must not forget what the first one replaced.
+    record = {key: value for key, value in plan.record.items() if key not in entry}
     for change in plan.changes:
         if not change.changes:
             continue
-        if change.before is not None:
+        key = str(change.path)
+        # A file we created ourselves (the hook script) needs no backup; the user's files do.
+        ours = key in originals and originals[key]["before"] is None
+        if change.before is not None and not ours:
             backups.append(backup(change.path, change.before))
         if change.after is None:
             change.path.unlink(missing_ok=True)
         else:
             executable = change.path.suffix in (".sh",)
             atomic_write(change.path, change.after, 0o755 if executable else None)
-        key = str(change.path)
         if not forget and key not in originals:
             # The first install's view of the file: what uninstall may restore.
             originals[key] = {"before": change.before, "written": _digest(change.after)}
@@ -206,7 +225,7 @@ def apply(plan: Plan, *, record: dict | None = None, forget: bool = False) -> li
     if forget:
         full.pop(plan.integration, None)
     else:
-        full[plan.integration] = {**entry, **(record or {}), "originals": originals,
+        full[plan.integration] = {**entry, **record, "originals": originals,
                                   "installed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     _save_manifest(full)
     return backups
