@@ -8,6 +8,7 @@ second, p50/p99 latency, the receiver's CPU seconds and peak RSS.
 
     python bench/otlp_load.py --seconds 20 --connections 8
     python bench/otlp_load.py --rate 500        # a fixed request rate (latency at a given load)
+    python bench/otlp_load.py --otelcol bench/otelcol/build/otelcol-bench   # the Collector on the same load
 """
 
 from __future__ import annotations
@@ -83,31 +84,15 @@ def proc_stats(pid: int) -> tuple[float, int]:
     return cpu, peak
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--rate", type=float, default=0.0, help="total requests per second (0: as fast as possible)")
-    parser.add_argument("--max-requests", type=int, default=200_000)
-    args = parser.parse_args()
-
-    work = Path(tempfile.mkdtemp(prefix="usagecore-otlp-bench-"))
-    env = {**os.environ, "XDG_STATE_HOME": str(work / "state"), "USAGECORE_TELEMETRY_DB_PATH": str(work / "db.duckdb")}
-    port = free_port()
-    serve = subprocess.Popen([sys.executable, "-m", "usagecore", "serve", "--port", str(port), "--no-grpc"],
-                             env=env, stderr=subprocess.PIPE, text=True)
-    state = work / "state" / "usagecore" / "serve.json"
-    while not state.exists():
-        if serve.poll() is not None:
-            sys.exit(serve.stderr.read())
-        time.sleep(0.05)
-
+def run_load(port: int, args) -> dict:
+    """Send the load to `port`; latencies and acknowledged counts."""
     counter = iter(range(args.max_requests))
     lock = threading.Lock()
     latencies: list[float] = []
-    acked_logs, acked_points, errors = [0], [0], [0]
+    acked = {"log_records": 0, "points": 0, "errors": 0}
     deadline = time.monotonic() + args.seconds
     interval = args.connections / args.rate if args.rate else 0.0
+    bodies = {n: (log_batch(n) if n % 2 == 0 else metric_batch(n)) for n in range(min(args.max_requests, 2000))}
 
     def client() -> None:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -118,11 +103,11 @@ def main() -> None:
             if n is None:
                 break
             logs = n % 2 == 0
-            body = log_batch(n // 2) if logs else metric_batch(n // 2)
-            path = "/v1/logs" if logs else "/v1/metrics"
+            body = bodies.get(n) or (log_batch(n) if logs else metric_batch(n))
             started = time.perf_counter()
             try:
-                connection.request("POST", path, body=body, headers={"Content-Type": "application/x-protobuf"})
+                connection.request("POST", "/v1/logs" if logs else "/v1/metrics", body=body,
+                                   headers={"Content-Type": "application/x-protobuf"})
                 response = connection.getresponse()
                 response.read()
                 ok = response.status == 200
@@ -134,12 +119,9 @@ def main() -> None:
             with lock:
                 if ok:
                     latencies.append(elapsed)
-                    if logs:
-                        acked_logs[0] += RECORDS_PER_BATCH
-                    else:
-                        acked_points[0] += 4
+                    acked["log_records" if logs else "points"] += RECORDS_PER_BATCH if logs else 4
                 else:
-                    errors[0] += 1
+                    acked["errors"] += 1
             if interval:
                 next_at += interval
                 time.sleep(max(0.0, next_at - time.monotonic()))
@@ -152,6 +134,36 @@ def main() -> None:
     for t in threads:
         t.join()
     wall = time.monotonic() - started
+    latencies.sort()
+    return {
+        "requests": len(latencies), "errors": acked["errors"], "seconds": round(wall, 2),
+        "requests_per_s": round(len(latencies) / wall, 1),
+        "p50_ms": round(latencies[len(latencies) // 2] * 1000, 2) if latencies else None,
+        "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2) if latencies else None,
+        "acknowledged_log_records": acked["log_records"], "acknowledged_points": acked["points"],
+    }
+
+
+def wait_for_port(port: int, process: subprocess.Popen) -> None:
+    while True:
+        if process.poll() is not None:
+            sys.exit(f"the receiver exited: {process.stderr.read() if process.stderr else ''}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+
+
+def bench_usagecore(args) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="usagecore-otlp-bench-"))
+    env = {**os.environ, "XDG_STATE_HOME": str(work / "state"),
+           "USAGECORE_TELEMETRY_DB_PATH": str(work / "db.duckdb")}
+    port = free_port()
+    serve = subprocess.Popen([sys.executable, "-m", "usagecore", "serve", "--port", str(port), "--no-grpc"],
+                             env=env, stderr=subprocess.PIPE, text=True)
+    wait_for_port(port, serve)
+    result = run_load(port, args)
     cpu, peak = proc_stats(serve.pid)
     serve.send_signal(signal.SIGTERM)
     serve.wait(timeout=600)
@@ -160,19 +172,42 @@ def main() -> None:
     con = duckdb.connect(str(work / "db.duckdb"), read_only=True)
     stored_logs = con.execute("SELECT count(*) FROM otel_events").fetchone()[0]
     stored_points = con.execute("SELECT count(*) FROM otel_metric_points").fetchone()[0]
-    messages = con.execute("SELECT count(*) FROM usage_events WHERE event_type = 'message'").fetchone()[0]
-    latencies.sort()
-    result = {
-        "requests": len(latencies), "errors": errors[0], "seconds": round(wall, 2),
-        "requests_per_s": round(len(latencies) / wall, 1),
-        "p50_ms": round(latencies[len(latencies) // 2] * 1000, 2) if latencies else None,
-        "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2) if latencies else None,
+    result.update({
         "receiver_cpu_s": round(cpu, 2), "receiver_peak_rss_mb": round(peak / 2**20, 1),
-        "acknowledged_log_records": acked_logs[0], "stored_log_records": stored_logs,
-        "acknowledged_points": acked_points[0], "stored_points": stored_points, "message_events": messages,
-        "lost": acked_logs[0] - stored_logs + acked_points[0] - stored_points,
-    }
-    print(json.dumps(result, indent=1))
+        "stored_log_records": stored_logs, "stored_points": stored_points,
+        "message_events": con.execute("SELECT count(*) FROM usage_events").fetchone()[0],
+        "lost": result["acknowledged_log_records"] - stored_logs + result["acknowledged_points"] - stored_points,
+    })
+    return result
+
+
+def bench_otelcol(args) -> dict:
+    http_port, grpc_port = free_port(), free_port()
+    config = Path(__file__).parent / "otelcol" / "config.yaml"
+    env = {**os.environ, "OTELCOL_HTTP_PORT": str(http_port), "OTELCOL_GRPC_PORT": str(grpc_port)}
+    collector = subprocess.Popen([args.otelcol, "--config", str(config)], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for_port(http_port, collector)
+    result = run_load(http_port, args)
+    cpu, peak = proc_stats(collector.pid)
+    collector.send_signal(signal.SIGTERM)
+    collector.wait(timeout=60)
+    result.update({"receiver_cpu_s": round(cpu, 2), "receiver_peak_rss_mb": round(peak / 2**20, 1)})
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--rate", type=float, default=0.0, help="total requests per second (0: as fast as possible)")
+    parser.add_argument("--max-requests", type=int, default=200_000)
+    parser.add_argument("--otelcol", help="also load this otelcol binary (bench/otelcol/build.sh builds one)")
+    args = parser.parse_args()
+    results = {"usagecore serve": bench_usagecore(args)}
+    if args.otelcol:
+        results["otelcol (nop exporter)"] = bench_otelcol(args)
+    print(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":
