@@ -90,9 +90,9 @@ def run_load(port: int, args) -> dict:
     lock = threading.Lock()
     latencies: list[float] = []
     acked = {"log_records": 0, "points": 0, "errors": 0}
-    deadline = time.monotonic() + args.seconds
     interval = args.connections / args.rate if args.rate else 0.0
     bodies = {n: (log_batch(n) if n % 2 == 0 else metric_batch(n)) for n in range(min(args.max_requests, 2000))}
+    deadline = time.monotonic() + args.seconds
 
     def client() -> None:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)

@@ -103,7 +103,7 @@ pub struct Server {
     spool: Option<Spool>,
     shutdown: watch::Sender<bool>,
     runtime: Option<std::thread::JoinHandle<()>>,
-    writer: Option<std::thread::JoinHandle<()>>,
+    writers: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// How long a stop waits for requests in flight.
@@ -130,7 +130,7 @@ impl Server {
             max_pending_files: config.limits.max_pending_files,
             ..spool::Limits::default()
         };
-        let (spool, writer) = Spool::start(&config.spool_dir, spool_limits)?;
+        let (spool, writers) = Spool::start(&config.spool_dir, spool_limits)?;
         let shared = Arc::new(Shared { spool: spool.clone(), auth: config.auth, limits: config.limits });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -159,7 +159,7 @@ impl Server {
             spool: Some(spool),
             shutdown,
             runtime: Some(thread),
-            writer: Some(writer),
+            writers,
         })
     }
 
@@ -176,7 +176,7 @@ impl Server {
         }
         // Our own sender is the last one: dropping it lets the writer finish.
         self.spool = None;
-        if let Some(writer) = self.writer.take() {
+        for writer in self.writers.drain(..) {
             let _ = writer.join();
         }
     }

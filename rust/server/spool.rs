@@ -1,8 +1,8 @@
 //! Durable hand-off of received requests: the shared spool of
-//! `usagecore.spool` (tmp/ -> fsync -> rename into new/), written by one
-//! thread with group commit: every request that arrived while the previous
-//! file was being synced goes into the next file, so one fsync acknowledges
-//! many requests.
+//! `usagecore.spool` (tmp/ -> fsync -> rename into new/), with group commit:
+//! a writer takes every request that is waiting into one file, so one fsync
+//! acknowledges many requests; a few writers sync at the same time, so the
+//! next group need not wait for the previous one's fsync.
 //!
 //! A file holding one request is a plain spool file: one JSON header line
 //! (`v`, `source`, `channel`, `received_at_ns`, `account_id`, `path`,
@@ -15,7 +15,7 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
@@ -50,6 +50,8 @@ pub enum Refused {
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub queue: usize,
+    /// Writer threads, each writing and syncing its own files.
+    pub writers: usize,
     pub max_pending_files: u64,
     /// Most bytes in one spool file; a larger group is split.
     pub max_file_bytes: usize,
@@ -57,7 +59,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { queue: 4096, max_pending_files: 20_000, max_file_bytes: 32 << 20 }
+        Limits { queue: 4096, writers: 4, max_pending_files: 20_000, max_file_bytes: 32 << 20 }
     }
 }
 
@@ -78,25 +80,31 @@ pub struct SpoolStats {
 }
 
 impl Spool {
-    /// Start the writer thread for spool folder `dir`.
-    pub fn start(dir: &Path, limits: Limits) -> std::io::Result<(Spool, std::thread::JoinHandle<()>)> {
+    /// Start the writer threads for spool folder `dir`.
+    pub fn start(dir: &Path, limits: Limits) -> std::io::Result<(Spool, Vec<std::thread::JoinHandle<()>>)> {
         for sub in ["tmp", "new", "quarantine"] {
             fs::create_dir_all(dir.join(sub))?;
         }
         let (jobs, receiver) = mpsc::channel(limits.queue.max(1));
+        let receiver = Arc::new(Mutex::new(receiver));
         let pending_files = Arc::new(AtomicU64::new(count_files(&dir.join("new"))));
         let stats = Arc::new(SpoolStats::default());
-        let writer = Writer {
-            dir: dir.to_owned(),
-            limits: limits.clone(),
-            pending_files: pending_files.clone(),
-            stats: stats.clone(),
-            counter: 0,
-            last_count: Instant::now(),
-        };
-        let handle =
-            std::thread::Builder::new().name("usagecore-spool".into()).spawn(move || writer.run(receiver))?;
-        Ok((Spool { jobs, pending_files, max_pending_files: limits.max_pending_files, stats }, handle))
+        let mut handles = Vec::new();
+        for index in 0..limits.writers.max(1) {
+            let writer = Writer {
+                dir: dir.to_owned(),
+                limits: limits.clone(),
+                pending_files: pending_files.clone(),
+                stats: stats.clone(),
+                index: index as u64,
+                counter: 0,
+                last_count: Instant::now(),
+            };
+            let receiver = receiver.clone();
+            let name = format!("usagecore-spool-{index}");
+            handles.push(std::thread::Builder::new().name(name).spawn(move || writer.run(&receiver))?);
+        }
+        Ok((Spool { jobs, pending_files, max_pending_files: limits.max_pending_files, stats }, handles))
     }
 
     /// Queue `part`; the receiver resolves once it is durable on disk.
@@ -130,26 +138,33 @@ struct Writer {
     limits: Limits,
     pending_files: Arc<AtomicU64>,
     stats: Arc<SpoolStats>,
+    index: u64,
     counter: u64,
     last_count: Instant,
 }
 
 impl Writer {
-    fn run(mut self, mut receiver: mpsc::Receiver<Job>) {
+    fn run(mut self, receiver: &Mutex<mpsc::Receiver<Job>>) {
         // Ends when every sender is gone and the queue is empty: a stop
         // writes out everything that was accepted.
-        while let Some(first) = receiver.blocking_recv() {
-            let mut group = vec![first];
-            let mut bytes = group[0].part.body.len();
-            while bytes < self.limits.max_file_bytes {
-                match receiver.try_recv() {
-                    Ok(job) => {
-                        bytes += job.part.body.len();
-                        group.push(job);
+        loop {
+            let group = {
+                let Ok(mut receiver) = receiver.lock() else { return };
+                let Some(first) = receiver.blocking_recv() else { return };
+                let mut group = vec![first];
+                let mut bytes = group[0].part.body.len();
+                while bytes < self.limits.max_file_bytes {
+                    match receiver.try_recv() {
+                        Ok(job) => {
+                            bytes += job.part.body.len();
+                            group.push(job);
+                        }
+                        Err(_) => break,
                     }
-                    Err(_) => break,
                 }
-            }
+                group
+            };
+            let bytes: usize = group.iter().map(|j| j.part.body.len()).sum();
             let parts: Vec<&Part> = group.iter().map(|j| &j.part).collect();
             let result = self.write(&parts).map_err(|e| format!("spool {}: {e}", self.dir.display()));
             if result.is_ok() {
@@ -193,7 +208,11 @@ impl Writer {
         };
         self.counter += 1;
         let stamp = now_ns();
-        let rand = crate::ids::stable_id(&[&stamp.to_be_bytes(), &self.counter.to_be_bytes()]) as u32;
+        let rand = crate::ids::stable_id(&[
+            &stamp.to_be_bytes(),
+            &self.index.to_be_bytes(),
+            &self.counter.to_be_bytes(),
+        ]) as u32;
         let name = format!("{:019}-{}-{:08x}.otlp.otlp", stamp, std::process::id(), rand);
         let tmp = self.dir.join("tmp").join(&name);
         let mut file = File::create(&tmp)?;
