@@ -404,6 +404,40 @@ def collect(ctx: click.Context, background: bool, keep_content: bool, as_json: b
         click.echo(summary.line(), err=True)
 
 
+# ------------------------------------------------------------------ serve
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but loopback needs --token.")
+@click.option("--port", default=4318, show_default=True, type=click.IntRange(0, 65535), help="OTLP/HTTP port.")
+@click.option("--grpc-port", default=4317, show_default=True, type=click.IntRange(0, 65535),
+              help="OTLP/gRPC port.")
+@click.option("--no-grpc", is_flag=True, help="Serve OTLP/HTTP only.")
+@click.option("--token", "tokens", multiple=True, envvar="USAGECORE_OTLP_TOKENS", metavar="TOKEN[=ACCOUNT]",
+              help="Require `Authorization: Bearer TOKEN`; its data belongs to ACCOUNT (repeatable; "
+                   "env USAGECORE_OTLP_TOKENS, space-separated).")
+@click.option("--keep-content", is_flag=True, help="Also store prompts, responses and tool content.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, grpc_port: int, no_grpc: bool, tokens: tuple[str, ...],
+          keep_content: bool) -> None:
+    """Receive OpenTelemetry (OTLP) from the agents and keep the store up to
+    date, hook payloads included, until SIGTERM or Ctrl-C."""
+    from usagecore import serve as receiver
+
+    def ready(state: dict) -> None:
+        grpc = f", OTLP/gRPC on {state['host']}:{state['grpc_port']}" if state["grpc_port"] else ""
+        click.echo(f"usagecore serve: OTLP/HTTP on http://{state['host']}:{state['port']}{grpc}; "
+                   f"storing into {state['db']}", err=True)
+
+    try:
+        summary = receiver.serve(ctx.find_root().obj, host=host, port=port,
+                                 grpc_port=None if no_grpc else grpc_port,
+                                 tokens=receiver.parse_tokens(tokens), keep_content=keep_content, ready=ready)
+    except receiver.ServeError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"usagecore serve: stopped; {summary.line()}", err=True)
+
+
 # ------------------------------------------------------------ integrations
 
 INTEGRATIONS = ("claude-code", "codex", "opencode", "otel")
