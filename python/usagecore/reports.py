@@ -354,10 +354,10 @@ def _blocks(con: duckdb.DuckDBPyConnection, tz: str, f: Filters, now: datetime) 
     span_us = BLOCK_HOURS * 3_600_000_000
     sql = f"""{cte},
         b AS (SELECT billing_provider_id AS provider, (epoch_us(occurred_at) + 3599999999) // 3600000000 AS hour_end,
-                     min(occurred_at) AS first_at, max(occurred_at) AS last_at,
+                     min(epoch_us(occurred_at)) AS first_us, max(epoch_us(occurred_at)) AS last_us,
                      list(DISTINCT model) FILTER (WHERE model IS NOT NULL) AS models, {MEASURES}
               FROM e GROUP BY 1, 2)
-        SELECT *, coalesce(epoch_us(first_at) - epoch_us(lag(last_at) OVER w) > {span_us}, false) AS gap
+        SELECT *, coalesce(first_us - lag(last_us) OVER w > {span_us}, false) AS gap
         FROM b WINDOW w AS (PARTITION BY provider ORDER BY hour_end) ORDER BY provider, hour_end"""
     _, buckets = _fetch(con, sql, params)
     span = timedelta(hours=BLOCK_HOURS)
@@ -366,11 +366,11 @@ def _blocks(con: duckdb.DuckDBPyConnection, tz: str, f: Filters, now: datetime) 
     for b in buckets:
         hour_end = datetime.fromtimestamp(b["hour_end"] * 3600, UTC)
         if block is None or b["provider"] != block["provider"] or b["gap"] or hour_end > block["start"] + span:
-            first = b["first_at"].astimezone(UTC)
+            first = _utc(b["first_us"])
             block = {"provider": b["provider"], "start": first.replace(minute=0, second=0, microsecond=0),
                      "first": first, "models": set(), **{m: None if m == "cost_usd" else 0 for m in MEASURE_NAMES}}
             blocks.append(block)
-        block["last"] = b["last_at"].astimezone(UTC)
+        block["last_us"] = b["last_us"]
         block["models"].update(b["models"] or ())
         for m in MEASURE_NAMES:
             if b[m] is not None:
@@ -383,7 +383,8 @@ def _blocks(con: duckdb.DuckDBPyConnection, tz: str, f: Filters, now: datetime) 
 
 
 def _block_row(block: dict, now: datetime, span: timedelta, zone_info: Any) -> dict:
-    start, first, last = block["start"], block["first"], block["last"]
+    start, first = block["start"], block["first"]
+    last = _utc(block["last_us"])
     end = start + span
     active = now < end and now - last < span
     minutes = (last - first).total_seconds() / 60
@@ -406,6 +407,13 @@ def _block_row(block: dict, now: datetime, span: timedelta, zone_info: Any) -> d
             "models": sorted(block["models"]), **{m: block[m] for m in MEASURE_NAMES},
             "start_utc": start.isoformat().replace("+00:00", "Z"), "end_utc": end.isoformat().replace("+00:00", "Z"),
             "burn_rate": burn, "projection": projection}
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _utc(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=us)
 
 
 def _zoneinfo(tz: str) -> Any:
