@@ -178,10 +178,17 @@ fn decode_claude_hooks<'py>(
     Ok(out)
 }
 
-/// Normalize a raw model id (`claude-opus-4-8[1m]` -> `claude-opus-4-8`).
+/// Normalize a raw model id to the id users group by
+/// (`claude-sonnet-4-5-20250929` -> `claude-sonnet-4-5`).
 #[pyfunction]
 fn normalize_model(raw: &str) -> String {
     crate::normalize::model_id(raw)
+}
+
+/// A raw model id as price lists know it (`Claude-Opus-4-8[1m]` -> `claude-opus-4-8`).
+#[pyfunction]
+fn model_ref(raw: &str) -> String {
+    crate::normalize::model_ref(raw)
 }
 
 #[pymodule]
@@ -190,6 +197,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ClaudeReader>()?;
     m.add_function(wrap_pyfunction!(decode_claude_hooks, m)?)?;
     m.add_function(wrap_pyfunction!(normalize_model, m)?)?;
+    m.add_function(wrap_pyfunction!(model_ref, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 where transcripts are found, the backfill summary, reports, `sql` and `prices`.
 
 Small transcripts are written here by hand; expected costs use the USD-per-million prices
-listed in /work/shared/captures/README.md section 3 (claude-opus-4-8: 5 / 25 / 0.5 / 6.25,
+listed in tests/data/captures/README.md section 3 (claude-opus-4-8: 5 / 25 / 0.5 / 6.25,
 claude-haiku-4-5: 1 / 5 / 0.1 / 1.25 for input / output / cache read / cache write 5m).
 """
 
@@ -631,15 +631,8 @@ def test_tz_is_matched_case_insensitively(ledger):
     assert rep(ledger, "daily", "--tz", "utc")["tz"] == "UTC"
 
 
-def empty_store(path: Path) -> Path:
-    from usagecore.store import Store
-
-    Store(path).close()
-    return path
-
-
-def test_empty_store_reports(db_path):
-    empty_store(db_path)
+def test_empty_store_reports(empty_store):
+    db_path = empty_store
     out = rep(db_path, "daily", "--tz", "UTC")
     assert out["rows"] == []
     assert out["totals"]["input_tokens"] == 0 and out["totals"]["requests"] == 0
@@ -653,8 +646,8 @@ QUERY = ("SELECT 1 AS n, 'x,y \"q\"' AS s, NULL AS nothing, true AS flag, 2.5::D
          "UNION ALL SELECT 2, 'line\nbreak', 'v', false, 0.25 ORDER BY n")
 
 
-def test_sql_json(db_path):
-    empty_store(db_path)
+def test_sql_json(empty_store):
+    db_path = empty_store
     out = run_cli("--db", str(db_path), "sql", QUERY, "--format", "json").stdout
     assert json.loads(out) == [
         {"n": 1, "s": 'x,y "q"', "nothing": None, "flag": True, "half": 2.5},
@@ -663,14 +656,14 @@ def test_sql_json(db_path):
     assert list(json.loads(out)[0]) == ["n", "s", "nothing", "flag", "half"]  # column order kept
 
 
-def test_sql_json_empty_result(db_path):
-    empty_store(db_path)
+def test_sql_json_empty_result(empty_store):
+    db_path = empty_store
     out = run_cli("--db", str(db_path), "sql", "SELECT * FROM usage_events", "--format", "json").stdout
     assert json.loads(out) == []
 
 
-def test_sql_csv(db_path):
-    empty_store(db_path)
+def test_sql_csv(empty_store):
+    db_path = empty_store
     out = run_cli("--db", str(db_path), "sql", QUERY, "--format", "csv").stdout
     assert out.splitlines()[0] == "n,s,nothing,flag,half"
     rows = list(csv.reader(io.StringIO(out)))
@@ -683,8 +676,8 @@ def test_sql_csv(db_path):
     ]
 
 
-def test_sql_table(db_path):
-    empty_store(db_path)
+def test_sql_table(empty_store):
+    db_path = empty_store
     out = run_cli("--db", str(db_path), "sql", "SELECT 42 AS answer, 'hello' AS word, NULL AS gap").stdout
     assert not ANSI.search(out)
     lines = [line for line in out.splitlines() if line.strip()]
@@ -718,8 +711,8 @@ def test_sql_timestamps(db_path):
     ("SELECT * FROM no_such_table", "Catalog Error"),
     ("SELECT 1/'a'", "Conversion Error"),
 ])
-def test_sql_error(db_path, query, message):
-    empty_store(db_path)
+def test_sql_error(empty_store, query, message):
+    db_path = empty_store
     result = run_cli("--db", str(db_path), "sql", query, check=False)
     assert result.returncode == 1
     assert result.stdout == ""

@@ -13,8 +13,8 @@ import pytest
 from conftest import run_cli
 from usagecore.migrations import MIGRATIONS, migrate
 
-TABLES = ["configured_providers", "file_cursors", "provider_links", "schema_migrations", "usage_events",
-          "usage_raw_events"]
+TABLES = ["configured_providers", "file_cursors", "model_prices", "provider_links", "schema_migrations",
+          "usage_events", "usage_raw_events"]
 VIEWS = ["billed_usage", "daily_usage", "model_usage", "provider_usage", "session_usage", "tool_usage",
          "unmapped_usage", "usage_events_resolved"]
 
@@ -58,6 +58,7 @@ USAGE_EVENTS = [
     ("duration_ms", "BIGINT", NULL, None),
     ("success", "BOOLEAN", NULL, None),
     ("detail", "VARCHAR", NULL, None),
+    ("speed", "VARCHAR", NULL, None),
 ]
 USAGE_RAW_EVENTS = [
     ("raw_event_id", "VARCHAR", NOT_NULL, None),
@@ -84,6 +85,25 @@ SCHEMA_MIGRATIONS = [
     ("name", "VARCHAR", NOT_NULL, None),
     ("applied_at", TSTZ, NOT_NULL, "current_timestamp"),
 ]
+MODEL_PRICES = [
+    ("provider_id", "VARCHAR", NULL, None),
+    ("model_raw", "VARCHAR", NOT_NULL, None),
+    ("speed", "VARCHAR", NOT_NULL, None),
+    ("valid_from", "DATE", NULL, None),
+    ("valid_to", "DATE", NULL, None),
+    ("utc_time_from", "TIME", NULL, None),
+    ("utc_time_to", "TIME", NULL, None),
+    ("genai_provider_id", "VARCHAR", NULL, None),
+    ("genai_model_id", "VARCHAR", NULL, None),
+    *[(f"{kind}_mtok", "DOUBLE", NULL, None)
+      for kind in ("input", "output", "cache_read", "cache_write", "cache_write_1h")],
+    ("tier_threshold", "BIGINT", NULL, None),
+    *[(f"tier_{kind}_mtok", "DOUBLE", NULL, None)
+      for kind in ("input", "output", "cache_read", "cache_write", "cache_write_1h")],
+    ("price_source", "VARCHAR", NULL, None),
+    ("genai_prices_version", "VARCHAR", NOT_NULL, None),
+    ("resolved_at", "TIMESTAMP", NOT_NULL, None),
+]
 CONFIGURED_PROVIDERS = [
     ("provider_id", "VARCHAR", NOT_NULL, None),
     ("name", "VARCHAR", NOT_NULL, None),
@@ -97,6 +117,7 @@ PROVIDER_LINKS = [
 ]
 COLUMNS = {
     "usage_events": USAGE_EVENTS,
+    "model_prices": MODEL_PRICES,
     "usage_raw_events": USAGE_RAW_EVENTS,
     "file_cursors": FILE_CURSORS,
     "schema_migrations": SCHEMA_MIGRATIONS,

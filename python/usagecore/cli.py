@@ -3,7 +3,10 @@ module, and print."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,16 +30,29 @@ def cli(ctx: click.Context, db_path: Path | None) -> None:
     ctx.obj = db_path or default_db_path()
 
 
+def _require_store(path: Path) -> None:
+    """The answer of every reading command when there is no store to read."""
+    try:
+        exists = path.exists()
+    except OSError as err:
+        raise click.ClickException(f"cannot open store {path}: {err.strerror}") from err
+    if not exists:
+        raise click.ClickException(f"no store at {path} yet: run `usagecore backfill` first")
+
+
 @contextmanager
 def _open(ctx: click.Context, *, read_only: bool = False, what: str = ""):
     """The store, once it is our turn: readers share it, a writer has it alone;
-    whoever comes second waits briefly (see `usagecore.locks`)."""
+    whoever comes second waits briefly (see `usagecore.locks`). Readers never
+    create a store."""
     import duckdb
 
     from usagecore import locks
     from usagecore.store import Store
 
     path = ctx.find_root().obj
+    if read_only:
+        _require_store(path)
     try:
         # A reader that has to migrate an old file writes: it takes the lock alone.
         with locks.store_lock(path, exclusive=not read_only, what=what or f"usagecore {ctx.info_name}"):
@@ -74,15 +90,49 @@ def _progress_bar(label: str):
     return progress
 
 
+@contextmanager
+def _ctrl_c_exits_quietly():
+    """Ctrl-C ends the command with status 130 and one line instead of a traceback.
+
+    The open transaction is rolled back on the way out (Store.transaction) and never
+    committed in any case, and cursors commit with their data, so the store keeps
+    exactly what earlier transactions committed. DuckDB turns a Ctrl-C that arrives
+    during a query into its own error, hence the flag.
+    """
+    import duckdb
+
+    pressed = threading.Event()
+
+    def on_ctrl_c(signum, frame):
+        pressed.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        yield
+    except (KeyboardInterrupt, RuntimeError, duckdb.Error):
+        if not pressed.is_set():
+            raise
+        click.echo("\ninterrupted: the store keeps what was committed before; "
+                   "run `usagecore backfill` again to go on", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Not sys.exit: that would wait for a Rust read still running in the background.
+        os._exit(130)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _run_claude_backfill(ctx: click.Context, paths: tuple[Path, ...], keep_content: bool, as_json: bool) -> None:
     from usagecore.backfill import backfill_claude
     from usagecore.config import claude_project_roots
     from usagecore.render import dumps
 
     roots = list(paths) or claude_project_roots()
-    with _open(ctx) as store:
-        progress = _progress_bar("reading transcripts") if sys.stderr.isatty() and not as_json else None
-        summary = backfill_claude(store, roots, keep_content=keep_content, progress=progress)
+    with _ctrl_c_exits_quietly():
+        with _open(ctx) as store:
+            progress = _progress_bar("reading transcripts") if sys.stderr.isatty() and not as_json else None
+            summary = backfill_claude(store, roots, keep_content=keep_content, progress=progress)
     shown = summary.problems[:MAX_PROBLEMS_SHOWN]
     for problem in shown:
         click.echo(f"skipped: {problem['path']} at byte {problem['offset']}: {problem['message']}", err=True)
@@ -96,7 +146,23 @@ def _run_claude_backfill(ctx: click.Context, paths: tuple[Path, ...], keep_conte
         click.echo(summary.line(), err=True)
 
 
-@cli.group(invoke_without_command=True)
+class _SourceGroup(click.Group):
+    """`backfill SOURCE`; a path where the source belongs gets a hint, not "No such command"."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name = args[0] if args else ""
+        if name and name not in self.commands and not name.startswith("-"):
+            looks_like_path = os.sep in name or name.startswith((".", "~")) or Path(name).exists()
+            if looks_like_path:
+                raise click.UsageError(
+                    f"{name!r} is not a source. To import Claude Code transcripts from a folder or file, "
+                    f"use `usagecore backfill claude {name}`.", ctx)
+            raise click.UsageError(
+                f"unknown source {name!r}; sources: {', '.join(sorted(self.commands))}", ctx)
+        return super().resolve_command(ctx, args)
+
+
+@cli.group(cls=_SourceGroup, invoke_without_command=True)
 @_backfill_options
 @click.pass_context
 def backfill(ctx: click.Context, keep_content: bool, as_json: bool) -> None:
@@ -161,9 +227,6 @@ def _reader(ctx: click.Context, settings):
     """The store opened for reading, its views resolving providers with `settings`."""
     from usagecore import providers
 
-    path = ctx.find_root().obj
-    if not path.exists():
-        raise click.ClickException(f"no store at {path} yet: run `usagecore backfill` first")
     with _open(ctx, read_only=True) as store:
         providers.overlay(store.con, settings)
         yield store.con
@@ -202,30 +265,54 @@ def report(ctx: click.Context, kind: str, since, until, breakdown: bool, as_json
                                       all_rows=all_rows), nl=False)
 
 
+# Statements that only read; any other opens the store for writing.
+_READ_ONLY_STATEMENTS = ("SELECT", "EXPLAIN")
+
+
+def _statement_kinds(query: str) -> list[str]:
+    """The kinds of the statements in `query` (SELECT, INSERT, ...), parsed by DuckDB."""
+    import duckdb
+
+    with duckdb.connect() as parser:
+        try:
+            return [statement.type.name for statement in parser.extract_statements(query)]
+        except duckdb.Error as err:
+            raise click.ClickException(str(err)) from err
+
+
 @cli.command()
 @click.argument("query")
 @click.option("--format", "fmt", type=click.Choice(("table", "json", "csv")), default="table", show_default=True)
 @click.pass_context
 def sql(ctx: click.Context, query: str, fmt: str) -> None:
-    """Run any SQL against the store (read only). Tables: usage_events,
-    usage_raw_events; views: daily_usage, session_usage, model_usage,
-    tool_usage, provider_usage, unmapped_usage, usage_events_resolved."""
+    """Run SQL against the store. Tables: usage_events, usage_raw_events;
+    views: daily_usage, session_usage, model_usage, tool_usage, provider_usage,
+    unmapped_usage, usage_events_resolved.
+
+    Statements that only read (SELECT, EXPLAIN) open the store read-only, like
+    `report`: they work on a read-only file and alongside other readers. Any other
+    statement opens it for writing. Neither creates a store that does not exist.
+    """
     import duckdb
 
     from usagecore.render import dumps, table, to_csv
     from usagecore.settings import SettingsError, load
 
-    if not query.strip():
-        raise click.UsageError("QUERY is empty: give a SQL statement, e.g. \"SELECT * FROM daily_usage\"")
+    kinds = _statement_kinds(query)
+    if not kinds:
+        raise click.UsageError("no SQL statement given, e.g. usagecore sql \"SELECT * FROM daily_usage\"")
     try:
         settings = load()
     except SettingsError as err:  # the store's last copy of the links still works
         click.echo(f"warning: {err}; provider views use the links last stored", err=True)
         settings = None
+    read_only = all(kind in _READ_ONLY_STATEMENTS for kind in kinds)
     path = ctx.find_root().obj
-    if not path.exists():
-        raise click.ClickException(f"no store at {path} yet: run `usagecore backfill` first")
-    with _open(ctx, read_only=True) as store:
+    _require_store(path)
+    if not read_only and not os.access(path, os.W_OK):
+        raise click.ClickException(
+            f"store {path} is read-only: only {' and '.join(_READ_ONLY_STATEMENTS)} statements can run on it")
+    with _open(ctx, read_only=read_only) as store:
         if settings is not None:
             from usagecore import providers
 
@@ -248,16 +335,26 @@ def sql(ctx: click.Context, query: str, fmt: str) -> None:
 
 @cli.command()
 @click.argument("model")
-@click.option("--provider", help="Provider id, when the model name is ambiguous (anthropic, openai, ...).")
-def prices(model: str, provider: str | None) -> None:
-    """Show the unit prices used for MODEL (USD per million tokens)."""
+@click.option("--provider", help="Only this provider's prices (anthropic, openai, aws, google, ...).")
+@click.option("--at", "at", type=click.DateTime(["%Y-%m-%d"]), help="Only the prices in force on this UTC date.")
+@click.option("--fast", is_flag=True, help="Fast-mode prices (responses with usage.speed = \"fast\").")
+def prices(model: str, provider: str | None, at, fast: bool) -> None:
+    """Show the unit prices used for MODEL (USD per million tokens): every period
+    with other prices, oldest first, or the one in force on --at."""
     from usagecore import prices as price_source
 
-    found = price_source.unit_prices(model, provider)
-    if found is None:
+    periods = price_source.price_history(model, provider, speed="fast" if fast else "standard",
+                                         only_provider=provider is not None)
+    if at is not None:
+        day = at.date()
+        periods = tuple(p for p in periods if (p.valid_from is None or p.valid_from <= day)
+                        and (p.valid_to is None or day < p.valid_to))
+    if not periods:
+        where = "".join([f" from provider {provider!r}" if provider else "", " in fast mode" if fast else "",
+                         f" on {at.date()}" if at else ""])
         raise click.ClickException(
-            f"no price known for {model!r} (genai-prices {price_source.genai_prices_version()})")
-    click.echo(price_source.format_prices(found))
+            f"no price known for {model!r}{where} (genai-prices {price_source.genai_prices_version()})")
+    click.echo("\n\n".join(price_source.format_prices(p) for p in periods))
 
 
 # -------------------------------------------------------------- live ingest

@@ -158,6 +158,54 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     ),
     (
         3,
+        "model_prices",
+        # Unit prices resolved from genai-prices, one row per model, speed and stretch
+        # of time with the same prices (prices.py owns it). It only caches what
+        # genai-prices says, so a table an older version made on the fly is replaced.
+        """
+        DROP TABLE IF EXISTS model_prices;
+        CREATE TABLE model_prices (
+            -- Logical key: (provider_id, model_raw, speed, valid_from, utc_time_from).
+            -- No PRIMARY KEY because those may be NULL; prices.ensure_prices() is the
+            -- only writer and replaces all rows of a (provider_id, model_raw) at once.
+            provider_id          VARCHAR,            -- as in usage_events; NULL when unknown
+            model_raw            VARCHAR NOT NULL,   -- as in usage_events, unnormalized
+            speed                VARCHAR NOT NULL,   -- 'standard' or 'fast' (usage_events.speed)
+            valid_from           DATE,               -- first UTC request date; NULL: since always
+            valid_to             DATE,               -- first UTC date no longer valid; NULL: still valid
+            utc_time_from        TIME,               -- daily window, UTC; NULL: from 00:00
+            utc_time_to          TIME,               -- exclusive; NULL: to the end of the day
+            genai_provider_id    VARCHAR,            -- what genai-prices matched; NULL when unknown
+            genai_model_id       VARCHAR,
+            -- Effective USD per million tokens. All NULL: no known price.
+            input_mtok           DOUBLE,
+            output_mtok          DOUBLE,
+            cache_read_mtok      DOUBLE,
+            cache_write_mtok     DOUBLE,             -- 5-minute cache writes
+            cache_write_1h_mtok  DOUBLE,             -- 1-hour writes; = cache_write_mtok if no own price
+            -- Long-context tier: when input + cache_read + cache_write > tier_threshold, every
+            -- token of the request is billed at the tier_* prices. All NULL: untiered.
+            tier_threshold       BIGINT,
+            tier_input_mtok      DOUBLE,
+            tier_output_mtok     DOUBLE,
+            tier_cache_read_mtok DOUBLE,
+            tier_cache_write_mtok DOUBLE,
+            tier_cache_write_1h_mtok DOUBLE,
+            price_source         VARCHAR,            -- where fast-mode prices came from (prices.py)
+            genai_prices_version VARCHAR NOT NULL,
+            resolved_at          TIMESTAMP NOT NULL  -- UTC
+        );
+        """,
+    ),
+    (
+        4,
+        "usage_events.speed",
+        # How a response was served: 'fast' (fast mode, billed at other rates),
+        # 'standard', or NULL when the source does not say.
+        "ALTER TABLE usage_events ADD COLUMN speed VARCHAR;",
+    ),
+    (
+        5,
         "provider links and usage views",
         """
         -- Mirrors of settings.json (usagecore writes them whenever it opens the

@@ -47,6 +47,7 @@ DESCRIPTIVE_COLUMNS = (
     "duration_ms",
     "success",
     "detail",
+    "speed",
 )
 
 
@@ -70,10 +71,12 @@ def _event_conflict_sql() -> str:
         "(excluded.occurred_at = occurred_at AND excluded.raw_event_id < raw_event_id))"
     )
     sets = [f"{c} = greatest({c}, excluded.{c})" for c in TOKEN_COLUMNS]
-    sets.append("total_tokens = " + " + ".join(
-        f"greatest({c}, excluded.{c})"
+    # Summed as HUGEINT and capped, like Rust's saturating total: absurd counts must
+    # not make the whole transaction fail on an overflow.
+    sets.append("total_tokens = CAST(least(" + " + ".join(
+        f"CAST(greatest({c}, excluded.{c}) AS HUGEINT)"
         for c in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
-    ))
+    ) + ", 9223372036854775807) AS BIGINT)")
     sets.append("occurred_at = least(occurred_at, excluded.occurred_at)")
     sets.append(f"raw_event_id = CASE WHEN {earlier} THEN excluded.raw_event_id ELSE raw_event_id END")
     sets += [
@@ -99,7 +102,7 @@ def _event_conflict_sql() -> str:
 _EVENT_CONFLICT_SQL = _event_conflict_sql()
 
 # A side chain may replay a main-chain message under another request id
-# (FORMATS.md §C.4 rule 3); across transactions and runs the store drops the replay.
+# (docs/formats-claude-code.md §C.4 rule 3); across transactions and runs the store drops the replay.
 DROP_SIDECHAIN_REPLAYS_SQL = """
 DELETE FROM usage_events
 WHERE is_sidechain
@@ -197,16 +200,22 @@ class Store:
         # Each full row group goes to the file as soon as it is complete,
         # while Rust reads on, instead of five at a time or at the commit.
         self.con.execute("SET write_buffer_row_group_count = 1")
+        self.con.execute("SET memory_limit = '100MB'")
         try:
             yield
         finally:
             self.con.execute("RESET threads")
             self.con.execute("RESET write_buffer_row_group_count")
+            self.con.execute("RESET memory_limit")
 
     @contextmanager
-    def transaction(self, source_system: str = "") -> Iterator[Writer]:
+    def transaction(self, source_system: str = "", *, after: Writer | None = None) -> Iterator[Writer]:
         """One transaction: a backfill's events, raw records and cursors
         commit together, so a cursor never gets ahead of its data.
+
+        `after`: the writer of this process's previous transaction, when
+        nothing else wrote in between (the store lock is held): tables it found
+        empty count as fresh here too, for rows of the same origin.
 
         A large transaction is also the cheapest way to write: DuckDB puts it
         straight into the database file at commit instead of going through
@@ -214,7 +223,7 @@ class Store:
         """
         self.con.execute("BEGIN TRANSACTION")
         try:
-            yield Writer(self.con, source_system)
+            yield Writer(self.con, source_system, after=after)
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
@@ -254,12 +263,15 @@ class Writer:
     no conflicts to look for, which is most of a first backfill's cost.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, source_system: str):
+    def __init__(self, con: duckdb.DuckDBPyConnection, source_system: str, *, after: Writer | None = None):
         self.con = con
         self.source_system = source_system
         # Tables empty when the transaction began, and which reader filled them since.
-        self._fresh = {t for t in ("usage_raw_events", "usage_events") if self._count(t) == 0}
-        self._origins: dict[str, object] = {}
+        if after is None:
+            self._fresh = {t for t in ("usage_raw_events", "usage_events") if self._count(t) == 0}
+            self._origins: dict[str, object] = {}
+        else:
+            self._fresh, self._origins = set(after._fresh), dict(after._origins)
 
     def _plain_insert(self, table: str, origin: object | None) -> bool:
         """Whether rows may go in without looking for conflicts: the table was
