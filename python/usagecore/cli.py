@@ -239,10 +239,11 @@ def _reader(ctx: click.Context, settings):
 @click.option("--json", "as_json", is_flag=True, help="Rows and totals as JSON (shape in the README).")
 @click.option("--csv", "as_csv", is_flag=True, help="Rows as CSV.")
 @click.option("--wide", is_flag=True, help="Every column, however wide the table gets.")
+@click.option("--all", "all_rows", is_flag=True, help="Every session or block, not the latest 100.")
 @click.option("--no-color", is_flag=True, help="No colour (also: NO_COLOR=1).")
 @click.pass_context
 def report(ctx: click.Context, kind: str, since, until, breakdown: bool, as_json: bool, as_csv: bool,
-           wide: bool, no_color: bool, **filters) -> None:
+           wide: bool, all_rows: bool, no_color: bool, **filters) -> None:
     """Usage and cost by day, week, month, session, 5-hour block, model, tool,
     project, provider or account. Counts configured or linked providers only,
     and says what it left out."""
@@ -260,8 +261,8 @@ def report(ctx: click.Context, kind: str, since, until, breakdown: bool, as_json
     elif as_csv:
         click.echo(render.report_csv(result), nl=False)
     else:
-        click.echo(render.report_text(result, width=render.terminal_width(wide), color=render.use_color(no_color)),
-                   nl=False)
+        click.echo(render.report_text(result, width=render.terminal_width(wide), color=render.use_color(no_color),
+                                      all_rows=all_rows), nl=False)
 
 
 # Statements that only read; any other opens the store for writing.
