@@ -26,6 +26,9 @@ install-test: $(BIN)/python
 	@echo "Building the Rust extension (release). The first build compiles about 100 crates: a few minutes."
 	@$(BIN)/pip install -v -e ".[test]" 2>&1 | tee $(VENV)/build.log | { $(BUILD_PROGRESS); } \
 		|| { echo "build failed; the whole output is in $(VENV)/build.log"; exit 1; }
+	# ccusage, for the tests that compare our reports with it (they skip without it).
+	@if command -v npm >/dev/null; then npm install --prefix bench --no-audit --no-fund --silent; \
+	else echo "npm not found: the ccusage comparisons will skip"; fi
 
 # The main job on the default store: import Claude Code history, show it by day.
 run: install

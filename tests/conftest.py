@@ -30,6 +30,10 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
     monkeypatch.delenv("USAGECORE_TELEMETRY_DB_PATH", raising=False)
     monkeypatch.setenv("TZ", "UTC")
+    # Reports fit $COLUMNS; tests that check a width set it themselves.
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("USAGECORE_CONFIG", raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
     return home
 
 

@@ -148,7 +148,10 @@ def test_console_script():
 
 
 @pytest.mark.parametrize("args, words", [
-    (("report", "--help"), ("daily|monthly|session|models", "--since", "--until", "--tz", "--source", "--json")),
+    (("report", "--help"), ("daily", "weekly", "monthly", "session", "blocks", "models", "tools", "projects",
+                           "providers", "accounts", "--since", "--until", "--tz", "--source", "--provider",
+                           "--account", "--project", "--model", "--breakdown", "--json", "--csv", "--wide",
+                           "--no-color")),
     (("backfill", "claude", "--help"), ("--json", "--keep-content")),
     (("sql", "--help"), ("--format", "table|json|csv")),
     (("prices", "--help"), ("--provider",)),
@@ -415,7 +418,8 @@ def test_glued_fragment_of_non_usage_line_is_reported(tmp_path, db_path):
 def test_daily_json_utc(ledger):
     out = rep(ledger, "daily", "--tz", "UTC")
     assert out["report"] == "daily" and out["tz"] == "UTC"
-    assert set(out) == {"report", "tz", "rows", "totals"}
+    assert set(out) == {"report", "tz", "filters", "rows", "totals", "unmapped"}
+    assert out["unmapped"] == []
     assert inputs(out, "date") == {"2026-02-28": 1, "2026-03-01": 2 | 4, "2026-03-02": 8, "2026-04-10": 16}
     by_date = {r["date"]: r for r in out["rows"]}
     assert by_date["2026-03-01"]["requests"] == 2
@@ -633,7 +637,7 @@ def test_empty_store_reports(empty_store):
     assert out["rows"] == []
     assert out["totals"]["input_tokens"] == 0 and out["totals"]["requests"] == 0
     text = run_cli("--db", str(db_path), "report", "models").stdout
-    assert "Total" in text
+    assert "No usage for this filter" in text and "Total" not in text
 
 
 # --------------------------------------------------------------------- sql

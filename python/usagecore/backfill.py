@@ -283,7 +283,9 @@ def read_transcripts(store: Store, writer: Writer, paths: list[str], *, account_
             tasks.append((path, size, mtime_ns, cursor))
     if tasks:
         reader = _core.ClaudeReader(keep_content=keep_content)
-        _store_read(writer, reader.read(tasks), summary, problems, reader)
+        result = reader.read(tasks)
+        _store_raws(writer, result, summary, problems, reader)
+        writer.add_cursors(result["cursors"], CLAUDE)
         finished = reader.finish()
         written = writer.add_events(finished.pop("events"), account_id=account_id, origin=reader)
         _tally_events(summary, finished, written)

@@ -142,6 +142,7 @@ class Store:
 
     def __init__(self, path: Path | str, *, read_only: bool = False):
         self.path = Path(path)
+        self.read_only = read_only
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         # Attached rather than opened: only ATTACH takes the row group size.
@@ -152,6 +153,10 @@ class Store:
         self.con.execute("USE store")
         if not read_only:
             migrate(self.con)
+            # The store's copy of the provider links, for SQL clients (providers.py).
+            from usagecore import providers
+
+            providers.persist(self.con)
 
     @classmethod
     def for_reading(cls, path: Path | str) -> Store:
@@ -165,7 +170,21 @@ class Store:
         return store
 
     def close(self) -> None:
+        # A writer leaves the figures `usagecore status` shows beside the
+        # file, so that status need not open the store (status.py).
+        summary = None
+        if not self.read_only:
+            from usagecore import status
+
+            try:
+                summary = status.summarize(self.con)
+            except duckdb.Error:
+                summary = None  # an aborted transaction: the next writer writes them
         self.con.close()
+        if summary is not None:
+            from usagecore import status
+
+            status.save_summary(self.path, summary)
 
     def __enter__(self) -> Store:
         return self
