@@ -158,12 +158,6 @@ def _store_raws(writer: Writer, result: dict, summary: Summary, problems: list, 
     problems.extend(result["problems"])
 
 
-def _store_read(writer: Writer, result: dict, summary: Summary, problems: list, origin: object) -> None:
-    """One read's raw records and cursors, into one transaction (a live read)."""
-    _store_raws(writer, result, summary, problems, origin)
-    writer.add_cursors(result["cursors"], CLAUDE)
-
-
 def _raw_groups(batches: list[tuple[list, int]]) -> list[list[tuple[list, int]]]:
     """A transaction's batches in runs of about RAW_COMMIT_BYTES."""
     groups: list[list[tuple[list, int]]] = [[]]
