@@ -187,6 +187,7 @@ def drain_pending(db_path: Path, summary: DrainSummary, *, root: Path | None = N
     """Store everything pending now, batch by batch. For a caller that holds
     the drain lock (`drain` below, or `usagecore serve` for as long as it runs)."""
     timeout = locks.DEFAULT_TIMEOUT_S if lock_timeout is None else lock_timeout
+    spool.recover(root)
     while _drain_pass(db_path, root, keep_content, summary, timeout):
         # The store is free between batches; without a pause the next batch
         # took it back first every time, for as long as hooks kept coming, and
