@@ -57,11 +57,12 @@ def register(source: str, channel: str, handler: Handler) -> None:
 
 
 def _handlers() -> dict[tuple[str, str], Handler]:
-    if not _HANDLERS:
-        import importlib
+    """Every handler, each module imported once. All of them, always: one
+    module imported elsewhere first must not hide the others."""
+    import importlib
 
-        for module in HANDLER_MODULES:
-            importlib.import_module(module)
+    for module in HANDLER_MODULES:
+        importlib.import_module(module)
     return _HANDLERS
 
 
