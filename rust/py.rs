@@ -163,7 +163,8 @@ impl OtlpServer {
     /// empty means no authentication.
     #[new]
     #[pyo3(signature = (*, host, port, grpc_port, spool_dir, tokens, max_body_bytes = 16 << 20,
-                        max_decompressed_bytes = 64 << 20, max_pending_files = 20_000))]
+                        max_decompressed_bytes = 64 << 20, max_pending_files = 20_000,
+                        body_timeout_s = 30.0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -175,15 +176,26 @@ impl OtlpServer {
         max_body_bytes: usize,
         max_decompressed_bytes: usize,
         max_pending_files: u64,
+        body_timeout_s: f64,
     ) -> PyResult<Self> {
         use crate::server::{Auth, Config, Limits, Server};
+        let body_timeout = std::time::Duration::try_from_secs_f64(body_timeout_s)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| PyValueError::new_err(format!("body_timeout_s must be > 0, not {body_timeout_s}")))?;
         let config = Config {
             host,
             http_port: port,
             grpc_port,
             spool_dir,
             auth: Auth::new(tokens),
-            limits: Limits { max_body_bytes, max_decompressed_bytes, max_pending_files, ..Limits::default() },
+            limits: Limits {
+                max_body_bytes,
+                max_decompressed_bytes,
+                max_pending_files,
+                body_timeout,
+                ..Limits::default()
+            },
         };
         let server = py.detach(|| Server::start(config)).map_err(|e| PyOSError::new_err(e.to_string()))?;
         Ok(OtlpServer { server: Some(server) })

@@ -65,6 +65,7 @@ class OtlpServer:
         max_body_bytes: int = ...,
         max_decompressed_bytes: int = ...,
         max_pending_files: int = ...,
+        body_timeout_s: float = ...,
     ) -> None: ...
     @property
     def http_port(self) -> int | None: ...

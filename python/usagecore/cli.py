@@ -418,9 +418,11 @@ def collect(ctx: click.Context, background: bool, keep_content: bool, as_json: b
               help="Require `Authorization: Bearer TOKEN`; its data belongs to ACCOUNT (repeatable; "
                    "env USAGECORE_OTLP_TOKENS, space-separated).")
 @click.option("--keep-content", is_flag=True, help="Also store prompts, responses and tool content.")
+@click.option("--body-timeout", default=30.0, show_default=True, type=click.FloatRange(0, min_open=True),
+              metavar="SECONDS", help="How long a client may take to send a request body before it gets 408.")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, grpc_port: int, no_grpc: bool, tokens: tuple[str, ...],
-          keep_content: bool) -> None:
+          keep_content: bool, body_timeout: float) -> None:
     """Receive OpenTelemetry (OTLP) from the agents and keep the store up to
     date, hook payloads included, until SIGTERM or Ctrl-C."""
     from usagecore import serve as receiver
@@ -433,7 +435,8 @@ def serve(ctx: click.Context, host: str, port: int, grpc_port: int, no_grpc: boo
     try:
         summary = receiver.serve(ctx.find_root().obj, host=host, port=port,
                                  grpc_port=None if no_grpc else grpc_port,
-                                 tokens=receiver.parse_tokens(tokens), keep_content=keep_content, ready=ready)
+                                 tokens=receiver.parse_tokens(tokens), keep_content=keep_content,
+                                 body_timeout_s=body_timeout, ready=ready)
     except receiver.ServeError as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"usagecore serve: stopped; {summary.line()}", err=True)

@@ -33,6 +33,9 @@ DRAIN_INTERVAL_S = 0.25
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_HTTP_PORT = 4318
 DEFAULT_GRPC_PORT = 4317
+# A client whose headers are in has this long to send its body, then gets 408
+# (a slow client cannot hold a connection and its memory forever).
+DEFAULT_BODY_TIMEOUT_S = 30.0
 
 
 class ServeError(RuntimeError):
@@ -78,7 +81,8 @@ def parse_tokens(values: tuple[str, ...] | list[str]) -> dict[str, str | None]:
 
 def serve(db_path: Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_HTTP_PORT,
           grpc_port: int | None = DEFAULT_GRPC_PORT, tokens: dict[str, str | None] | None = None,
-          keep_content: bool = False, ready: Callable[[dict], None] | None = None,
+          keep_content: bool = False, body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
+          ready: Callable[[dict], None] | None = None,
           stop: threading.Event | None = None) -> drain.DrainSummary:
     """Serve until SIGTERM/SIGINT (or `stop` is set); return what was stored."""
     from usagecore import _core
@@ -97,7 +101,8 @@ def serve(db_path: Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_HTTP_P
     summary = drain.DrainSummary()
     try:
         try:
-            server = _core.OtlpServer(host=host, port=port, grpc_port=grpc_port, spool_dir=root, tokens=tokens)
+            server = _core.OtlpServer(host=host, port=port, grpc_port=grpc_port, spool_dir=root, tokens=tokens,
+                                       body_timeout_s=body_timeout_s)
         except OSError as err:
             raise ServeError(f"cannot listen on {host}:{port}/{grpc_port}: {err}") from err
         state = {"pid": os.getpid(), "host": host, "port": server.http_port, "grpc_port": server.grpc_port,

@@ -5,7 +5,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -24,9 +24,6 @@ use crate::otlp::proto::collector::logs::v1::{ExportLogsPartialSuccess, ExportLo
 use crate::otlp::proto::collector::metrics::v1::{ExportMetricsPartialSuccess, ExportMetricsServiceResponse};
 use crate::otlp::proto::collector::trace::v1::{ExportTracePartialSuccess, ExportTraceServiceResponse};
 use crate::otlp::{decode, Encoding, Signal};
-
-/// How long a client may take to send its body (slow-loris bound).
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `google.rpc.Status`, the body of every OTLP error response.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -173,7 +170,7 @@ async fn answer(request: Request<Incoming>, shared: &Shared) -> Reply {
         return error(StatusCode::PAYLOAD_TOO_LARGE, encoding, "body too large");
     }
     let limited = Limited::new(request.into_body(), shared.limits.max_body_bytes);
-    let body = match tokio::time::timeout(BODY_TIMEOUT, limited.collect()).await {
+    let body = match tokio::time::timeout(shared.limits.body_timeout, limited.collect()).await {
         Err(_) => return error(StatusCode::REQUEST_TIMEOUT, encoding, "body not received in time"),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
             return error(StatusCode::PAYLOAD_TOO_LARGE, encoding, "body too large")

@@ -35,6 +35,9 @@ pub struct Limits {
     pub queue: usize,
     /// Spool files not yet drained into the store before new requests get 503.
     pub max_pending_files: u64,
+    /// How long a client may take to send its body once its headers are in
+    /// (slow-loris bound); then it gets 408.
+    pub body_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -44,6 +47,7 @@ impl Default for Limits {
             max_decompressed_bytes: 64 << 20,
             queue: 4096,
             max_pending_files: 20_000,
+            body_timeout: Duration::from_secs(30),
         }
     }
 }
