@@ -21,6 +21,8 @@ pub mod hooks;
 pub mod ids;
 pub mod jsonl;
 pub mod normalize;
+pub mod otlp;
+pub mod server;
 
 #[cfg(feature = "python")]
 mod py;
