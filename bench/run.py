@@ -145,9 +145,15 @@ class Growth:
         step = max(1, len(sessions) // files)
         for index, path in enumerate(sessions[round_ % step::step][:files]):
             self.sizes.setdefault(path, path.stat().st_size)
-            first = orjson.loads(path.read_bytes().split(b"\n", 1)[0])
+            data = path.read_bytes()
+            try:
+                first = orjson.loads(data.split(b"\n", 1)[0])
+            except orjson.JSONDecodeError:
+                first = {}
             session, cwd = first.get("sessionId", "s"), first.get("cwd", "/home/me")
-            lines, written, n = [], 0, 0
+            # A file cut off by a crash (a corpus trap) ends mid-line: the fragment stays a
+            # line of its own, as truth counts it, instead of swallowing the first new line.
+            lines, written, n = ([b"\n"], 1, 0) if not data.endswith(b"\n") else ([], 0, 0)
             while written < size:
                 n += 1
                 call = f"bench{round_:02d}{index:02d}{n:05d}"
