@@ -179,10 +179,10 @@ impl OtlpServer {
         body_timeout_s: f64,
     ) -> PyResult<Self> {
         use crate::server::{Auth, Config, Limits, Server};
-        let body_timeout = std::time::Duration::try_from_secs_f64(body_timeout_s)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| PyValueError::new_err(format!("body_timeout_s must be > 0, not {body_timeout_s}")))?;
+        let body_timeout =
+            std::time::Duration::try_from_secs_f64(body_timeout_s).ok().filter(|d| !d.is_zero()).ok_or_else(
+                || PyValueError::new_err(format!("body_timeout_s must be > 0, not {body_timeout_s}")),
+            )?;
         let config = Config {
             host,
             http_port: port,
