@@ -79,6 +79,20 @@ def parse_tokens(values: tuple[str, ...] | list[str]) -> dict[str, str | None]:
     return tokens
 
 
+def _prepare_store(db_path: Path) -> None:
+    """Create or migrate the store before listening: from the moment `serve`
+    answers, `report` and `sql` find a store to read."""
+    import duckdb
+
+    from usagecore.store import Store
+
+    try:
+        with locks.store_lock(db_path, what="usagecore serve"), Store(db_path):
+            pass
+    except (duckdb.Error, OSError, locks.Busy) as err:
+        raise ServeError(f"cannot open store {db_path}: {err}") from err
+
+
 def serve(db_path: Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_HTTP_PORT,
           grpc_port: int | None = DEFAULT_GRPC_PORT, tokens: dict[str, str | None] | None = None,
           keep_content: bool = False, body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
@@ -100,6 +114,7 @@ def serve(db_path: Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_HTTP_P
         raise ServeError(f"another drain or `usagecore serve` is running ({err})") from err
     summary = drain.DrainSummary()
     try:
+        _prepare_store(db_path)
         try:
             server = _core.OtlpServer(host=host, port=port, grpc_port=grpc_port, spool_dir=root, tokens=tokens,
                                        body_timeout_s=body_timeout_s)
