@@ -5,6 +5,8 @@
 //! ```text
 //! source   jsonl::scan      find history files, read only what is new (cursors), in parallel
 //! decode   jsonl::claude    one transcript line -> one usage record (a `LineFormat`)
+//!          jsonl::codex     one rollout line, in order, with per-file state (a `LineFormat`)
+//!          opencode         OpenCode's SQLite database and legacy JSON files
 //! normalize normalize       model ids, token vocabulary, stable ids
 //! dedup    dedup            one event per API call, per-field max across its lines
 //! hand-off arrow            canonical events and raw records as Arrow batches
@@ -19,6 +21,7 @@ pub mod event;
 pub mod ids;
 pub mod jsonl;
 pub mod normalize;
+pub mod opencode;
 
 #[cfg(feature = "python")]
 mod py;

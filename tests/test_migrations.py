@@ -72,6 +72,7 @@ FILE_CURSORS = [
     ("head_hash", "UBIGINT", NOT_NULL, None),
     ("tail_hash", "UBIGINT", NOT_NULL, None),
     ("updated_at", TSTZ, NOT_NULL, None),
+    ("state", "VARCHAR", NULL, None),
 ]
 SCHEMA_MIGRATIONS = [
     ("version", "INTEGER", NOT_NULL, None),
@@ -133,7 +134,7 @@ def blank_db(tmp_path):
 def test_migrate_blank_file_creates_exact_schema(blank_db):
     con = duckdb.connect(str(blank_db))
     applied = migrate(con)
-    assert applied == [1]
+    assert applied == [v for v, _, _ in MIGRATIONS]
     assert _tables(con) == TABLES
     for table, expected in COLUMNS.items():
         assert _columns(con, table) == expected, table
@@ -167,10 +168,10 @@ def test_versions_recorded(blank_db):
 
 def test_migrating_twice_is_a_no_op(blank_db):
     con = duckdb.connect(str(blank_db))
-    assert migrate(con) == [1]
+    assert migrate(con) == [v for v, _, _ in MIGRATIONS]
     before = _migrations(con)
     con.execute(
-        "INSERT INTO file_cursors VALUES ('/x.jsonl', 'claude_code', 1, 2, 3, 4, 5, current_timestamp)")
+        "INSERT INTO file_cursors VALUES ('/x.jsonl', 'claude_code', 1, 2, 3, 4, 5, current_timestamp, NULL)")
     con.close()
 
     con = duckdb.connect(str(blank_db))
@@ -225,12 +226,12 @@ def test_cli_migrates_blank_file(blank_db):
     assert _tables(con) == TABLES
     for table, expected in COLUMNS.items():
         assert _columns(con, table) == expected, table
-    assert [(v, n) for v, n, _ in _migrations(con)] == [(1, "canonical tables")]
+    assert [(v, n) for v, n, _ in _migrations(con)] == [(v, n) for v, n, _ in MIGRATIONS]
     con.close()
     # And a second command migrates nothing more.
     run_cli("--db", str(blank_db), "sql", "SELECT 1")
     con = duckdb.connect(str(blank_db), read_only=True)
-    assert con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == 1
+    assert con.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
     con.close()
 
 
