@@ -96,7 +96,7 @@ def test_default_data_dir_and_a_second_run_reads_only_what_changed(tmp_path, iso
     con.commit()
     con.close()
     third = run_json("backfill", "opencode")
-    assert (third["events"], third["merged_events"]) == (0, 1)
+    assert third["events"] == 0 and third["merged_events"] >= 1
     rows = _rows(isolated_home / ".local" / "state" / "usagecore" / "telemetry.duckdb",
                  f"SELECT output_tokens, reasoning_tokens, cost_usd, cost_source FROM usage_events "
                  f"WHERE message_id = '{row_id}'")
