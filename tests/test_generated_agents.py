@@ -58,3 +58,30 @@ def test_codex_seeds_plant_every_trap():
     if len(planted) == 0:
         pytest.skip("the corpus tests did not run")
     assert CODEX_TRAPS <= planted
+
+
+OPENCODE_TRAPS = {"multi_step_messages", "failed_without_usage", "aborted_with_usage", "zero_cost_events",
+                  "still_streaming", "child_sessions", "sessions_both", "sessions_json"}
+
+
+@pytest.mark.parametrize("seed", (1, 2))
+def test_opencode_data_matches_its_truth(seed, tmp_path):
+    data = tmp_path / "opencode"
+    subprocess.run([sys.executable, str(REPO / "bench" / "generate_opencode.py"), "--out", str(data),
+                    "--messages", "3000", "--seed", str(seed)], check=True, capture_output=True)
+    truth = json.loads((data / "truth.json").read_text())
+    assert OPENCODE_TRAPS <= set(truth["counts"])
+    db = tmp_path / "t.duckdb"
+    summary = run_json("--db", str(db), "backfill", "opencode", env={"OPENCODE_DATA_DIR": str(data)})
+    assert (summary["events"], summary["problems"]) == (truth["overall"]["events"], [])
+    got = _by_key(db, ", sum(cost_usd) AS cost")
+    expected = truth["by_day_model_provider"]
+    assert {k: {**v, "cost": None} for k, v in got.items()} == {k: {**v, "cost": None} for k, v in expected.items()}
+    for key, row in expected.items():
+        assert got[key]["cost"] == pytest.approx(row["cost"], abs=1e-9), key
+    # OpenCode's own cost, 0 included, is what is stored: never an estimate.
+    assert all(row["unreported"] == 0 for row in _by_key(
+        db, ", count(*) FILTER (WHERE cost_source <> 'reported')::BIGINT AS unreported").values())
+    again = run_json("--db", str(db), "backfill", "opencode", env={"OPENCODE_DATA_DIR": str(data)})
+    assert again["events"] == 0
+    assert _by_key(db, ", sum(cost_usd) AS cost").keys() == expected.keys()
