@@ -87,6 +87,9 @@ pub fn events_batch(events: &[UsageEvent]) -> Result<RecordBatch, ArrowError> {
         Field::new("is_sidechain", DataType::Boolean, false),
         text("client_version"),
         text("git_branch"),
+        Field::new("duration_ms", DataType::Int64, true),
+        Field::new("success", DataType::Boolean, true),
+        text("detail"),
     ]);
     let e = events;
     let columns = build(vec![
@@ -126,6 +129,9 @@ pub fn events_batch(events: &[UsageEvent]) -> Result<RecordBatch, ArrowError> {
         Box::new(|| Arc::new(BooleanArray::from_iter(e.iter().map(|x| Some(x.is_sidechain))))),
         Box::new(|| strings(e.iter().map(|x| x.client_version.as_deref()))),
         Box::new(|| strings(e.iter().map(|x| x.git_branch.as_deref()))),
+        Box::new(|| Arc::new(Int64Array::from_iter(e.iter().map(|x| x.duration_ms)))),
+        Box::new(|| Arc::new(BooleanArray::from_iter(e.iter().map(|x| x.success)))),
+        Box::new(|| strings(e.iter().map(|x| x.detail.as_deref()))),
     ]);
     RecordBatch::try_new(Arc::new(schema), columns)
 }

@@ -86,9 +86,12 @@ pub fn merge(event: &mut UsageEvent, mut other: UsageEvent) {
         (&mut e.user_id, &mut o.user_id),
         (&mut e.client_version, &mut o.client_version),
         (&mut e.git_branch, &mut o.git_branch),
+        (&mut e.detail, &mut o.detail),
     ] {
         fill(into, from);
     }
+    e.duration_ms = e.duration_ms.or(o.duration_ms);
+    e.success = e.success.or(o.success);
     e.tokens = tokens;
     e.cost_usd = cost;
     e.cost_source = if cost.is_some() { CostSource::Reported } else { CostSource::Unknown };

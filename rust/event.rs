@@ -110,6 +110,57 @@ pub struct UsageEvent {
     pub is_sidechain: bool,
     pub client_version: Option<String>,
     pub git_branch: Option<String>,
+    /// How long a tool call took.
+    pub duration_ms: Option<i64>,
+    /// Whether a tool call succeeded.
+    pub success: Option<bool>,
+    /// What kind of boundary or failure: a session's start `source` or end
+    /// `reason`, an API error's kind.
+    pub detail: Option<String>,
+}
+
+impl UsageEvent {
+    /// An event with identity, time and kind only; no usage, nothing known yet.
+    pub fn bare(
+        event_id: Id,
+        raw_event_id: Id,
+        occurred_at_us: i64,
+        event_type: &'static str,
+        source_system: &'static str,
+        source_channel: &'static str,
+    ) -> UsageEvent {
+        UsageEvent {
+            event_id,
+            raw_event_id,
+            occurred_at_us,
+            event_type,
+            source_system,
+            source_channel,
+            provider_id: None,
+            account_id: None,
+            model_raw: None,
+            model: None,
+            tokens: Tokens::default(),
+            cost_usd: None,
+            cost_source: CostSource::Unknown,
+            requests: 0,
+            session_id: None,
+            turn_id: None,
+            message_id: None,
+            request_id: None,
+            tool_call_id: None,
+            tool_name: None,
+            project: None,
+            agent_id: None,
+            user_id: None,
+            is_sidechain: false,
+            client_version: None,
+            git_branch: None,
+            duration_ms: None,
+            success: None,
+            detail: None,
+        }
+    }
 }
 
 /// One source record as received (a row of `usage_raw_events`), with content

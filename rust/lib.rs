@@ -7,6 +7,7 @@
 //! decode   jsonl::claude    one transcript line -> one usage record (a `LineFormat`)
 //!          jsonl::codex     one rollout line, in order, with per-file state (a `LineFormat`)
 //!          opencode         OpenCode's SQLite database and legacy JSON files
+//!          hooks::claude    spooled hook payloads -> tool calls, prompts, sessions, transcripts to read
 //! normalize normalize       model ids, token vocabulary, stable ids
 //! dedup    dedup            one event per API call, per-field max across its lines
 //! hand-off arrow            canonical events and raw records as Arrow batches
@@ -18,6 +19,7 @@
 pub mod arrow;
 pub mod dedup;
 pub mod event;
+pub mod hooks;
 pub mod ids;
 pub mod jsonl;
 pub mod normalize;

@@ -171,6 +171,9 @@ pub fn decode_message(data: &str, origin: &Origin) -> Result<Record, DecodeError
         is_sidechain: false,
         client_version: None,
         git_branch: None,
+        duration_ms: None,
+        success: None,
+        detail: None,
     };
     let raw = RawRecord {
         raw_event_id,

@@ -14,6 +14,7 @@ use pyo3_arrow::PyTable;
 
 use crate::arrow::{cursors_batch, events_batch, raws_batch};
 use crate::dedup::Collector;
+use crate::hooks::Spooled;
 use crate::jsonl::claude::ClaudeTranscript;
 use crate::jsonl::codex::CodexRollout;
 use crate::jsonl::scan::{discover, read_files, Cursor, FileInfo, ReadResult};
@@ -282,6 +283,35 @@ fn read_opencode<'py>(
     Ok(out)
 }
 
+/// Decode spooled Claude Code hook payloads, each `(spool name,
+/// received_at_ns, account_id, body)`. Returns a dict with `events` and `raws`
+/// (Arrow tables), `transcripts` (`(path, account_id)` to read through their
+/// cursors) and `rejected` (`(spool name, why)`).
+#[pyfunction]
+fn decode_claude_hooks<'py>(
+    py: Python<'py>,
+    payloads: Vec<(String, i64, Option<String>, Vec<u8>)>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let payloads: Vec<Spooled> = payloads
+        .into_iter()
+        .map(|(name, received_at_ns, account_id, body)| Spooled { name, received_at_ns, account_id, body })
+        .collect();
+    let received_at_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
+    let (batch, tables) = py.detach(|| {
+        let batch = crate::hooks::claude::decode(&payloads);
+        let tables =
+            events_batch(&batch.events).and_then(|e| Ok((e, raws_batch(&batch.raws, received_at_us)?)));
+        (batch, tables)
+    });
+    let (events, raws) = tables.map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let out = PyDict::new(py);
+    out.set_item("events", table(events)?)?;
+    out.set_item("raws", table(raws)?)?;
+    out.set_item("transcripts", batch.transcripts)?;
+    out.set_item("rejected", batch.rejected)?;
+    Ok(out)
+}
+
 /// Normalize a raw model id (`claude-opus-4-8[1m]` -> `claude-opus-4-8`).
 #[pyfunction]
 fn normalize_model(raw: &str) -> String {
@@ -292,6 +322,7 @@ fn normalize_model(raw: &str) -> String {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(discover_jsonl, m)?)?;
     m.add_class::<Reader>()?;
+    m.add_function(wrap_pyfunction!(decode_claude_hooks, m)?)?;
     m.add_function(wrap_pyfunction!(normalize_model, m)?)?;
     m.add_function(wrap_pyfunction!(read_opencode, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

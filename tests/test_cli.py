@@ -244,17 +244,11 @@ def _sessions(db: Path | None = None) -> dict[str, int]:
     return {r["session_id"]: r["i"] for r in rows}
 
 
-def _claude(summaries: list[dict]) -> dict:
-    """Claude Code's summary among those of `backfill` without a source."""
-    (claude,) = [s for s in summaries if s["source"] == "claude_code"]
-    return claude
-
-
 def test_claude_config_dir_comma_list(tmp_path):
     one, two = tmp_path / "cfg one", tmp_path / "cfg-two"
     _copy(RICH, one / "projects")
     _copy(CONTINUE, two / "projects")
-    summary = _claude(run_json("backfill", env={"CLAUDE_CONFIG_DIR": f"{one},{two}"}))
+    summary = run_json("backfill", env={"CLAUDE_CONFIG_DIR": f"{one},{two}"})
     assert summary["files"] == 3
     assert summary["events"] == 10
     assert _sessions() == {RICH_SESSION: RICH_INPUT, CONTINUE_SESSION: CONTINUE_INPUT}
@@ -271,7 +265,7 @@ def test_claude_config_dir_spaces_and_missing_entries(tmp_path):
 
 def test_home_claude_projects(isolated_home):
     _copy(RICH, isolated_home / ".claude" / "projects")
-    summary = _claude(run_json("backfill"))
+    summary = run_json("backfill")
     assert (summary["files"], summary["events"]) == (2, 6)
     assert _sessions() == {RICH_SESSION: RICH_INPUT}
 
@@ -286,7 +280,7 @@ def test_xdg_config_claude_projects(isolated_home):
 def test_config_dir_does_not_hide_home_claude(tmp_path, isolated_home):
     _copy(RICH, tmp_path / "cfg" / "projects")
     _copy(CONTINUE, isolated_home / ".claude" / "projects")
-    summary = _claude(run_json("backfill", env={"CLAUDE_CONFIG_DIR": str(tmp_path / "cfg")}))
+    summary = run_json("backfill", env={"CLAUDE_CONFIG_DIR": str(tmp_path / "cfg")})
     assert (summary["files"], summary["events"]) == (3, 10)
     assert _sessions() == {RICH_SESSION: RICH_INPUT, CONTINUE_SESSION: CONTINUE_INPUT}
 
@@ -294,13 +288,13 @@ def test_config_dir_does_not_hide_home_claude(tmp_path, isolated_home):
 def test_same_history_under_two_roots_counts_once(isolated_home):
     _copy(RICH, isolated_home / ".claude" / "projects")
     _copy(RICH, Path(os.environ["XDG_CONFIG_HOME"]) / "claude" / "projects")
-    summary = _claude(run_json("backfill"))
+    summary = run_json("backfill")
     assert (summary["files"], summary["events"]) == (4, 6)
     assert _sessions() == {RICH_SESSION: RICH_INPUT}
 
 
 def test_no_history_anywhere(isolated_home):
-    summary = _claude(run_json("backfill"))
+    summary = run_json("backfill")
     assert (summary["files"], summary["events"], summary["lines"]) == (0, 0, 0)
 
 

@@ -246,6 +246,6 @@ def test_default_home_legacy_files_garbage_and_truncated_lines(tmp_path):
 
 def test_backfill_without_a_source_includes_codex(tmp_path, isolated_home):
     shutil.copytree(RESUME, isolated_home / ".codex" / "sessions")
-    summaries = run_json("backfill")
-    assert [s["source"] for s in summaries] == ["claude_code", "codex"]
-    assert summaries[1]["events"] == 4
+    summary = run_json("backfill")
+    assert [s["source"] for s in summary["sources"]] == ["claude_code", "codex"]
+    assert (summary["events"], summary["sources"][1]["events"]) == (4, 4)

@@ -52,6 +52,9 @@ USAGE_EVENTS = [
     ("is_sidechain", "BOOLEAN", NOT_NULL, "false"),
     ("client_version", "VARCHAR", NULL, None),
     ("git_branch", "VARCHAR", NULL, None),
+    ("duration_ms", "BIGINT", NULL, None),
+    ("success", "BOOLEAN", NULL, None),
+    ("detail", "VARCHAR", NULL, None),
 ]
 USAGE_RAW_EVENTS = [
     ("raw_event_id", "VARCHAR", NOT_NULL, None),
@@ -124,6 +127,9 @@ def _migrations(con) -> list[tuple]:
         "SELECT version, name, applied_at::VARCHAR FROM schema_migrations ORDER BY version").fetchall()
 
 
+ALL_VERSIONS = [version for version, _, _ in MIGRATIONS]
+
+
 @pytest.fixture
 def blank_db(tmp_path):
     path = tmp_path / "blank.duckdb"
@@ -134,7 +140,7 @@ def blank_db(tmp_path):
 def test_migrate_blank_file_creates_exact_schema(blank_db):
     con = duckdb.connect(str(blank_db))
     applied = migrate(con)
-    assert applied == [v for v, _, _ in MIGRATIONS]
+    assert applied == ALL_VERSIONS
     assert _tables(con) == TABLES
     for table, expected in COLUMNS.items():
         assert _columns(con, table) == expected, table
@@ -168,7 +174,7 @@ def test_versions_recorded(blank_db):
 
 def test_migrating_twice_is_a_no_op(blank_db):
     con = duckdb.connect(str(blank_db))
-    assert migrate(con) == [v for v, _, _ in MIGRATIONS]
+    assert migrate(con) == ALL_VERSIONS
     before = _migrations(con)
     con.execute(
         "INSERT INTO file_cursors VALUES ('/x.jsonl', 'claude_code', 1, 2, 3, 4, 5, current_timestamp, NULL)")

@@ -1,3 +1,3 @@
-from usagecore.cli import main
+from usagecore.entry import main
 
 main()

@@ -155,16 +155,17 @@ class _Ahead:
         return result
 
 
-def _store_read(writer: Writer, result: dict, summary: Summary, problems: list) -> None:
-    writer.add_raws(result["raws"])
-    writer.add_cursors(result["cursors"])
+def _store_read(writer: Writer, result: dict, summary: Summary, problems: list, origin: object,
+                source: str) -> None:
+    writer.add_raws(result["raws"], origin=origin)
+    writer.add_cursors(result["cursors"], source)
     _tally_read(summary, result["stats"])
     problems.extend(result["problems"])
 
 
-def _store_events(writer: Writer, finished: dict, summary: Summary) -> None:
+def _store_events(writer: Writer, finished: dict, summary: Summary, origin: object) -> None:
     # Popped, so the events are freed before the commit needs the memory.
-    written = writer.add_events(finished.pop("events"))
+    written = writer.add_events(finished.pop("events"), origin=origin)
     _tally_events(summary, finished, written)
 
 
@@ -176,22 +177,24 @@ def _read_and_store(store: Store, source: str, commits: list[list[tuple[list, in
     # while the last raw records go in, and the next transaction's first read
     # runs while this one's events go in.
     steps: list[Callable[[], dict]] = []
+    readers = []
     for commit in commits:
         reader = _core.Reader(source, keep_content=keep_content)
+        readers.append(reader)
         steps += [partial(reader.read, files) for files, _ in commit] + [reader.finish]
     background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="usagecore")
     with _no_cycle_collection(), store.bulk(), background:
         if total >= PREFETCH_PRICES_BYTES:
             background.submit(_import_price_source)
         results = _Ahead(background, steps)
-        for commit in commits:
+        for commit, reader in zip(commits, readers):
             with store.transaction(source) as writer:
                 for _, size in commit:
-                    _store_read(writer, results.take(), summary, problems)
+                    _store_read(writer, results.take(), summary, problems, reader, source)
                     done += size
                     if progress is not None:
                         progress(done, total)
-                _store_events(writer, results.take(), summary)
+                _store_events(writer, results.take(), summary, reader)
 
 
 def backfill_claude(
@@ -328,4 +331,38 @@ def backfill_opencode(
         if progress is not None:
             progress(1, 1)
     summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def read_transcripts(store: Store, writer: Writer, paths: list[str], *, account_id: str | None = None,
+                     keep_content: bool = False, source: str = CLAUDE) -> Summary:
+    """Read what is new in the `source` history files `paths` (Claude
+    transcripts or Codex rollouts; files, or folders of them) into `writer`'s
+    open transaction, through the same cursors as a backfill, so live reads
+    and backfills never count anything twice. Only the cursors of these files
+    are loaded."""
+    summary = Summary(source=source)
+    problems: list = []
+    existing = []
+    for path in paths:
+        if Path(path).exists():
+            existing.append(path)
+        else:
+            problems.append((path, 0, "transcript not found"))
+    files, found_problems = _core.discover_jsonl(existing)
+    problems += found_problems
+    summary.files = len(files)
+    cursors = store.cursors(source, [path for path, _, _ in files])
+    tasks = []
+    for path, size, mtime_ns in files:
+        cursor = cursors.get(path)
+        if cursor is None or cursor[2] != size or cursor[3] != mtime_ns:
+            tasks.append((path, size, mtime_ns, cursor))
+    if tasks:
+        reader = _core.Reader(source, keep_content=keep_content)
+        _store_read(writer, reader.read(tasks), summary, problems, reader, source)
+        finished = reader.finish()
+        written = writer.add_events(finished.pop("events"), account_id=account_id, origin=reader)
+        _tally_events(summary, finished, written)
+    summary.problems = [{"path": p, "offset": o, "message": m} for p, o, m in problems]
     return summary

@@ -4,6 +4,7 @@ module, and print."""
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -25,16 +26,27 @@ def cli(ctx: click.Context, db_path: Path | None) -> None:
     ctx.obj = db_path or default_db_path()
 
 
-def _open(ctx: click.Context, *, read_only: bool = False):
+@contextmanager
+def _open(ctx: click.Context, *, read_only: bool = False, what: str = ""):
+    """The store, once it is our turn: readers share it, a writer has it alone;
+    whoever comes second waits briefly (see `usagecore.locks`)."""
     import duckdb
 
+    from usagecore import locks
     from usagecore.store import Store
 
     path = ctx.find_root().obj
     try:
-        return Store.for_reading(path) if read_only else Store(path)
-    except (duckdb.Error, OSError) as err:
-        raise click.ClickException(f"cannot open store {path}: {err}") from err
+        # A reader that has to migrate an old file writes: it takes the lock alone.
+        with locks.store_lock(path, exclusive=not read_only, what=what or f"usagecore {ctx.info_name}"):
+            try:
+                store = Store.for_reading(path) if read_only else Store(path)
+            except (duckdb.Error, OSError) as err:
+                raise click.ClickException(f"cannot open store {path}: {err}") from err
+            with store:
+                yield store
+    except locks.Busy as err:
+        raise click.ClickException(str(err)) from err
 
 
 # ---------------------------------------------------------------- backfill
@@ -103,6 +115,21 @@ def _flags(ctx: click.Context, keep_content: bool, as_json: bool) -> tuple[bool,
     return keep_content or group.get("keep_content", False), as_json or group.get("as_json", False)
 
 
+def _combined(summaries: list[dict]) -> dict:
+    """One summary for several sources: their counts added up, their problems
+    together, and each source's own summary under `sources`."""
+    total: dict = {"source": ",".join(s["source"] for s in summaries), "problems": [], "sources": summaries}
+    for summary in summaries:
+        for key, value in summary.items():
+            if key == "problems":
+                total["problems"] += value
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                total[key] = total.get(key, 0) + value
+    if "seconds" in total:
+        total["mb_per_s"] = round(total["bytes_read"] / 1e6 / total["seconds"], 1) if total["seconds"] else 0.0
+    return total
+
+
 def _print_json(summaries: dict | list) -> None:
     from usagecore.render import dumps
 
@@ -124,7 +151,7 @@ def backfill(ctx: click.Context, keep_content: bool, as_json: bool) -> None:
             if found is not None:
                 summaries.append(found)
         if as_json:
-            _print_json(summaries)
+            _print_json(_combined(summaries))
 
 
 @backfill.command("claude")
@@ -234,6 +261,141 @@ def prices(model: str, provider: str | None) -> None:
         raise click.ClickException(
             f"no price known for {model!r} (genai-prices {price_source.genai_prices_version()})")
     click.echo(price_source.format_prices(found))
+
+
+# -------------------------------------------------------------- live ingest
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--source", type=click.Choice(("claude_code", "codex", "opencode")), required=True)
+@click.argument("payload", required=False)
+@click.pass_context
+def ingest(ctx: click.Context, source: str, payload: str | None) -> None:
+    """What agent hooks call: spool one payload (stdin, or PAYLOAD for Codex
+    `notify`) and start a drain. Always exits 0 and prints nothing."""
+    import os
+
+    from usagecore.ingest import main as ingest_main
+
+    os.environ[DB_ENV] = str(ctx.find_root().obj)  # for the drain it starts
+
+    sys.exit(ingest_main(["--source", source, *([payload] if payload is not None else [])]))
+
+
+@cli.command()
+@click.option("--background", is_flag=True, hidden=True,
+              help="Started by a hook: leave the work to a drain that is already running.")
+@click.option("--keep-content", is_flag=True, help="Also store message text in raw payloads.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@click.pass_context
+def collect(ctx: click.Context, background: bool, keep_content: bool, as_json: bool) -> None:
+    """Store what hooks and receivers left in the spool (what `ingest` starts)."""
+    from dataclasses import asdict
+
+    from usagecore import locks
+    from usagecore.config import spool_dir
+
+    if background and locks.is_locked(spool_dir() / "drain.lock"):
+        return  # a drain is on it already; it looks at the spool again before it stops
+    from usagecore import drain
+    from usagecore.render import dumps
+
+    try:
+        summary = drain.drain(ctx.find_root().obj, wait=not background, keep_content=keep_content,
+                              lock_timeout=60.0 if background else None)
+    except (locks.Busy, drain.StoreFailed) as err:
+        raise click.ClickException(f"{err}; the payloads stay in the spool") from err
+    for problem in summary.problems[:MAX_PROBLEMS_SHOWN]:
+        click.echo(f"skipped: {problem['path']} at byte {problem['offset']}: {problem['message']}", err=True)
+    if as_json:
+        click.echo(dumps(asdict(summary)))
+    elif not background:
+        click.echo(summary.line(), err=True)
+
+
+# ------------------------------------------------------------ integrations
+
+INTEGRATIONS = ("claude-code", "codex", "opencode", "otel")
+OTEL_AGENTS = ("claude-code", "codex")
+
+
+def _integration(integration: str, agent: str | None) -> str:
+    """`otel AGENT` is the integration `otel-AGENT`."""
+    if integration == "otel":
+        if agent not in OTEL_AGENTS:
+            raise click.UsageError(f"say which agent exports: `otel {' | '.join(OTEL_AGENTS)}`")
+        return f"otel-{agent}"
+    if agent is not None:
+        raise click.UsageError(f"unexpected argument {agent!r}")
+    return integration
+
+
+@cli.command()
+@click.argument("integration", type=click.Choice(INTEGRATIONS))
+@click.argument("agent", required=False)
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.option("--no-backfill", is_flag=True, help="Do not import the history already on disk.")
+@click.option("--endpoint", default="http://127.0.0.1:4318", show_default=True,
+              help="otel: where the agent sends OTLP (usagecore serve).")
+@click.option("--token", help="otel: bearer token the receiver expects.")
+@click.pass_context
+def install(ctx: click.Context, integration: str, agent: str | None, dry_run: bool, no_backfill: bool,
+            endpoint: str, token: str | None) -> None:
+    """Wire an agent to usagecore (merges into its settings, with a backup).
+
+    `install claude-code` adds hooks; `install otel claude-code|codex` points
+    the agent's OpenTelemetry export at `usagecore serve`.
+    """
+    from usagecore import integrations
+    from usagecore.integrations import common
+
+    name = _integration(integration, agent)
+    module = integrations.get(name)
+    try:
+        plan = module.plan_install(endpoint=endpoint, token=token) if integration == "otel" else module.plan_install()
+        click.echo(plan.describe(), err=True)
+        if dry_run:
+            return
+        for backup in common.apply(plan):
+            click.echo(f"backup:    {backup}", err=True)
+    except common.InstallError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"{name}: installed; `usagecore doctor` checks it, `usagecore uninstall "
+               f"{integration}{' ' + agent if agent else ''}` removes exactly what was added", err=True)
+    if not no_backfill and integration != "otel":
+        ctx.invoke(backfill)
+
+
+@cli.command()
+@click.argument("integration", type=click.Choice(INTEGRATIONS))
+@click.argument("agent", required=False)
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+def uninstall(integration: str, agent: str | None, dry_run: bool) -> None:
+    """Remove exactly what `install` added (the store is kept)."""
+    from usagecore import integrations
+    from usagecore.integrations import common
+
+    name = _integration(integration, agent)
+    try:
+        plan = integrations.get(name).plan_uninstall()
+        click.echo(plan.describe(), err=True)
+        if not dry_run:
+            common.apply(plan, forget=True)
+    except common.InstallError as err:
+        raise click.ClickException(str(err)) from err
+
+
+@cli.command()
+@click.argument("integrations", nargs=-1)
+@click.pass_context
+def doctor(ctx: click.Context, integrations: tuple[str, ...]) -> None:
+    """Check every integration, the spool and the store; exit 1 if something is broken."""
+    from usagecore import doctor as checks
+
+    results = checks.run(ctx.find_root().obj, list(integrations) or None)
+    for check in results:
+        click.echo(check.line())
+    if not all(check.ok for check in results):
+        sys.exit(1)
 
 
 def main() -> None:

@@ -66,6 +66,15 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     ),
     (
         2,
+        "live events: tool call duration and outcome, boundary detail",
+        """
+        ALTER TABLE usage_events ADD COLUMN duration_ms BIGINT;
+        ALTER TABLE usage_events ADD COLUMN success BOOLEAN;
+        ALTER TABLE usage_events ADD COLUMN detail VARCHAR;
+        """,
+    ),
+    (
+        3,
         "decoder state in file cursors",
         # What a stateful reader (Codex: session, model, cumulative total)
         # knew at the cursor, as JSON, so a later run resumes the file there.

@@ -44,6 +44,9 @@ DESCRIPTIVE_COLUMNS = (
     "user_id",
     "client_version",
     "git_branch",
+    "duration_ms",
+    "success",
+    "detail",
 )
 
 
@@ -197,7 +200,7 @@ class Store:
             self.con.execute("RESET write_buffer_row_group_count")
 
     @contextmanager
-    def transaction(self, source_system: str) -> Iterator[Writer]:
+    def transaction(self, source_system: str = "") -> Iterator[Writer]:
         """One transaction: a backfill's events, raw records and cursors
         commit together, so a cursor never gets ahead of its data.
 
@@ -213,14 +216,20 @@ class Store:
             raise
         self.con.execute("COMMIT")
 
-    def cursors(self, source_system: str) -> dict[str, tuple[str, int, int, int, int, int, str | None]]:
-        """Per path: (path, offset, size, mtime_ns, head_hash, tail_hash, state)."""
-        rows = self.con.execute(
-            'SELECT path, "offset", size, mtime_ns, head_hash, tail_hash, state '
-            "FROM file_cursors WHERE source_system = ?",
-            [source_system],
-        ).fetchall()
-        return {row[0]: row for row in rows}
+    def cursors(self, source_system: str, paths: list[str] | None = None
+                ) -> dict[str, tuple[str, int, int, int, int, int, str | None]]:
+        """Cursors of a source's files: all of them, or only those of `paths`
+        (a hook reads one transcript and need not load every cursor). Each is
+        (path, offset, size, mtime_ns, head_hash, tail_hash, decoder state)."""
+        sql = ('SELECT path, "offset", size, mtime_ns, head_hash, tail_hash, state '
+               "FROM file_cursors WHERE source_system = ?")
+        params: list = [source_system]
+        if paths is not None:
+            if not paths:
+                return {}
+            sql += " AND path IN (SELECT unnest(?::VARCHAR[]))"
+            params.append(paths)
+        return {row[0]: row for row in self.con.execute(sql, params).fetchall()}
 
 
 @contextmanager
@@ -245,48 +254,73 @@ class Writer:
     def __init__(self, con: duckdb.DuckDBPyConnection, source_system: str):
         self.con = con
         self.source_system = source_system
-        self.raws_were_empty = self._count("usage_raw_events") == 0
-        self.events_were_empty = self._count("usage_events") == 0
+        # Tables empty when the transaction began, and which reader filled them since.
+        self._fresh = {t for t in ("usage_raw_events", "usage_events") if self._count(t) == 0}
+        self._origins: dict[str, object] = {}
+
+    def _plain_insert(self, table: str, origin: object | None) -> bool:
+        """Whether rows may go in without looking for conflicts: the table was
+        empty when the transaction began, and all rows put in since came from
+        the same `origin` (one Rust reader, whose output is unique). Rows of no
+        stated origin may meet whatever comes after them."""
+        if table not in self._fresh:
+            return False
+        if table in self._origins and (origin is None or self._origins[table] is not origin):
+            self._fresh.discard(table)
+            return False
+        self._origins.setdefault(table, origin)
+        if origin is None:
+            self._fresh.discard(table)
+        return True
 
     def _count(self, table: str) -> int:
         return self.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
 
-    def add_raws(self, raws: Any) -> None:
-        """Insert raw records (an Arrow table); ones already stored are kept as they are."""
-        on_conflict = "" if self.raws_were_empty else " ON CONFLICT DO NOTHING"
+    def add_raws(self, raws: Any, *, origin: object | None = None) -> None:
+        """Insert raw records (an Arrow table); ones already stored are kept as they are.
+        `origin`: the Rust reader they came from (see `_plain_insert`)."""
+        on_conflict = "" if self._plain_insert("usage_raw_events", origin) else " ON CONFLICT DO NOTHING"
         with _registered(self.con, "new_raws", raws):
             self.con.execute("INSERT INTO usage_raw_events BY NAME SELECT * FROM new_raws" + on_conflict)
 
-    def add_cursors(self, cursors: Any) -> None:
+    def add_cursors(self, cursors: Any, source_system: str | None = None) -> None:
         """Record how far files were read (an Arrow table of `file_cursors` columns)."""
         with _registered(self.con, "new_cursors", cursors):
             self.con.execute(
                 "INSERT OR REPLACE INTO file_cursors BY NAME "
                 "SELECT *, ? AS source_system, current_timestamp AS updated_at FROM new_cursors",
-                [self.source_system],
+                [source_system or self.source_system],
             )
 
-    def add_events(self, events: Any) -> WriteResult:
-        """Insert and price events (an Arrow table), merging those already stored."""
+    def add_events(self, events: Any, *, account_id: str | None = None, origin: object | None = None
+                   ) -> WriteResult:
+        """Insert and price events (an Arrow table), merging those already stored.
+        `account_id` fills the events that name none (the user's override)."""
         # Events go in at the end of a transaction, once Rust has finished
         # reading: DuckDB may use every core again (Store.bulk leaves it one).
         threads = self.con.execute("SELECT current_setting('threads')").fetchone()[0]
         self.con.execute("RESET threads")
-        try:
-            return self._add_events(events)
-        finally:
-            self.con.execute(f"SET threads = {int(threads)}")
+        result = self._add_events(events, account_id, origin)
+        # Not in a `finally`: after a failure the transaction is aborted, this
+        # would fail too and hide the real error; Store.bulk resets it then.
+        self.con.execute(f"SET threads = {int(threads)}")
+        return result
 
-    def _add_events(self, events: Any) -> WriteResult:
+    def _add_events(self, events: Any, account_id: str | None, origin: object | None) -> WriteResult:
         con = self.con
-        with _registered(con, "new_events", events):
+        with _registered(con, "arrow_events", events):
+            source = "arrow_events"
+            if account_id is not None:
+                quoted = account_id.replace("'", "''")
+                source = f"(SELECT * REPLACE (coalesce(account_id, '{quoted}') AS account_id) FROM arrow_events)"
+            con.execute(f"CREATE OR REPLACE TEMP VIEW new_events AS SELECT * FROM {source}")
             total = self._count("new_events")
             if not total:
                 return WriteResult(0, 0, 0)
             pairs = con.execute("SELECT DISTINCT provider_id, model_raw FROM new_events").fetchall()
             prices.ensure_prices(con, pairs)
             price_sql, params = prices.price_lookup_sql(con, "timezone('UTC', e.occurred_at)")
-            if self.events_were_empty:
+            if self._plain_insert("usage_events", origin):
                 con.execute(_event_insert_sql(price_sql), params)
                 return WriteResult(total, 0, 0)
             before = self._count("usage_events")

@@ -236,6 +236,9 @@ pub fn decode_line(
         is_sidechain: parsed.is_sidechain.unwrap_or(false),
         client_version: owned(&parsed.version),
         git_branch: owned(&parsed.git_branch),
+        duration_ms: None,
+        success: None,
+        detail: None,
     };
     let raw = RawRecord {
         raw_event_id,

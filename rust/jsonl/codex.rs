@@ -441,6 +441,9 @@ fn usage_event(
         is_sidechain: false,
         client_version: state.cli_version.clone(),
         git_branch: state.git_branch.clone(),
+        duration_ms: None,
+        success: None,
+        detail: None,
     };
     let raw = RawRecord {
         raw_event_id,

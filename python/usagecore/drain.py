@@ -1,0 +1,221 @@
+"""The drain (`usagecore collect`): from the spool into the store.
+
+Spool files are taken oldest first, a batch at a time. Each batch is grouped
+by `(source, channel)` and handed to the handler registered for that pair,
+all inside one store transaction; only after the commit are the files
+removed. So a drain killed at any instant loses nothing (the files are still
+there) and counts nothing twice (a re-run meets the same stable event ids,
+and the transcript cursors committed with the events).
+
+A handler is `handle(ctx, entries) -> list[(path, reason)]`: it decodes the
+entries (`(path, header, body)`) in Rust, writes through `ctx.writer`, and
+returns the entries it could not understand; those go to the quarantine with
+their reason, and everything else is kept. A handler that fails outright
+fails the batch; the drain then retries entry by entry, so one bad payload
+cannot hold up the others.
+
+One drain at a time holds `drain.lock` in the spool folder (`usagecore serve`
+holds it for as long as it runs, draining continuously). The store lock is
+held per batch, so a `report` waits at most one batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from usagecore import locks, spool
+from usagecore.config import spool_dir
+from usagecore.store import Store, Writer
+
+BATCH_FILES = 1000
+# Modules that register handlers when imported.
+HANDLER_MODULES = ("usagecore.live.claude_code",)
+
+
+@dataclass
+class Context:
+    """What a handler gets besides its entries."""
+
+    store: Store
+    writer: Writer
+    keep_content: bool = False
+    problems: list[dict] = field(default_factory=list)
+
+
+Entry = tuple[Path, dict, bytes]
+Handler = Callable[[Context, list[Entry]], list[tuple[Path, str]]]
+_HANDLERS: dict[tuple[str, str], Handler] = {}
+
+
+def register(source: str, channel: str, handler: Handler) -> None:
+    _HANDLERS[(source, channel)] = handler
+
+
+def _handlers() -> dict[tuple[str, str], Handler]:
+    if not _HANDLERS:
+        import importlib
+
+        for module in HANDLER_MODULES:
+            importlib.import_module(module)
+    return _HANDLERS
+
+
+@dataclass
+class DrainSummary:
+    payloads: int = 0
+    batches: int = 0
+    quarantined: int = 0
+    left_in_spool: int = 0
+    seconds: float = 0.0
+    problems: list[dict] = field(default_factory=list)
+
+    def line(self) -> str:
+        text = f"collect: {self.payloads} payloads stored in {self.batches} batches, {self.quarantined} quarantined"
+        if self.left_in_spool:
+            text += f", {self.left_in_spool} left in the spool"
+        return text + f" ({self.seconds:.2f} s)"
+
+
+class StoreFailed(RuntimeError):
+    """The store, not a payload, failed: the batch stays in the spool."""
+
+
+def _load(paths: list[Path], root: Path | None) -> tuple[list[Entry], int]:
+    entries, quarantined = [], 0
+    for path in paths:
+        try:
+            header, body = spool.read(path)
+        except FileNotFoundError:
+            continue  # taken by a drain that finished meanwhile
+        except (spool.Unreadable, OSError) as err:
+            spool.quarantine(path, str(err), root)
+            quarantined += 1
+            continue
+        entries.append((path, header, body))
+    return entries, quarantined
+
+
+def _store_batch(store: Store, entries: list[Entry], keep_content: bool) -> tuple[list, list[dict]]:
+    """One transaction for `entries`; returns (rejected, problems)."""
+    groups: dict[tuple[str, str], list[Entry]] = {}
+    for entry in entries:
+        header = entry[1]
+        groups.setdefault((str(header.get("source")), str(header.get("channel"))), []).append(entry)
+    handlers = _handlers()
+    rejected: list[tuple[Path, str]] = []
+    with store.transaction() as writer:
+        ctx = Context(store, writer, keep_content)
+        for (source, channel), group in groups.items():
+            handler = handlers.get((source, channel))
+            if handler is None:
+                rejected += [(path, f"no handler for source {source!r}, channel {channel!r}")
+                             for path, _, _ in group]
+                continue
+            rejected += handler(ctx, group)
+    return rejected, ctx.problems
+
+
+def drain_batch(store: Store, entries: list[Entry], root: Path | None = None,
+                keep_content: bool = False) -> tuple[int, list[dict]]:
+    """Store `entries`, then remove or quarantine their files; returns
+    (quarantined, problems). Raises StoreFailed when the store itself fails."""
+    try:
+        rejected, problems = _store_batch(store, entries, keep_content)
+    except duckdb.Error as err:
+        if len(entries) == 1:
+            raise StoreFailed(str(err)) from err
+        rejected, problems = None, []
+    except (ValueError, TypeError, KeyError, OSError) as err:
+        if len(entries) == 1:
+            rejected, problems = [(entries[0][0], f"{type(err).__name__}: {err}")], []
+            spool.quarantine(entries[0][0], rejected[0][1], root)
+            return 1, problems
+        rejected, problems = None, []
+    if rejected is None:
+        # Somebody in the batch broke it: one transaction each finds out who.
+        quarantined = 0
+        for entry in entries:
+            count, more = drain_batch(store, [entry], root, keep_content)
+            quarantined += count
+            problems += more
+        return quarantined, problems
+    bad = {path for path, _ in rejected}
+    spool.remove([path for path, _, _ in entries if path not in bad])
+    for path, reason in rejected:
+        spool.quarantine(path, reason, root)
+    return len(rejected), problems
+
+
+def _open_store(db_path: Path) -> Store:
+    try:
+        return Store(db_path)
+    except (duckdb.Error, OSError) as err:
+        raise StoreFailed(f"cannot open store {db_path}: {err} (if it is corrupt, move it aside and "
+                          "run `usagecore backfill` to rebuild it)") from err
+
+
+def _drain_pass(db_path: Path, root: Path | None, keep_content: bool, summary: DrainSummary,
+                lock_timeout: float) -> bool:
+    """Store one batch; False when the spool was empty."""
+    paths = spool.pending(root, limit=BATCH_FILES)
+    if not paths:
+        return False
+    entries, quarantined = _load(paths, root)
+    summary.quarantined += quarantined
+    if not entries:
+        return True
+    with locks.store_lock(db_path, timeout=lock_timeout, what="usagecore collect"), _open_store(db_path) as store:
+        quarantined, problems = drain_batch(store, entries, root, keep_content)
+    summary.payloads += len(entries) - quarantined
+    summary.quarantined += quarantined
+    summary.problems += problems
+    summary.batches += 1
+    return True
+
+
+def drain_lock_path(root: Path | None = None) -> Path:
+    return (root or spool_dir()) / "drain.lock"
+
+
+def drain_pending(db_path: Path, summary: DrainSummary, *, root: Path | None = None, keep_content: bool = False,
+                  lock_timeout: float | None = None) -> None:
+    """Store everything pending now, batch by batch. For a caller that holds
+    the drain lock (`drain` below, or `usagecore serve` for as long as it runs)."""
+    timeout = locks.DEFAULT_TIMEOUT_S if lock_timeout is None else lock_timeout
+    while _drain_pass(db_path, root, keep_content, summary, timeout):
+        pass
+
+
+def drain(db_path: Path, *, root: Path | None = None, wait: bool = True, keep_content: bool = False,
+          lock_timeout: float | None = None) -> DrainSummary:
+    """Store everything in the spool.
+
+    `wait`: if another drain is running, wait for it to finish and then drain
+    what is left (so that everything spooled before the call is stored when
+    it returns); otherwise leave the work to that drain.
+    """
+    started = time.perf_counter()
+    root = root or spool_dir()
+    summary = DrainSummary()
+    timeout = locks.DEFAULT_TIMEOUT_S if lock_timeout is None else lock_timeout
+    while True:
+        try:
+            with locks.hold(drain_lock_path(root), timeout=max(timeout, 60.0) if wait else 0.0,
+                            what="usagecore collect", quiet=True):
+                drain_pending(db_path, summary, root=root, keep_content=keep_content, lock_timeout=timeout)
+        except locks.Busy:
+            if wait:
+                raise
+            break
+        # A payload spooled just before the lock was let go found it taken
+        # and started no drain of its own: look once more.
+        if not spool.pending(root, limit=1):
+            break
+    summary.left_in_spool = len(spool.pending(root))
+    summary.seconds = time.perf_counter() - started
+    return summary

@@ -1,0 +1,2 @@
+"""Handlers for payloads that arrive live (hooks, `notify`, plugins), one
+module per agent; each registers itself with `usagecore.drain`."""
