@@ -9,12 +9,26 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# pipefail: the build's progress goes through grep, its exit status must not.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# What to show of pip's verbose output while the Rust extension builds: cargo's own
+# progress, one line per crate, and the outcome.
+BUILD_PROGRESS := grep --line-buffered -E '^ *(Compiling|Finished|Installing|Successfully installed)|^ *(error|warning)(\[|:)' || true
+
 # Builds the Rust extension (release) and installs the package editable.
 install: $(BIN)/python
-	$(BIN)/pip install -q -e .
+	@echo "Building the Rust extension (release). The first build compiles about 100 crates: a few minutes."
+	@$(BIN)/pip install -v -e . 2>&1 | tee $(VENV)/build.log | { $(BUILD_PROGRESS); } \
+		|| { echo "build failed; the whole output is in $(VENV)/build.log"; exit 1; }
 
 install-test: $(BIN)/python
-	$(BIN)/pip install -q -e ".[test]"
+	@echo "Building the Rust extension (release). The first build compiles about 100 crates: a few minutes."
+	@$(BIN)/pip install -v -e ".[test]" 2>&1 | tee $(VENV)/build.log | { $(BUILD_PROGRESS); } \
+		|| { echo "build failed; the whole output is in $(VENV)/build.log"; exit 1; }
+	# ccusage, for the tests that compare our reports with it (they skip without it).
+	@if command -v npm >/dev/null; then npm install --prefix bench --no-audit --no-fund --silent; \
+	else echo "npm not found: the ccusage comparisons will skip"; fi
 
 # The main job on the default store: import Claude Code history, show it by day.
 run: install

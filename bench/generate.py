@@ -176,8 +176,11 @@ class TextSource:
     different content of the wanted length.
     """
 
-    def __init__(self, rng: random.Random):
+    def __init__(self, rng: random.Random, density: float = 1.0):
         self.rng = rng
+        # Text lengths are divided by the density: shorter replies and tool output, so more
+        # responses (and usage lines) per byte. The random draws are the same at any density.
+        self.scale = 1 / density
         self.prose = self._build_prose(1_500_000)
         self.code = self._build_code(2_000_000)
         self.numbered_code = self._number_lines(self.code)
@@ -274,7 +277,10 @@ class TextSource:
         return source[start:start + length]
 
     def sized(self, median: float, sigma: float, lo: int, hi: int) -> int:
-        return int(min(hi, max(lo, self.rng.lognormvariate(0, sigma) * median)))
+        drawn = self.rng.lognormvariate(0, sigma) * median
+        if self.scale != 1:
+            drawn, lo, hi = drawn * self.scale, int(lo * self.scale), int(hi * self.scale)
+        return int(min(hi, max(lo, drawn)))
 
 
 class Ledger:
@@ -1038,14 +1044,15 @@ def weighted(rng: random.Random, choices: list[tuple]):
 class Corpus:
     """Drives sessions until the byte target is reached, writes files and collects the truth."""
 
-    def __init__(self, out_dir: Path, target_bytes: int, seed: int):
+    def __init__(self, out_dir: Path, target_bytes: int, seed: int, density: float = 1.0):
         self.out_dir = out_dir
+        self.density = density
         self.projects_dir = out_dir / "projects"
         self.target_bytes = target_bytes
         self.seed = seed
         self.rng = random.Random(seed)
         self.ids = Ids(self.rng)
-        self.text = TextSource(self.rng)
+        self.text = TextSource(self.rng, density)
         self.ledger = Ledger()
         self.traps: Counter = Counter()
         self.files = 0
@@ -1065,7 +1072,8 @@ class Corpus:
                      f"{rng.choice(['py', 'rs', 'ts', 'ex', 'go', 'md'])}" for _ in range(rng.randint(20, 120))]
             projects.append({"cwd": cwd, "folder": encode_cwd(cwd), "files": files,
                              "branches": rng.choice([["main"], ["main", "feature/" + text.ident()], [""], ["HEAD", "main"]]),
-                             "hooks": hook_commands[: weighted(rng, [(0, 15), (1, 15), (2, 25), (3, 25), (4, 20)])],
+                             "hooks": hook_commands[: round(weighted(rng, [(0, 15), (1, 15), (2, 25), (3, 25), (4, 20)])
+                                                          / self.density)],
                              "weight": rng.lognormvariate(0, 1.0)})
             if any(c in cwd for c in "._"):
                 self.traps["cwds_with_dots_or_underscores"] += 1
@@ -1211,7 +1219,7 @@ class Corpus:
 
         return {
             "generator": {"script": "bench/generate.py", "version": GENERATOR_VERSION, "seed": self.seed,
-                          "target_bytes": self.target_bytes},
+                          "target_bytes": self.target_bytes, "density": self.density},
             "rules": TRUTH_RULES,
             "counts": {"files": self.files, "session_files": self.main_files,
                        "subagent_files": self.files - self.main_files, "lines": self.lines,
@@ -1234,10 +1242,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="output directory (projects/ and truth.json)")
     parser.add_argument("--size", default="50MB", type=parse_size, help="approximate corpus size, e.g. 50MB, 1GB")
     parser.add_argument("--seed", default=1, type=int)
+    parser.add_argument("--density", default=1.0, type=float,
+                        help="divide text lengths and hook lines by this: 1 is calibrated on real transcripts (~57k responses "
+                             "per GB), 2.5 gives usage-dense histories (>100k responses per GB)")
     args = parser.parse_args(argv)
+    if args.density <= 0:
+        parser.error("--density must be positive")
     started = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
-    truth = Corpus(args.out, args.size, args.seed).run()
+    truth = Corpus(args.out, args.size, args.seed, args.density).run()
     (args.out / "truth.json").write_bytes(orjson.dumps(truth, option=orjson.OPT_INDENT_2) + b"\n")
     elapsed = time.perf_counter() - started
     counts = truth["counts"]

@@ -1,14 +1,21 @@
 #!/usr/bin/env python3
-"""Benchmark runner: usagecore against a DuckDB baseline and ccusage on one generated corpus.
+"""Benchmark runner: usagecore against a DuckDB baseline and ccusage on generated corpora.
 
-    python bench/run.py --size 1GB [--corpus DIR] [--skip-ccusage] [--seed 1]
+    python bench/run.py --size 1GB [--densities 1,3] [--skip-ccusage] [--repeat 3] [--seed 1]
 
-Generates the corpus if it is missing (cached in bench/corpus/<size>-seed<seed>), warms the page
-cache with one full read so every contender sees the same warm cache, then runs each contender
-as a subprocess --repeat times (default 3) and records the median wall time (including process
-start), CPU time and the largest peak RSS (both from wait4, which covers the child and every
-descendant it waited for). Repeats matter on a small shared machine: single runs vary by up to 2x. Each contender's totals are checked against
-the corpus's truth.json. Prints a table and writes bench/out/results-<date>.json.
+For each density (1: calibrated on real transcripts; 3: usage-dense, short replies and little
+tool output) it generates the corpus if missing (cached in bench/corpus/), warms the page cache
+with one full read so every contender sees the same warm cache, then runs each contender as a
+subprocess --repeat times and records the median wall time (including process start), CPU time
+and the largest peak RSS (both from wait4, which covers the child and every descendant it waited
+for). Repeats matter on a small shared machine: single runs vary by up to 2x.
+
+Measured on each corpus: usagecore's cold backfill (with and without --keep-content), its
+steady state (`backfill && report daily` on the unchanged tree, then after 10 files grew by
+100 KB each), `report daily` alone, the DuckDB baseline and `ccusage claude daily` on the same
+tree before and after the growth. Every contender's totals are checked against truth.json (plus
+what was appended). The appended bytes are cut off again at the end. Prints a table per corpus
+and writes bench/out/results-<date>.json.
 """
 
 from __future__ import annotations
@@ -40,13 +47,14 @@ USAGECORE = REPO_DIR / ".venv" / "bin" / "usagecore"
 PYTHON = REPO_DIR / ".venv" / "bin" / "python"
 
 TARGETS = {
-    "cold_vs_duckdb": 0.5,       # usagecore cold backfill <= 0.5x the DuckDB baseline (aim 0.35x)
-    "cold_vs_duckdb_aim": 0.35,
-    "cold_vs_ccusage": 0.3,      # <= 0.3x ccusage
-    "incremental_s": 0.25,       # re-run over an unchanged corpus
-    "peak_rss_mb": 400,          # any usagecore command
+    "cold_vs_duckdb": 0.5,       # usagecore cold backfill <= 0.5x the DuckDB baseline
+    "steady_vs_ccusage": 0.3,    # backfill && report daily, unchanged tree, <= 0.3x ccusage claude daily
+    "append_vs_ccusage": 0.5,    # the same after 10 files grew by 100 KB each, <= 0.5x ccusage
+    "peak_rss_mb": 400,          # any usagecore command, --keep-content included
     "report_daily_s": 0.5,       # including process start
 }
+APPEND_FILES = 10
+APPEND_BYTES = 100 * 1024
 
 
 @dataclass
@@ -111,13 +119,73 @@ def measure_repeated(name: str, commands: list[list], env: dict | None = None) -
     return first
 
 
-def ensure_corpus(size_text: str, seed: int, corpus: Path | None) -> Path:
-    corpus = corpus or BENCH_DIR / "corpus" / f"{size_text}-seed{seed}"
+def ensure_corpus(size_text: str, seed: int, density: float, corpus: Path | None) -> Path:
+    suffix = "" if density == 1 else f"-density{density:g}"
+    corpus = corpus or BENCH_DIR / "corpus" / f"{size_text}-seed{seed}{suffix}"
     if not (corpus / "truth.json").exists():
-        print(f"generating {size_text} corpus (seed {seed}) in {corpus} ...", flush=True)
+        print(f"generating {size_text} corpus (seed {seed}, density {density:g}) in {corpus} ...", flush=True)
         subprocess.run([sys.executable, str(BENCH_DIR / "generate.py"), "--out", str(corpus),
-                        "--size", size_text, "--seed", str(seed)], check=True)
+                        "--size", size_text, "--seed", str(seed), "--density", str(density)], check=True)
     return corpus
+
+
+# ---- growth: what a day of work adds to a few files ---------------------------------------------
+
+@dataclass
+class Growth:
+    """Lines appended to transcripts, with their exact totals; `undo` cuts them off again."""
+    sizes: dict[Path, int] = field(default_factory=dict)  # original sizes
+    totals: dict = field(default_factory=lambda: {"events": 0, "input_tokens": 0, "output_tokens": 0,
+                                                  "cache_read_tokens": 0, "cache_write_tokens": 0})
+
+    def grow(self, corpus: Path, round_: int, files: int = APPEND_FILES, size: int = APPEND_BYTES) -> None:
+        """Append about `size` bytes to each of `files` session files: responses (each a new API
+        call) and the tool results between them, shaped like the generated lines."""
+        sessions = sorted(p for p in (corpus / "projects").rglob("*.jsonl") if "subagents" not in p.parts)
+        step = max(1, len(sessions) // files)
+        for index, path in enumerate(sessions[round_ % step::step][:files]):
+            self.sizes.setdefault(path, path.stat().st_size)
+            first = orjson.loads(path.read_bytes().split(b"\n", 1)[0])
+            session, cwd = first.get("sessionId", "s"), first.get("cwd", "/home/me")
+            lines, written, n = [], 0, 0
+            while written < size:
+                n += 1
+                call = f"bench{round_:02d}{index:02d}{n:05d}"
+                usage = {"input_tokens": n % 7 + 1, "cache_creation_input_tokens": 100 + n,
+                         "cache_read_input_tokens": 20_000 + 13 * n, "output_tokens": 50 + n % 400,
+                         "service_tier": "standard"}
+                stamp = f"2026-05-01T12:{n // 60 % 60:02d}:{n % 60:02d}.000Z"
+                assistant = {"parentUuid": None, "isSidechain": False, "userType": "external", "cwd": cwd,
+                             "sessionId": session, "version": "2.1.140", "gitBranch": "main",
+                             "message": {"model": "claude-opus-4-8", "id": f"msg_{call}", "type": "message",
+                                         "role": "assistant",
+                                         "content": [{"type": "text", "text": "Appended reply. " * 20}],
+                                         "stop_reason": "end_turn", "stop_sequence": None, "usage": usage},
+                             "requestId": f"req_{call}", "type": "assistant", "uuid": f"a-{call}",
+                             "timestamp": stamp}
+                result = {"parentUuid": f"a-{call}", "isSidechain": False, "userType": "external", "cwd": cwd,
+                          "sessionId": session, "version": "2.1.140", "gitBranch": "main", "type": "user",
+                          "message": {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call,
+                                                                    "content": "output line\n" * 120}]},
+                          "uuid": f"r-{call}", "timestamp": stamp}
+                chunk = orjson.dumps(assistant) + b"\n" + orjson.dumps(result) + b"\n"
+                lines.append(chunk)
+                written += len(chunk)
+                self.totals["events"] += 1
+                self.totals["input_tokens"] += usage["input_tokens"]
+                self.totals["output_tokens"] += usage["output_tokens"]
+                self.totals["cache_read_tokens"] += usage["cache_read_input_tokens"]
+                self.totals["cache_write_tokens"] += usage["cache_creation_input_tokens"]
+            with open(path, "ab") as f:
+                f.write(b"".join(lines))
+
+    def expected(self, truth_overall: dict) -> dict:
+        return {k: truth_overall[k] + self.totals[k] for k in truth_overall}
+
+    def undo(self) -> None:
+        for path, size in self.sizes.items():
+            os.truncate(path, size)
+        self.sizes.clear()
 
 
 def warm_page_cache(corpus: Path) -> dict:
@@ -181,56 +249,81 @@ def describe_check(check: dict | None) -> str:
 
 # ---- contenders ---------------------------------------------------------------------------------
 
-def run_usagecore(corpus: Path, truth: dict, db_dir: Path, repeat: int) -> list[Run]:
-    if not USAGECORE.exists():
-        return [Run(name, [], note="not installed") for name in
-                ("usagecore backfill (cold)", "usagecore backfill (incremental)", "usagecore report daily")]
+def _report_totals(report: dict) -> dict:
+    totals = report["totals"]
+    return {"events": totals.get("requests"), "input_tokens": totals.get("input_tokens"),
+            "output_tokens": totals.get("output_tokens"), "cache_read_tokens": totals.get("cache_read_tokens"),
+            "cache_write_tokens": totals.get("cache_write_tokens")}
 
-    def backfill(db: Path) -> list:
-        return [USAGECORE, "--db", db, "backfill", "claude", corpus / "projects", "--json"]
 
-    # Every cold repeat gets its own fresh database; the last one is reused below.
+def _check_steady(run: Run, expected_overall: dict) -> None:
+    """`backfill --json && report daily --json`: nothing new or just the growth, exact totals."""
+    if run.exit_code:
+        return
+    backfill, report = (orjson.loads(line) for line in run.stdout.splitlines() if line.strip())
+    run.totals = _report_totals(report)
+    run.check = peers.compare_overall(expected_overall, run.totals)
+    run.note = (f"backfill read {backfill['files_read']} files, {backfill['bytes_read'] / 1e6:.2f} MB, "
+                f"{backfill['events']} new events")
+
+
+def run_usagecore(corpus: Path, truth: dict, db_dir: Path, repeat: int) -> tuple[list[Run], Path]:
+    """Cold backfills (each into a new store), then `report daily` and the unchanged steady state
+    on the last store, which is returned for the steady state after growth."""
+    projects = corpus / "projects"
+
+    def backfill(db: Path, *flags: str) -> list:
+        return [USAGECORE, "--db", db, "backfill", "claude", projects, "--json", *flags]
+
+    runs = []
     databases = [db_dir / f"cold-{i}.duckdb" for i in range(repeat)]
     db = databases[-1]
-    runs = []
-
     cold = measure_repeated("usagecore backfill (cold)", [backfill(d) for d in databases])
     if cold.exit_code == 0:
         summary = orjson.loads(cold.stdout)
-        cold.totals = {"events": summary.get("events")}
+        cold.totals = {"events": summary.get("events"), "usage_lines": summary["usage_lines"]}
         cold.check = peers.compare_overall(truth["overall"], cold.totals)
-        cold.note = f"{summary.get('skipped_lines', '?')} skipped lines (truth: {truth['counts']['malformed_lines']} malformed)"
-    cold.target = f"<= {TARGETS['cold_vs_duckdb']}x DuckDB (aim {TARGETS['cold_vs_duckdb_aim']}x), <= {TARGETS['cold_vs_ccusage']}x ccusage"
+        cold.note = (f"{summary['lines']:,} lines, {summary['usage_lines']:,} usage lines, "
+                     f"{summary.get('skipped_lines', '?')} skipped (truth: {truth['counts']['malformed_lines']} "
+                     f"malformed)")
+    cold.target = f"<= {TARGETS['cold_vs_duckdb']}x DuckDB; RSS < {TARGETS['peak_rss_mb']} MB"
     runs.append(cold)
 
-    again = measure_repeated("usagecore backfill (incremental)", [backfill(db)] * repeat)
-    if again.exit_code == 0:
-        summary = orjson.loads(again.stdout)
-        again.totals = {"events": summary.get("events"), "files_read": summary.get("files_read")}
-        again.check = {"match": summary.get("events") == 0, "text": f"{summary.get('events')} new events (expect 0)"}
-    again.target = f"< {TARGETS['incremental_s']} s"
-    runs.append(again)
+    keep = measure_repeated("usagecore backfill --keep-content (cold)",
+                            [backfill(db_dir / f"keep-{i}.duckdb", "--keep-content") for i in range(repeat)])
+    if keep.exit_code == 0:
+        keep.totals = {"events": orjson.loads(keep.stdout).get("events")}
+        keep.check = peers.compare_overall(truth["overall"], keep.totals)
+    keep.target = f"RSS < {TARGETS['peak_rss_mb']} MB"
+    runs.append(keep)
+    for i in range(repeat):
+        (db_dir / f"keep-{i}.duckdb").unlink(missing_ok=True)
 
     report = measure_repeated("usagecore report daily",
                               [[USAGECORE, "--db", db, "report", "daily", "--json"]] * repeat)
     if report.exit_code == 0:
-        totals = orjson.loads(report.stdout)["totals"]
-        report.totals = {"events": totals.get("requests"), "input_tokens": totals.get("input_tokens"),
-                         "output_tokens": totals.get("output_tokens"),
-                         "cache_read_tokens": totals.get("cache_read_tokens"),
-                         "cache_write_tokens": totals.get("cache_write_tokens")}
+        report.totals = _report_totals(orjson.loads(report.stdout))
         report.check = peers.compare_overall(truth["overall"], report.totals)
     report.target = f"< {TARGETS['report_daily_s']} s"
     runs.append(report)
-    for run in runs:
-        if run.peak_rss_mb is not None:
-            run.target += f"; RSS < {TARGETS['peak_rss_mb']} MB"
-    return runs
+
+    steady = measure_repeated("usagecore backfill && report daily (unchanged)",
+                              [steady_command(db, projects)] * repeat)
+    _check_steady(steady, truth["overall"])
+    steady.target = f"<= {TARGETS['steady_vs_ccusage']}x ccusage (unchanged)"
+    runs.append(steady)
+    return runs, db
+
+
+def steady_command(db: Path, projects: Path) -> list:
+    """What a user repeats: import what is new, then look at the days."""
+    return ["sh", "-c", f'"{USAGECORE}" --db "{db}" backfill claude "{projects}" --json && '
+                        f'"{USAGECORE}" --db "{db}" report daily --json']
 
 
 def run_duckdb(corpus: Path, truth: dict, repeat: int) -> Run:
     threads = os.cpu_count()
-    run = measure_repeated(f"DuckDB read_ndjson ({threads} threads)",
+    run = measure_repeated(f"DuckDB read_ndjson ({threads} threads, defaults)",
                            [[PYTHON, BENCH_DIR / "peers.py", "duckdb", corpus, "--threads", str(threads)]] * repeat)
     if run.exit_code == 0:
         result = orjson.loads(run.stdout)
@@ -242,19 +335,60 @@ def run_duckdb(corpus: Path, truth: dict, repeat: int) -> Run:
     return run
 
 
-def run_ccusage(corpus: Path, truth: dict, home: Path, repeat: int) -> Run:
-    if shutil.which("node") is None or not peers.CCUSAGE_BIN.exists():
-        return Run("ccusage 20.0.24", [], note="not installed (npm install --prefix bench ccusage@20.0.24)")
+def ccusage_available() -> bool:
+    return shutil.which("node") is not None and peers.CCUSAGE_BIN.exists()
+
+
+def run_ccusage(name: str, corpus: Path, expected_overall: dict, home: Path, repeat: int) -> Run:
     command, env = peers.ccusage_command(corpus, home)
-    run = measure_repeated("ccusage 20.0.24 claude daily", [command] * repeat, env)
+    run = measure_repeated(name, [command] * repeat, env)
+    _check_ccusage(run, expected_overall)
+    return run
+
+
+def _check_ccusage(run: Run, expected_overall: dict) -> None:
     if run.exit_code == 0:
         result = peers.ccusage_totals(run.stdout)
         run.totals = result["overall"]
-        run.check = peers.compare_overall(truth["overall"], run.totals)
+        run.check = peers.compare_overall(expected_overall, run.totals)
         run.note = ("reports no request count; its rules differ from truth's (it also counts assistant "
                     "messages copied into agent_progress lines and does not merge lines without requestId; "
                     "see README)")
-    return run
+
+
+def run_growth(corpus: Path, truth: dict, db: Path, home: Path, repeat: int,
+               with_ccusage: bool) -> list[Run]:
+    """Per repeat: 10 more files grow by 100 KB, then usagecore's steady state and ccusage run on
+    the grown tree. The growth is cut off again at the end."""
+    growth = Growth()
+    ours, theirs = [], []
+    try:
+        for round_ in range(repeat):
+            growth.grow(corpus, round_)
+            expected = growth.expected(truth["overall"])
+            run = measure("usagecore backfill && report daily (after growth)", steady_command(db, corpus / "projects"))
+            _check_steady(run, expected)
+            ours.append(run)
+            if with_ccusage:
+                command, env = peers.ccusage_command(corpus, home)
+                other = measure("ccusage 20.0.24 claude daily (after growth)", command, env)
+                _check_ccusage(other, expected)
+                theirs.append(other)
+    finally:
+        growth.undo()
+    runs = []
+    for samples, target in ((ours, f"<= {TARGETS['append_vs_ccusage']}x ccusage (after growth)"), (theirs, "")):
+        if not samples:
+            continue
+        first = next((r for r in samples if r.exit_code), samples[-1])
+        if not first.exit_code:
+            first.wall_samples = [r.wall_s for r in samples]
+            first.wall_s = round(statistics.median(first.wall_samples), 3)
+            first.peak_rss_mb = max(r.peak_rss_mb for r in samples)
+            first.cpu_s = round(statistics.median(r.cpu_s for r in samples), 3)
+        first.target = target
+        runs.append(first)
+    return runs
 
 
 # ---- output -------------------------------------------------------------------------------------
@@ -280,71 +414,106 @@ def print_table(runs: list[Run], ratios: dict) -> None:
         print(f"{name}: {value if value is not None else 'n/a'}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", default="1GB", help="corpus size, e.g. 50MB, 1GB (binary units)")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--corpus", type=Path, help="use this corpus directory (generated there if missing)")
-    parser.add_argument("--skip-ccusage", action="store_true")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="runs per measurement; the table shows the median wall time")
-    args = parser.parse_args(argv)
-    parse_size(args.size)  # fail early on a bad size
-
-    corpus = ensure_corpus(args.size, args.seed, args.corpus)
+def bench_corpus(corpus: Path, repeat: int, with_ccusage: bool) -> dict:
+    """Every measurement on one corpus; returns its part of the results."""
     truth = orjson.loads((corpus / "truth.json").read_bytes())
-    print(f"corpus {corpus}: {truth['counts']['bytes'] / 1024**2:.0f} MiB, {truth['counts']['files']} files, "
-          f"{truth['counts']['lines']} lines, {truth['overall']['events']} events", flush=True)
+    counts = truth["counts"]
+    gib = counts["bytes"] / 1024**3
+    print(f"\ncorpus {corpus}: {counts['bytes'] / 1024**2:.0f} MiB, {counts['files']} files, "
+          f"{counts['lines']} lines, {truth['overall']['events']} responses ({truth['overall']['events'] / gib:,.0f} "
+          f"per GiB)", flush=True)
     warm = warm_page_cache(corpus)
     print(f"page cache warmed: read {warm['bytes'] / 1024**2:.0f} MiB in {warm['seconds']} s", flush=True)
     busy_before = busy_cpu_fraction()
     if busy_before > 0.1:
         print(f"WARNING: the machine is {busy_before:.0%} busy before the benchmark; figures will be skewed",
               flush=True)
-
     with tempfile.TemporaryDirectory(prefix="usagecore-bench-") as scratch:
         scratch_dir = Path(scratch)
-        (scratch_dir / "home").mkdir()
-        runs = run_usagecore(corpus, truth, scratch_dir, args.repeat)
+        home = scratch_dir / "home"
+        home.mkdir()
+        runs, db = run_usagecore(corpus, truth, scratch_dir, repeat)
         print("usagecore done", flush=True)
-        duckdb_run = run_duckdb(corpus, truth, args.repeat)
+        duckdb_run = run_duckdb(corpus, truth, repeat)
         runs.append(duckdb_run)
         print("DuckDB baseline done", flush=True)
         ccusage_run = None
-        if not args.skip_ccusage:
-            ccusage_run = run_ccusage(corpus, truth, scratch_dir / "home", args.repeat)
+        if with_ccusage:
+            ccusage_run = run_ccusage("ccusage 20.0.24 claude daily", corpus, truth["overall"], home, repeat)
             runs.append(ccusage_run)
-
-    cold = runs[0]
-
-    def ratio(other: Run | None) -> float | None:
-        if cold.wall_s is None or other is None or not other.wall_s or other.exit_code:
-            return None
-        return round(cold.wall_s / other.wall_s, 3)
-
-    ratios = {f"usagecore cold / DuckDB (target <= {TARGETS['cold_vs_duckdb']}, aim {TARGETS['cold_vs_duckdb_aim']})": ratio(duckdb_run),
-              f"usagecore cold / ccusage (target <= {TARGETS['cold_vs_ccusage']})": ratio(ccusage_run)}
-    print_table(runs, ratios)
+        grown = run_growth(corpus, truth, db, home, repeat, with_ccusage)
+        runs += grown
+        print("growth done", flush=True)
     busy_after = busy_cpu_fraction()
+
+    by_name = {r.name: r for r in runs}
+
+    def ratio(ours: str, other: Run | None) -> float | None:
+        mine = by_name.get(ours)
+        if mine is None or mine.wall_s is None or other is None or not other.wall_s or other.exit_code:
+            return None
+        return round(mine.wall_s / other.wall_s, 3)
+
+    ccusage_grown = next((r for r in grown if r.name.startswith("ccusage")), None)
+    ratios = {
+        "cold / DuckDB": ratio("usagecore backfill (cold)", duckdb_run),
+        "cold / ccusage": ratio("usagecore backfill (cold)", ccusage_run),
+        "steady unchanged / ccusage": ratio("usagecore backfill && report daily (unchanged)", ccusage_run),
+        "steady after growth / ccusage": ratio("usagecore backfill && report daily (after growth)", ccusage_grown),
+    }
+    print_table(runs, ratios)
     if busy_after > 0.1:
         print(f"WARNING: the machine was {busy_after:.0%} busy right after the benchmark")
+    cold = by_name["usagecore backfill (cold)"]
+    usage_lines = (cold.totals or {}).get("usage_lines")
+    return {
+        "corpus": {"path": str(corpus), "generator": truth["generator"], "counts": counts,
+                   "truth_overall": truth["overall"],
+                   "responses_per_gib": round(truth["overall"]["events"] / gib),
+                   "usage_lines_per_gib": round(usage_lines / gib) if usage_lines else None},
+        "page_cache_warmup": warm,
+        "busy_cpu_fraction": {"before": busy_before, "after": busy_after},
+        "ratios": ratios,
+        "runs": [r.as_json() for r in runs],
+    }
 
-    today = dt.date.today().isoformat()
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", default="1GB", help="corpus size, e.g. 50MB, 1GB (binary units)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--densities", default="1,3",
+                        help="generator densities, comma-separated (1: calibrated, 3: usage-dense)")
+    parser.add_argument("--corpus", type=Path, help="use this corpus directory (one density only)")
+    parser.add_argument("--skip-ccusage", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs per measurement; the table shows the median wall time")
+    args = parser.parse_args(argv)
+    parse_size(args.size)  # fail early on a bad size
+    densities = [float(d) for d in args.densities.split(",")]
+    if args.corpus and len(densities) != 1:
+        parser.error("--corpus takes one density")
+    with_ccusage = not args.skip_ccusage and ccusage_available()
+    if not args.skip_ccusage and not with_ccusage:
+        print("ccusage not installed (npm install --prefix bench ccusage@20.0.24): left out", flush=True)
+
+    corpora = {}
+    for density in densities:
+        corpus = ensure_corpus(args.size, args.seed, density, args.corpus)
+        corpora[f"density {density:g}"] = bench_corpus(corpus, args.repeat, with_ccusage)
+
     results = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(),
-        "corpus": {"path": str(corpus), "size": args.size, "seed": args.seed, "counts": truth["counts"],
-                   "truth_overall": truth["overall"]},
-        "page_cache_warmup": warm,
+        "size": args.size,
+        "seed": args.seed,
         "repeat": args.repeat,
-        "busy_cpu_fraction": {"before": busy_before, "after": busy_after},
         "targets": TARGETS,
-        "ratios": {"cold_vs_duckdb": ratio(duckdb_run), "cold_vs_ccusage": ratio(ccusage_run)},
-        "runs": [r.as_json() for r in runs],
+        "corpora": corpora,
     }
     out_dir = BENCH_DIR / "out"
     out_dir.mkdir(exist_ok=True)
-    out_path = out_dir / f"results-{today}.json"
+    out_path = out_dir / f"results-{dt.date.today().isoformat()}.json"
     out_path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
     print(f"\nwrote {out_path}")
     return 0

@@ -90,6 +90,7 @@ pub fn events_batch(events: &[UsageEvent]) -> Result<RecordBatch, ArrowError> {
         Field::new("duration_ms", DataType::Int64, true),
         Field::new("success", DataType::Boolean, true),
         text("detail"),
+        text("speed"),
     ]);
     let e = events;
     let columns = build(vec![
@@ -132,6 +133,7 @@ pub fn events_batch(events: &[UsageEvent]) -> Result<RecordBatch, ArrowError> {
         Box::new(|| Arc::new(Int64Array::from_iter(e.iter().map(|x| x.duration_ms)))),
         Box::new(|| Arc::new(BooleanArray::from_iter(e.iter().map(|x| x.success)))),
         Box::new(|| strings(e.iter().map(|x| x.detail.as_deref()))),
+        Box::new(|| strings(e.iter().map(|x| x.speed.as_deref()))),
     ]);
     RecordBatch::try_new(Arc::new(schema), columns)
 }

@@ -87,6 +87,7 @@ pub fn merge(event: &mut UsageEvent, mut other: UsageEvent) {
         (&mut e.client_version, &mut o.client_version),
         (&mut e.git_branch, &mut o.git_branch),
         (&mut e.detail, &mut o.detail),
+        (&mut e.speed, &mut o.speed),
     ] {
         fill(into, from);
     }

@@ -22,8 +22,12 @@ pub struct Tokens {
 }
 
 impl Tokens {
+    /// Saturates rather than wrapping or panicking on absurd input.
     pub fn total(&self) -> u64 {
-        self.input + self.output + self.cache_read + self.cache_write
+        self.input
+            .saturating_add(self.output)
+            .saturating_add(self.cache_read)
+            .saturating_add(self.cache_write)
     }
 
     /// Per-field maximum: streaming snapshots of one response only ever grow,
@@ -117,6 +121,9 @@ pub struct UsageEvent {
     /// What kind of boundary or failure: a session's start `source` or end
     /// `reason`, an API error's kind.
     pub detail: Option<String>,
+    /// How the response was served: `fast` (fast mode, billed at other rates),
+    /// `standard`, or None when the source does not say.
+    pub speed: Option<String>,
 }
 
 impl UsageEvent {
@@ -159,6 +166,7 @@ impl UsageEvent {
             duration_ms: None,
             success: None,
             detail: None,
+            speed: None,
         }
     }
 }

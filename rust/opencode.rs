@@ -144,8 +144,9 @@ pub fn decode_message(data: &str, origin: &Origin) -> Result<Record, DecodeError
     let raw_event_id = stable_id(&[SOURCE_SYSTEM.as_bytes(), id.as_bytes(), data.as_bytes()]);
     let model_raw = message.model_id.filter(|m| !m.is_empty());
     let project = message.path.and_then(|p| p.cwd).or(origin.directory.map(str::to_owned));
+    let event_id = message_event_id(&id);
     let event = UsageEvent {
-        event_id: message_event_id(&id),
+        event_id,
         raw_event_id,
         occurred_at_us,
         event_type: "message",
@@ -171,9 +172,8 @@ pub fn decode_message(data: &str, origin: &Origin) -> Result<Record, DecodeError
         is_sidechain: false,
         client_version: None,
         git_branch: None,
-        duration_ms: None,
-        success: None,
-        detail: None,
+        // Tool-call and boundary fields stay empty.
+        ..UsageEvent::bare(event_id, raw_event_id, occurred_at_us, "message", SOURCE_SYSTEM, origin.channel)
     };
     let raw = RawRecord {
         raw_event_id,

@@ -283,14 +283,15 @@ fn read_opencode<'py>(
     Ok(out)
 }
 
-/// Decode spooled Claude Code hook payloads, each `(spool name,
-/// received_at_ns, account_id, body)`. Returns a dict with `events` and `raws`
-/// (Arrow tables), `transcripts` (`(path, account_id)` to read through their
-/// cursors) and `rejected` (`(spool name, why)`).
-#[pyfunction]
-fn decode_claude_hooks<'py>(
+/// Spooled payloads as `(spool name, received_at_ns, account_id, body)`,
+/// decoded by `decode` into a dict with `events` and `raws` (Arrow tables),
+/// `transcripts` (`(path, account_id)`: Claude transcripts to read through
+/// their cursors), `threads` (`(thread id, account_id)`: Codex rollouts to
+/// read) and `rejected` (`(spool name, why)`).
+fn decode_spooled<'py>(
     py: Python<'py>,
     payloads: Vec<(String, i64, Option<String>, Vec<u8>)>,
+    decode: fn(&[Spooled]) -> crate::hooks::HookBatch,
 ) -> PyResult<Bound<'py, PyDict>> {
     let payloads: Vec<Spooled> = payloads
         .into_iter()
@@ -298,7 +299,7 @@ fn decode_claude_hooks<'py>(
         .collect();
     let received_at_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
     let (batch, tables) = py.detach(|| {
-        let batch = crate::hooks::claude::decode(&payloads);
+        let batch = decode(&payloads);
         let tables =
             events_batch(&batch.events).and_then(|e| Ok((e, raws_batch(&batch.raws, received_at_us)?)));
         (batch, tables)
@@ -308,14 +309,49 @@ fn decode_claude_hooks<'py>(
     out.set_item("events", table(events)?)?;
     out.set_item("raws", table(raws)?)?;
     out.set_item("transcripts", batch.transcripts)?;
+    out.set_item("threads", batch.threads)?;
     out.set_item("rejected", batch.rejected)?;
     Ok(out)
 }
 
-/// Normalize a raw model id (`claude-opus-4-8[1m]` -> `claude-opus-4-8`).
+/// Decode spooled Claude Code hook payloads (see `decode_spooled`).
+#[pyfunction]
+fn decode_claude_hooks<'py>(
+    py: Python<'py>,
+    payloads: Vec<(String, i64, Option<String>, Vec<u8>)>,
+) -> PyResult<Bound<'py, PyDict>> {
+    decode_spooled(py, payloads, crate::hooks::claude::decode)
+}
+
+/// Decode spooled Codex `notify` payloads (see `decode_spooled`).
+#[pyfunction]
+fn decode_codex_notify<'py>(
+    py: Python<'py>,
+    payloads: Vec<(String, i64, Option<String>, Vec<u8>)>,
+) -> PyResult<Bound<'py, PyDict>> {
+    decode_spooled(py, payloads, crate::hooks::codex::decode)
+}
+
+/// Decode spooled payloads of usagecore's OpenCode plugin (see `decode_spooled`).
+#[pyfunction]
+fn decode_opencode_plugin<'py>(
+    py: Python<'py>,
+    payloads: Vec<(String, i64, Option<String>, Vec<u8>)>,
+) -> PyResult<Bound<'py, PyDict>> {
+    decode_spooled(py, payloads, crate::hooks::opencode::decode)
+}
+
+/// Normalize a raw model id to the id users group by
+/// (`claude-sonnet-4-5-20250929` -> `claude-sonnet-4-5`).
 #[pyfunction]
 fn normalize_model(raw: &str) -> String {
     crate::normalize::model_id(raw)
+}
+
+/// A raw model id as price lists know it (`Claude-Opus-4-8[1m]` -> `claude-opus-4-8`).
+#[pyfunction]
+fn model_ref(raw: &str) -> String {
+    crate::normalize::model_ref(raw)
 }
 
 #[pymodule]
@@ -323,8 +359,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(discover_jsonl, m)?)?;
     m.add_class::<Reader>()?;
     m.add_function(wrap_pyfunction!(decode_claude_hooks, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_codex_notify, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_opencode_plugin, m)?)?;
     m.add_function(wrap_pyfunction!(normalize_model, m)?)?;
     m.add_function(wrap_pyfunction!(read_opencode, m)?)?;
+    m.add_function(wrap_pyfunction!(model_ref, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -15,8 +15,8 @@ REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "tests" / "data"
 # Real outputs of the real agents, copied as they are from the shared captures.
 CAPTURES = DATA / "captures"
-SHARED = REPO.parent / "shared"
-FIXTURES = SHARED / "fixtures"
+# Third-party transcripts, text replaced by placeholders (tests/data/fixtures/README.md).
+FIXTURES = DATA / "fixtures"
 SPOTTER = FIXTURES / "claude-code" / "spotter"
 
 
@@ -30,12 +30,25 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
     monkeypatch.delenv("USAGECORE_TELEMETRY_DB_PATH", raising=False)
     monkeypatch.setenv("TZ", "UTC")
+    # Reports fit $COLUMNS; tests that check a width set it themselves.
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("USAGECORE_CONFIG", raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
     return home
 
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "store" / "telemetry.duckdb"
+
+
+@pytest.fixture
+def empty_store(db_path: Path) -> Path:
+    """`db_path` with an empty, migrated store in it."""
+    from usagecore.store import Store
+
+    Store(db_path).close()
+    return db_path
 
 
 def run_cli(*args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:

@@ -1,9 +1,9 @@
 """Exact totals from real Claude Code transcripts, through the CLI in a subprocess.
 
 Oracles:
-* the six Claude Code capture runs: /work/shared/captures/totals.json (`expected.by_model`, the mock's
+* the six Claude Code capture runs: tests/data/captures/totals.json (`expected.by_model`, the mock's
   token formula and Claude Code's own costs; README section 3),
-* the spotter transcripts: the per-file table in /work/shared/fixtures/README.md (each message.id once,
+* the spotter transcripts: the per-file table in tests/data/fixtures/README.md (each message.id once,
   per-field maximum: our rule).
 """
 

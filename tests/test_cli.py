@@ -2,7 +2,7 @@
 where transcripts are found, the backfill summary, reports, `sql` and `prices`.
 
 Small transcripts are written here by hand; expected costs use the USD-per-million prices
-listed in /work/shared/captures/README.md section 3 (claude-opus-4-8: 5 / 25 / 0.5 / 6.25,
+listed in tests/data/captures/README.md section 3 (claude-opus-4-8: 5 / 25 / 0.5 / 6.25,
 claude-haiku-4-5: 1 / 5 / 0.1 / 1.25 for input / output / cache read / cache write 5m).
 """
 
@@ -148,7 +148,10 @@ def test_console_script():
 
 
 @pytest.mark.parametrize("args, words", [
-    (("report", "--help"), ("daily|monthly|session|models", "--since", "--until", "--tz", "--source", "--json")),
+    (("report", "--help"), ("daily", "weekly", "monthly", "session", "blocks", "models", "tools", "projects",
+                           "providers", "accounts", "--since", "--until", "--tz", "--source", "--provider",
+                           "--account", "--project", "--model", "--breakdown", "--json", "--csv", "--wide",
+                           "--no-color")),
     (("backfill", "claude", "--help"), ("--json", "--keep-content")),
     (("sql", "--help"), ("--format", "table|json|csv")),
     (("prices", "--help"), ("--provider",)),
@@ -415,7 +418,8 @@ def test_glued_fragment_of_non_usage_line_is_reported(tmp_path, db_path):
 def test_daily_json_utc(ledger):
     out = rep(ledger, "daily", "--tz", "UTC")
     assert out["report"] == "daily" and out["tz"] == "UTC"
-    assert set(out) == {"report", "tz", "rows", "totals"}
+    assert set(out) == {"report", "tz", "filters", "rows", "totals", "unmapped"}
+    assert out["unmapped"] == []
     assert inputs(out, "date") == {"2026-02-28": 1, "2026-03-01": 2 | 4, "2026-03-02": 8, "2026-04-10": 16}
     by_date = {r["date"]: r for r in out["rows"]}
     assert by_date["2026-03-01"]["requests"] == 2
@@ -627,13 +631,13 @@ def test_tz_is_matched_case_insensitively(ledger):
     assert rep(ledger, "daily", "--tz", "utc")["tz"] == "UTC"
 
 
-def test_empty_store_reports(db_path):
-    run_cli("--db", str(db_path), "sql", "SELECT 1")  # creates and migrates an empty store
+def test_empty_store_reports(empty_store):
+    db_path = empty_store
     out = rep(db_path, "daily", "--tz", "UTC")
     assert out["rows"] == []
     assert out["totals"]["input_tokens"] == 0 and out["totals"]["requests"] == 0
     text = run_cli("--db", str(db_path), "report", "models").stdout
-    assert "Total" in text
+    assert "No usage for this filter" in text and "Total" not in text
 
 
 # --------------------------------------------------------------------- sql
@@ -642,7 +646,8 @@ QUERY = ("SELECT 1 AS n, 'x,y \"q\"' AS s, NULL AS nothing, true AS flag, 2.5::D
          "UNION ALL SELECT 2, 'line\nbreak', 'v', false, 0.25 ORDER BY n")
 
 
-def test_sql_json(db_path):
+def test_sql_json(empty_store):
+    db_path = empty_store
     out = run_cli("--db", str(db_path), "sql", QUERY, "--format", "json").stdout
     assert json.loads(out) == [
         {"n": 1, "s": 'x,y "q"', "nothing": None, "flag": True, "half": 2.5},
@@ -651,12 +656,14 @@ def test_sql_json(db_path):
     assert list(json.loads(out)[0]) == ["n", "s", "nothing", "flag", "half"]  # column order kept
 
 
-def test_sql_json_empty_result(db_path):
+def test_sql_json_empty_result(empty_store):
+    db_path = empty_store
     out = run_cli("--db", str(db_path), "sql", "SELECT * FROM usage_events", "--format", "json").stdout
     assert json.loads(out) == []
 
 
-def test_sql_csv(db_path):
+def test_sql_csv(empty_store):
+    db_path = empty_store
     out = run_cli("--db", str(db_path), "sql", QUERY, "--format", "csv").stdout
     assert out.splitlines()[0] == "n,s,nothing,flag,half"
     rows = list(csv.reader(io.StringIO(out)))
@@ -669,7 +676,8 @@ def test_sql_csv(db_path):
     ]
 
 
-def test_sql_table(db_path):
+def test_sql_table(empty_store):
+    db_path = empty_store
     out = run_cli("--db", str(db_path), "sql", "SELECT 42 AS answer, 'hello' AS word, NULL AS gap").stdout
     assert not ANSI.search(out)
     lines = [line for line in out.splitlines() if line.strip()]
@@ -703,7 +711,8 @@ def test_sql_timestamps(db_path):
     ("SELECT * FROM no_such_table", "Catalog Error"),
     ("SELECT 1/'a'", "Conversion Error"),
 ])
-def test_sql_error(db_path, query, message):
+def test_sql_error(empty_store, query, message):
+    db_path = empty_store
     result = run_cli("--db", str(db_path), "sql", query, check=False)
     assert result.returncode == 1
     assert result.stdout == ""

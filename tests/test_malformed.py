@@ -32,7 +32,9 @@ def test_bad_lines_are_skipped_named_and_the_rest_kept(tmp_path: Path, db_path: 
     assert summary["skipped_lines"] == 6
     messages = [p["message"] for p in summary["problems"]]
     assert all(p["path"] == str(session) for p in summary["problems"])
-    assert any("invalid JSON" in m for m in messages)
+    # A wrongly typed field is named, with what it should be (not serde's wording).
+    assert 'message.usage.input_tokens: expected a whole number of tokens (0 or more), got the string "three"' in messages
+    assert "message.usage: expected an object, got an array" in messages
     assert any("timestamp" in m for m in messages)
     assert any("truncated" in m for m in messages)
     offsets = {p["offset"] for p in summary["problems"]}

@@ -13,7 +13,10 @@ import pytest
 from conftest import run_cli
 from usagecore.migrations import MIGRATIONS, migrate
 
-TABLES = ["file_cursors", "schema_migrations", "usage_events", "usage_raw_events"]
+TABLES = ["configured_providers", "file_cursors", "model_prices", "provider_links", "schema_migrations",
+          "usage_events", "usage_raw_events"]
+VIEWS = ["billed_usage", "daily_usage", "model_usage", "provider_usage", "session_usage", "tool_usage",
+         "unmapped_usage", "usage_events_resolved"]
 
 TSTZ = "TIMESTAMP WITH TIME ZONE"
 NOT_NULL, NULL = "NO", "YES"
@@ -55,6 +58,7 @@ USAGE_EVENTS = [
     ("duration_ms", "BIGINT", NULL, None),
     ("success", "BOOLEAN", NULL, None),
     ("detail", "VARCHAR", NULL, None),
+    ("speed", "VARCHAR", NULL, None),
 ]
 USAGE_RAW_EVENTS = [
     ("raw_event_id", "VARCHAR", NOT_NULL, None),
@@ -82,13 +86,48 @@ SCHEMA_MIGRATIONS = [
     ("name", "VARCHAR", NOT_NULL, None),
     ("applied_at", TSTZ, NOT_NULL, "current_timestamp"),
 ]
+MODEL_PRICES = [
+    ("provider_id", "VARCHAR", NULL, None),
+    ("model_raw", "VARCHAR", NOT_NULL, None),
+    ("speed", "VARCHAR", NOT_NULL, None),
+    ("valid_from", "DATE", NULL, None),
+    ("valid_to", "DATE", NULL, None),
+    ("utc_time_from", "TIME", NULL, None),
+    ("utc_time_to", "TIME", NULL, None),
+    ("genai_provider_id", "VARCHAR", NULL, None),
+    ("genai_model_id", "VARCHAR", NULL, None),
+    *[(f"{kind}_mtok", "DOUBLE", NULL, None)
+      for kind in ("input", "output", "cache_read", "cache_write", "cache_write_1h")],
+    ("tier_threshold", "BIGINT", NULL, None),
+    *[(f"tier_{kind}_mtok", "DOUBLE", NULL, None)
+      for kind in ("input", "output", "cache_read", "cache_write", "cache_write_1h")],
+    ("price_source", "VARCHAR", NULL, None),
+    ("genai_prices_version", "VARCHAR", NOT_NULL, None),
+    ("resolved_at", "TIMESTAMP", NOT_NULL, None),
+]
+CONFIGURED_PROVIDERS = [
+    ("provider_id", "VARCHAR", NOT_NULL, None),
+    ("name", "VARCHAR", NOT_NULL, None),
+    ("kind", "VARCHAR", NULL, None),
+    ("account_id", "VARCHAR", NULL, None),
+    ("plan_usd_month", "DOUBLE", NULL, None),
+]
+PROVIDER_LINKS = [
+    ("telemetry_provider_id", "VARCHAR", NOT_NULL, None),
+    ("provider_id", "VARCHAR", NOT_NULL, None),
+]
 COLUMNS = {
     "usage_events": USAGE_EVENTS,
+    "model_prices": MODEL_PRICES,
     "usage_raw_events": USAGE_RAW_EVENTS,
     "file_cursors": FILE_CURSORS,
     "schema_migrations": SCHEMA_MIGRATIONS,
+    "configured_providers": CONFIGURED_PROVIDERS,
+    "provider_links": PROVIDER_LINKS,
 }
 PRIMARY_KEYS = {
+    "configured_providers": ["provider_id"],
+    "provider_links": ["telemetry_provider_id"],
     "usage_events": ["event_id"],
     "usage_raw_events": ["raw_event_id"],
     "file_cursors": ["path"],
@@ -102,10 +141,10 @@ def _blank(path) -> None:
     assert path.exists()
 
 
-def _tables(con) -> list[str]:
+def _tables(con, kind: str = "BASE TABLE") -> list[str]:
     return [r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables "
-        "WHERE table_schema = 'main' ORDER BY table_name").fetchall()]
+        "WHERE table_schema = 'main' AND table_type = ? ORDER BY table_name", [kind]).fetchall()]
 
 
 def _columns(con, table: str) -> list[tuple]:
@@ -145,10 +184,11 @@ def test_migrate_blank_file_creates_exact_schema(blank_db):
     for table, expected in COLUMNS.items():
         assert _columns(con, table) == expected, table
     assert _primary_keys(con) == PRIMARY_KEYS
-    # Every table is a base table; nothing else (views, sequences) was created.
+    # Besides the tables, exactly the documented views (README "SQL views").
+    assert _tables(con, "VIEW") == VIEWS
     kinds = con.execute("SELECT DISTINCT table_type FROM information_schema.tables "
-                        "WHERE table_schema = 'main'").fetchall()
-    assert kinds == [("BASE TABLE",)]
+                        "WHERE table_schema = 'main' ORDER BY 1").fetchall()
+    assert kinds == [("BASE TABLE",), ("VIEW",)]
     con.close()
 
 
@@ -225,7 +265,7 @@ def test_failed_migration_rolls_back(tmp_path):
 
 
 def test_cli_migrates_blank_file(blank_db):
-    """Any writing command on an existing blank file brings it to the current schema."""
+    """Any command on an existing blank file brings it to the current schema."""
     out = run_cli("--db", str(blank_db), "sql", "SELECT count(*) AS n FROM usage_events", "--format", "json")
     assert out.stdout.strip() == '[{"n":0}]'
     con = duckdb.connect(str(blank_db), read_only=True)
@@ -241,14 +281,15 @@ def test_cli_migrates_blank_file(blank_db):
     con.close()
 
 
-def test_sql_on_new_path_creates_migrated_store(tmp_path):
+@pytest.mark.parametrize("command", [("sql", "SELECT 1"), ("report", "daily"), ("export", "csv", "x.csv")])
+def test_readers_on_a_new_path_say_there_is_no_store(tmp_path, command):
+    """`sql`, `report` and `export` behave alike: no store, no file created, one clear message."""
     path = tmp_path / "new" / "t.duckdb"
-    run_cli("--db", str(path), "sql", "SELECT 1")
-    out = run_cli("--db", str(path), "report", "daily", "--json", "--tz", "UTC")
-    assert '"rows":[]' in out.stdout
-    con = duckdb.connect(str(path), read_only=True)
-    assert _tables(con) == TABLES
-    con.close()
+    result = run_cli("--db", str(path), *command, check=False)
+    assert result.returncode == 1
+    assert "no store at" in result.stderr and "usagecore backfill" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not path.exists()
 
 
 def test_report_on_existing_blank_file_has_no_traceback(blank_db):

@@ -2,7 +2,7 @@
 
 Expected costs are worked out by hand from the providers' published USD-per-million
 prices written below, or taken from what Claude Code itself reported in the captures
-(/work/shared/captures/README.md, section 3).
+(tests/data/captures/README.md, section 3).
 """
 
 from __future__ import annotations
@@ -478,7 +478,8 @@ def test_recalculates_after_a_genai_prices_upgrade(con) -> None:
               cost_usd=999.0, cost_source="calculated")
     prices.apply_costs(con, MESSAGES)
     assert cost_of(con, "o") == (exact(5.0), "calculated")
-    assert con.execute("SELECT input_mtok, genai_prices_version FROM model_prices").fetchall() == [
+    assert con.execute("SELECT input_mtok, genai_prices_version FROM model_prices"
+                       " WHERE speed = 'standard'").fetchall() == [
         (5.0, prices.genai_prices_version())
     ]
 
@@ -502,10 +503,9 @@ def test_model_prices_table(con) -> None:
 
 
 def test_cost_sql_is_null_without_prices(con) -> None:
-    con.execute(prices.MODEL_PRICES_DDL)
     con.execute(
-        "INSERT INTO model_prices (provider_id, model_raw, genai_prices_version, resolved_at)"
-        " VALUES (NULL, 'm', 'x', now())"
+        "INSERT INTO model_prices (provider_id, model_raw, speed, genai_prices_version, resolved_at)"
+        " VALUES (NULL, 'm', 'standard', 'x', now())"
     )
     add_event(con, "e", "m", input=10)
     got = con.execute(

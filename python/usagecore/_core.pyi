@@ -62,3 +62,14 @@ class OpenCodeRead(TypedDict):
     problems: list[ProblemTuple]
 
 def read_opencode(databases: list[tuple[str, int]], storages: list[tuple[str, int]]) -> OpenCodeRead: ...
+def model_ref(raw: str) -> str: ...
+
+class Spooled(TypedDict):
+    events: Any  # Arrow table with usage_events columns
+    raws: Any  # Arrow table with usage_raw_events columns
+    transcripts: list[tuple[str, str | None]]
+    threads: list[tuple[str, str | None]]
+    rejected: list[tuple[str, str]]
+
+def decode_codex_notify(payloads: list[tuple[str, int, str | None, bytes]]) -> Spooled: ...
+def decode_opencode_plugin(payloads: list[tuple[str, int, str | None, bytes]]) -> Spooled: ...

@@ -25,11 +25,14 @@ CODEX = "codex"
 OPENCODE = "opencode"
 # Bytes read per Rust call: large enough to keep every core busy, small
 # enough that the progress bar moves.
-BATCH_BYTES = 128 << 20
+BATCH_BYTES = 64 << 20
 FIRST_BATCH_BYTES = 32 << 20
 # Bytes read per transaction, i.e. per Rust reader and DuckDB commit. Events
 # wait in Rust until the commit, since later lines may still grow them.
 COMMIT_BYTES = 1 << 30
+# Raw records read per commit of their own (see _read_and_store): DuckDB holds
+# an open transaction's inserts in memory.
+RAW_COMMIT_BYTES = 256 << 20
 # Below this much to read, importing the price source in the background
 # would not overlap with anything.
 PREFETCH_PRICES_BYTES = 32 << 20
@@ -155,12 +158,23 @@ class _Ahead:
         return result
 
 
-def _store_read(writer: Writer, result: dict, summary: Summary, problems: list, origin: object,
-                source: str) -> None:
-    writer.add_raws(result["raws"], origin=origin)
-    writer.add_cursors(result["cursors"], source)
+def _store_raws(writer: Writer, result: dict, summary: Summary, problems: list, origin: object) -> None:
+    writer.add_raws(result.pop("raws"), origin=origin)
     _tally_read(summary, result["stats"])
     problems.extend(result["problems"])
+
+
+def _raw_groups(batches: list[tuple[list, int]]) -> list[list[tuple[list, int]]]:
+    """A transaction's batches in runs of about RAW_COMMIT_BYTES."""
+    groups: list[list[tuple[list, int]]] = [[]]
+    size = 0
+    for batch in batches:
+        if groups[-1] and size >= RAW_COMMIT_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append(batch)
+        size += batch[1]
+    return groups
 
 
 def _store_events(writer: Writer, finished: dict, summary: Summary, origin: object) -> None:
@@ -187,13 +201,27 @@ def _read_and_store(store: Store, source: str, commits: list[list[tuple[list, in
         if total >= PREFETCH_PRICES_BYTES:
             background.submit(_import_price_source)
         results = _Ahead(background, steps)
+        writer = None
         for commit, reader in zip(commits, readers):
-            with store.transaction(source) as writer:
-                for _, size in commit:
-                    _store_read(writer, results.take(), summary, problems, reader, source)
-                    done += size
-                    if progress is not None:
-                        progress(done, total)
+            cursors = []
+            # Raw records commit on their own, every RAW_COMMIT_BYTES read: DuckDB
+            # holds that much of them at a time, not a whole transaction's. They
+            # never change, so going in ahead of their events and cursors is
+            # harmless: after a crash in between, the next run reads the files
+            # again and keeps the raw records already stored.
+            for group in _raw_groups(commit):
+                with store.transaction(source, after=writer) as writer:
+                    for _, size in group:
+                        result = results.take()
+                        _store_raws(writer, result, summary, problems, reader)
+                        cursors.append(result["cursors"])
+                        done += size
+                        if progress is not None:
+                            progress(done, total)
+            # Events and the cursors of the files they came from commit together.
+            with store.transaction(source, after=writer) as writer:
+                for read_cursors in cursors:
+                    writer.add_cursors(read_cursors, source)
                 _store_events(writer, results.take(), summary, reader)
 
 
@@ -360,7 +388,9 @@ def read_transcripts(store: Store, writer: Writer, paths: list[str], *, account_
             tasks.append((path, size, mtime_ns, cursor))
     if tasks:
         reader = _core.Reader(source, keep_content=keep_content)
-        _store_read(writer, reader.read(tasks), summary, problems, reader, source)
+        result = reader.read(tasks)
+        _store_raws(writer, result, summary, problems, reader)
+        writer.add_cursors(result["cursors"], source)
         finished = reader.finish()
         written = writer.add_events(finished.pop("events"), account_id=account_id, origin=reader)
         _tally_events(summary, finished, written)

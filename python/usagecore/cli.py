@@ -3,7 +3,10 @@ module, and print."""
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -11,7 +14,8 @@ import click
 
 from usagecore.config import DB_ENV, default_db_path
 
-REPORTS = ("daily", "monthly", "session", "models")
+REPORTS = ("daily", "weekly", "monthly", "session", "blocks", "models", "tools", "projects", "providers",
+           "accounts")
 SOURCES = ("claude_code", "claude", "codex", "opencode")
 MAX_PROBLEMS_SHOWN = 10
 
@@ -26,16 +30,29 @@ def cli(ctx: click.Context, db_path: Path | None) -> None:
     ctx.obj = db_path or default_db_path()
 
 
+def _require_store(path: Path) -> None:
+    """The answer of every reading command when there is no store to read."""
+    try:
+        exists = path.exists()
+    except OSError as err:
+        raise click.ClickException(f"cannot open store {path}: {err.strerror}") from err
+    if not exists:
+        raise click.ClickException(f"no store at {path} yet: run `usagecore backfill` first")
+
+
 @contextmanager
 def _open(ctx: click.Context, *, read_only: bool = False, what: str = ""):
     """The store, once it is our turn: readers share it, a writer has it alone;
-    whoever comes second waits briefly (see `usagecore.locks`)."""
+    whoever comes second waits briefly (see `usagecore.locks`). Readers never
+    create a store."""
     import duckdb
 
     from usagecore import locks
     from usagecore.store import Store
 
     path = ctx.find_root().obj
+    if read_only:
+        _require_store(path)
     try:
         # A reader that has to migrate an old file writes: it takes the lock alone.
         with locks.store_lock(path, exclusive=not read_only, what=what or f"usagecore {ctx.info_name}"):
@@ -73,6 +90,39 @@ def _progress_bar(label: str):
     return progress
 
 
+@contextmanager
+def _ctrl_c_exits_quietly():
+    """Ctrl-C ends the command with status 130 and one line instead of a traceback.
+
+    The open transaction is rolled back on the way out (Store.transaction) and never
+    committed in any case, and cursors commit with their data, so the store keeps
+    exactly what earlier transactions committed. DuckDB turns a Ctrl-C that arrives
+    during a query into its own error, hence the flag.
+    """
+    import duckdb
+
+    pressed = threading.Event()
+
+    def on_ctrl_c(signum, frame):
+        pressed.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        yield
+    except (KeyboardInterrupt, RuntimeError, duckdb.Error):
+        if not pressed.is_set():
+            raise
+        click.echo("\ninterrupted: the store keeps what was committed before; "
+                   "run `usagecore backfill` again to go on", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Not sys.exit: that would wait for a Rust read still running in the background.
+        os._exit(130)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 # What each source's backfill reads by default, and what to call what it found.
 _DEFAULT_ROOTS = {
     "claude_code": ("claude_project_roots", "transcripts"),
@@ -93,9 +143,10 @@ def _run_backfill(ctx: click.Context, source: str, paths: tuple[Path, ...], keep
     if quiet_if_absent and not paths and not any(Path(r).exists() for r in roots):
         return None
     run = getattr(importer, "backfill_" + source.removesuffix("_code"))
-    with _open(ctx) as store:
-        progress = _progress_bar(f"{source}: reading {what}") if sys.stderr.isatty() and not as_json else None
-        summary = run(store, roots, keep_content=keep_content, progress=progress)
+    with _ctrl_c_exits_quietly():
+        with _open(ctx) as store:
+            progress = _progress_bar(f"{source}: reading {what}") if sys.stderr.isatty() and not as_json else None
+            summary = run(store, roots, keep_content=keep_content, progress=progress)
     shown = summary.problems[:MAX_PROBLEMS_SHOWN]
     for problem in shown:
         click.echo(f"skipped: {problem['path']} at byte {problem['offset']}: {problem['message']}", err=True)
@@ -136,7 +187,23 @@ def _print_json(summaries: dict | list) -> None:
     click.echo(dumps(summaries))
 
 
-@cli.group(invoke_without_command=True)
+class _SourceGroup(click.Group):
+    """`backfill SOURCE`; a path where the source belongs gets a hint, not "No such command"."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name = args[0] if args else ""
+        if name and name not in self.commands and not name.startswith("-"):
+            looks_like_path = os.sep in name or name.startswith((".", "~")) or Path(name).exists()
+            if looks_like_path:
+                raise click.UsageError(
+                    f"{name!r} is not a source. To import Claude Code transcripts from a folder or file, "
+                    f"use `usagecore backfill claude {name}`.", ctx)
+            raise click.UsageError(
+                f"unknown source {name!r}; sources: {', '.join(sorted(self.commands))}", ctx)
+        return super().resolve_command(ctx, args)
+
+
+@cli.group(cls=_SourceGroup, invoke_without_command=True)
 @_backfill_options
 @click.pass_context
 def backfill(ctx: click.Context, keep_content: bool, as_json: bool) -> None:
@@ -194,32 +261,94 @@ def backfill_opencode_cmd(ctx: click.Context, paths: tuple[Path, ...], keep_cont
 
 # ----------------------------------------------------------------- reports
 
+def _filter_options(f):
+    """--since/--until/--tz/--source/--provider/--account/--project/--model, shared by report and export."""
+    for option in reversed([
+        click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y%m%d"]), help="First day, inclusive (YYYY-MM-DD)."),
+        click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y%m%d"]), help="Last day, inclusive (YYYY-MM-DD)."),
+        click.option("--tz", help="IANA time zone for days, weeks and months [default: local]."),
+        click.option("--source", "sources", multiple=True, type=click.Choice(SOURCES),
+                     help="Only this agent (repeatable)."),
+        click.option("--provider", "providers", multiple=True, help="Only this configured provider (repeatable)."),
+        click.option("--account", "accounts", multiple=True, help="Only this account id (repeatable)."),
+        click.option("--project", "projects", multiple=True, help="Only projects whose path contains this."),
+        click.option("--model", "models", multiple=True, help="Only models whose id contains this."),
+    ]):
+        f = option(f)
+    return f
+
+
+def _filters(since, until, **kw):
+    from usagecore.reports import Filters
+
+    return Filters(since=since and since.date(), until=until and until.date(), **kw)
+
+
+def _settings():
+    """The settings, or a clear error for commands that need them."""
+    from usagecore.settings import SettingsError, load
+
+    try:
+        return load()
+    except SettingsError as err:
+        raise click.ClickException(str(err)) from err
+
+
+@contextmanager
+def _reader(ctx: click.Context, settings):
+    """The store opened for reading, its views resolving providers with `settings`."""
+    from usagecore import providers
+
+    with _open(ctx, read_only=True) as store:
+        providers.overlay(store.con, settings)
+        yield store.con
+
+
 @cli.command()
 @click.argument("kind", type=click.Choice(REPORTS))
-@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y%m%d"]), help="First day, inclusive (YYYY-MM-DD).")
-@click.option("--until", type=click.DateTime(["%Y-%m-%d", "%Y%m%d"]), help="Last day, inclusive (YYYY-MM-DD).")
-@click.option("--tz", help="IANA time zone for days and months [default: local].")
-@click.option("--source", "sources", multiple=True, type=click.Choice(SOURCES), help="Only this agent (repeatable).")
-@click.option("--json", "as_json", is_flag=True, help="Rows and totals as JSON.")
+@_filter_options
+@click.option("--breakdown", is_flag=True, help="Split each row by model.")
+@click.option("--json", "as_json", is_flag=True, help="Rows and totals as JSON (shape in the README).")
+@click.option("--csv", "as_csv", is_flag=True, help="Rows as CSV.")
+@click.option("--wide", is_flag=True, help="Every column, however wide the table gets.")
+@click.option("--no-color", is_flag=True, help="No colour (also: NO_COLOR=1).")
 @click.pass_context
-def report(ctx: click.Context, kind: str, since, until, tz, sources, as_json: bool) -> None:
-    """Usage and cost by day, month, session or model."""
-    from usagecore.render import dumps, table
+def report(ctx: click.Context, kind: str, since, until, breakdown: bool, as_json: bool, as_csv: bool,
+           wide: bool, no_color: bool, **filters) -> None:
+    """Usage and cost by day, week, month, session, 5-hour block, model, tool,
+    project, provider or account. Counts configured or linked providers only,
+    and says what it left out."""
+    from usagecore import render
     from usagecore.reports import ReportError, run_report
 
-    path = ctx.find_root().obj
-    if not path.exists():
-        raise click.ClickException(f"no store at {path} yet: run `usagecore backfill` first")
-    with _open(ctx, read_only=True) as store:
+    settings = _settings()
+    with _reader(ctx, settings) as con:
         try:
-            result = run_report(store.con, kind, since=since and since.date(),
-                                until=until and until.date(), tz=tz, sources=sources)
+            result = run_report(con, kind, settings, _filters(since, until, **filters), breakdown=breakdown)
         except ReportError as err:
             raise click.UsageError(str(err)) from err
     if as_json:
-        click.echo(dumps(result.as_dict()))
+        click.echo(render.dumps(result.as_dict()))
+    elif as_csv:
+        click.echo(render.report_csv(result), nl=False)
     else:
-        click.echo(table(result.columns, result.rows, result.totals), nl=False)
+        click.echo(render.report_text(result, width=render.terminal_width(wide), color=render.use_color(no_color)),
+                   nl=False)
+
+
+# Statements that only read; any other opens the store for writing.
+_READ_ONLY_STATEMENTS = ("SELECT", "EXPLAIN")
+
+
+def _statement_kinds(query: str) -> list[str]:
+    """The kinds of the statements in `query` (SELECT, INSERT, ...), parsed by DuckDB."""
+    import duckdb
+
+    with duckdb.connect() as parser:
+        try:
+            return [statement.type.name for statement in parser.extract_statements(query)]
+        except duckdb.Error as err:
+            raise click.ClickException(str(err)) from err
 
 
 @cli.command()
@@ -227,12 +356,38 @@ def report(ctx: click.Context, kind: str, since, until, tz, sources, as_json: bo
 @click.option("--format", "fmt", type=click.Choice(("table", "json", "csv")), default="table", show_default=True)
 @click.pass_context
 def sql(ctx: click.Context, query: str, fmt: str) -> None:
-    """Run any SQL against the store (tables: usage_events, usage_raw_events, ...)."""
+    """Run SQL against the store. Tables: usage_events, usage_raw_events;
+    views: daily_usage, session_usage, model_usage, tool_usage, provider_usage,
+    unmapped_usage, usage_events_resolved.
+
+    Statements that only read (SELECT, EXPLAIN) open the store read-only, like
+    `report`: they work on a read-only file and alongside other readers. Any other
+    statement opens it for writing. Neither creates a store that does not exist.
+    """
     import duckdb
 
     from usagecore.render import dumps, table, to_csv
+    from usagecore.settings import SettingsError, load
 
-    with _open(ctx) as store:
+    kinds = _statement_kinds(query)
+    if not kinds:
+        raise click.UsageError("no SQL statement given, e.g. usagecore sql \"SELECT * FROM daily_usage\"")
+    try:
+        settings = load()
+    except SettingsError as err:  # the store's last copy of the links still works
+        click.echo(f"warning: {err}; provider views use the links last stored", err=True)
+        settings = None
+    read_only = all(kind in _READ_ONLY_STATEMENTS for kind in kinds)
+    path = ctx.find_root().obj
+    _require_store(path)
+    if not read_only and not os.access(path, os.W_OK):
+        raise click.ClickException(
+            f"store {path} is read-only: only {' and '.join(_READ_ONLY_STATEMENTS)} statements can run on it")
+    with _open(ctx, read_only=read_only) as store:
+        if settings is not None:
+            from usagecore import providers
+
+            providers.overlay(store.con, settings)
         try:
             cursor = store.con.execute(query)
         except duckdb.Error as err:
@@ -251,16 +406,26 @@ def sql(ctx: click.Context, query: str, fmt: str) -> None:
 
 @cli.command()
 @click.argument("model")
-@click.option("--provider", help="Provider id, when the model name is ambiguous (anthropic, openai, ...).")
-def prices(model: str, provider: str | None) -> None:
-    """Show the unit prices used for MODEL (USD per million tokens)."""
+@click.option("--provider", help="Only this provider's prices (anthropic, openai, aws, google, ...).")
+@click.option("--at", "at", type=click.DateTime(["%Y-%m-%d"]), help="Only the prices in force on this UTC date.")
+@click.option("--fast", is_flag=True, help="Fast-mode prices (responses with usage.speed = \"fast\").")
+def prices(model: str, provider: str | None, at, fast: bool) -> None:
+    """Show the unit prices used for MODEL (USD per million tokens): every period
+    with other prices, oldest first, or the one in force on --at."""
     from usagecore import prices as price_source
 
-    found = price_source.unit_prices(model, provider)
-    if found is None:
+    periods = price_source.price_history(model, provider, speed="fast" if fast else "standard",
+                                         only_provider=provider is not None)
+    if at is not None:
+        day = at.date()
+        periods = tuple(p for p in periods if (p.valid_from is None or p.valid_from <= day)
+                        and (p.valid_to is None or day < p.valid_to))
+    if not periods:
+        where = "".join([f" from provider {provider!r}" if provider else "", " in fast mode" if fast else "",
+                         f" on {at.date()}" if at else ""])
         raise click.ClickException(
-            f"no price known for {model!r} (genai-prices {price_source.genai_prices_version()})")
-    click.echo(price_source.format_prices(found))
+            f"no price known for {model!r}{where} (genai-prices {price_source.genai_prices_version()})")
+    click.echo("\n\n".join(price_source.format_prices(p) for p in periods))
 
 
 # -------------------------------------------------------------- live ingest
@@ -396,6 +561,142 @@ def doctor(ctx: click.Context, integrations: tuple[str, ...]) -> None:
         click.echo(check.line())
     if not all(check.ok for check in results):
         sys.exit(1)
+
+
+# ------------------------------------------------- status, providers, export
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="The snapshot as JSON (keys in the README).")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """What usagecore has and does: events per source, store, spool,
+    integrations, receiver, and provider ids not counted yet."""
+    from usagecore import status as snapshot
+    from usagecore.render import dumps
+
+    snap = snapshot.snapshot(ctx.find_root().obj)
+    click.echo(dumps(snap) if as_json else snapshot.text(snap), nl=as_json)
+
+
+@cli.group()
+def providers() -> None:
+    """The providers you pay, and links from telemetry provider ids to them."""
+
+
+@providers.command("list")
+@click.option("--json", "as_json", is_flag=True, help="As JSON.")
+def providers_list(as_json: bool) -> None:
+    """Configured providers and links (from settings.json, or the defaults)."""
+    from usagecore.render import dumps
+
+    settings = _settings()
+    if as_json:
+        click.echo(dumps({"settings_file": str(settings.path), "from_file": settings.from_file,
+                          "providers": [p.as_dict() for p in settings.providers],
+                          "provider_links": settings.provider_links}))
+        return
+    click.echo(f"settings: {settings.path}" + ("" if settings.from_file else " (no file: defaults)"))
+    for p in settings.providers:
+        linked = sorted(k for k, v in settings.provider_links.items() if v == p.id)
+        extra = [p.kind or "", f"account {p.account_id}" if p.account_id else "",
+                 f"${p.plan_usd_month:,.2f}/month" if p.plan_usd_month is not None else "",
+                 f"linked: {', '.join(linked)}" if linked else ""]
+        click.echo(f"  {p.id:<16} {p.name}" + "".join(f"  {e}" for e in extra if e))
+
+
+def _sync_store(ctx: click.Context, settings) -> None:
+    """Bring the store's copy of the links up to date now, if there is a store
+    and nobody is writing it (otherwise the next writer does it)."""
+    import duckdb
+
+    from usagecore import locks, providers as provider_links
+    from usagecore.store import Store
+
+    path = ctx.find_root().obj
+    if not path.exists():
+        return
+    try:
+        with locks.store_lock(path, exclusive=True, timeout=1.0, quiet=True):
+            with Store(path) as store:
+                provider_links.persist(store.con, settings)
+    except (locks.Busy, duckdb.Error, OSError):
+        click.echo("note: the store is busy; its copy of the links updates with the next write "
+                   "(reports use the settings file directly)", err=True)
+
+
+@providers.command("link")
+@click.argument("telemetry_id")
+@click.argument("provider")
+@click.pass_context
+def providers_link(ctx: click.Context, telemetry_id: str, provider: str) -> None:
+    """Count usage reported under TELEMETRY_ID for configured PROVIDER (past usage too)."""
+    from usagecore import settings as user_settings
+
+    try:
+        settings, backup = user_settings.link(telemetry_id, provider)
+    except user_settings.SettingsError as err:
+        raise click.ClickException(str(err)) from err
+    _sync_store(ctx, settings)
+    click.echo(f"linked {telemetry_id} -> {provider} in {settings.path}"
+               + (f" (previous version: {backup})" if backup else ""))
+
+
+@providers.command("unlink")
+@click.argument("telemetry_id")
+@click.pass_context
+def providers_unlink(ctx: click.Context, telemetry_id: str) -> None:
+    """Stop counting TELEMETRY_ID for the provider it was linked to."""
+    from usagecore import settings as user_settings
+
+    try:
+        settings, backup, removed = user_settings.unlink(telemetry_id)
+    except user_settings.SettingsError as err:
+        raise click.ClickException(str(err)) from err
+    if not removed:
+        raise click.ClickException(f"{telemetry_id} is not linked in {settings.path}")
+    _sync_store(ctx, settings)
+    click.echo(f"unlinked {telemetry_id} in {settings.path} (previous version: {backup})")
+
+
+@cli.group()
+def export() -> None:
+    """Write the events reports count to files (same filters as reports)."""
+
+
+@export.command("parquet")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@_filter_options
+@click.pass_context
+def export_parquet(ctx: click.Context, folder: Path, since, until, **filters) -> None:
+    """Parquet files in FOLDER/day=YYYY-MM-DD/; re-running replaces those days."""
+    from usagecore import export as exporter
+    from usagecore.reports import ReportError
+
+    settings = _settings()
+    with _reader(ctx, settings) as con:
+        try:
+            rows, days = exporter.to_parquet(con, folder, _filters(since, until, **filters))
+        except ReportError as err:
+            raise click.UsageError(str(err)) from err
+    click.echo(f"{rows:,} events in {len(days)} day folders under {folder}", err=True)
+
+
+@export.command("csv")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_filter_options
+@click.pass_context
+def export_csv(ctx: click.Context, file: Path, since, until, **filters) -> None:
+    """One CSV file, one row per event."""
+    from usagecore import export as exporter
+    from usagecore.reports import ReportError
+
+    settings = _settings()
+    with _reader(ctx, settings) as con:
+        try:
+            rows = exporter.to_csv(con, file, _filters(since, until, **filters))
+        except ReportError as err:
+            raise click.UsageError(str(err)) from err
+    click.echo(f"{rows:,} events in {file}", err=True)
 
 
 def main() -> None:

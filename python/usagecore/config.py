@@ -74,7 +74,7 @@ def env_flag(name: str, default: bool) -> bool:
 
 
 def claude_project_roots() -> list[Path]:
-    """Every folder Claude Code may keep transcripts in (FORMATS.md §C.1).
+    """Every folder Claude Code may keep transcripts in (docs/formats-claude-code.md §C.1).
 
     `$CLAUDE_CONFIG_DIR` may list several folders separated by commas; the XDG
     location and the classic `~/.claude` are scanned too.

@@ -34,7 +34,7 @@ from usagecore.store import Store, Writer
 
 BATCH_FILES = 1000
 # Modules that register handlers when imported.
-HANDLER_MODULES = ("usagecore.live.claude_code",)
+HANDLER_MODULES = ("usagecore.live.claude_code", "usagecore.live.codex", "usagecore.live.opencode")
 
 
 @dataclass

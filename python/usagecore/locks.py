@@ -46,8 +46,20 @@ def _holder(path: Path) -> str:
 
 def try_lock(path: Path | str, exclusive: bool = True) -> int | None:
     """The file descriptor holding the lock, or None when somebody else has it."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    # Readable by all: a reader that may not write (another user's store, a
+    # read-only file system) still shares the lock through a read-only descriptor.
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        if exclusive:
+            raise
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            # No lock file where none can be made: nobody can write this store
+            # either, so there is no writer to wait for.
+            fd = os.open(os.devnull, os.O_RDONLY)
     try:
         fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
     except BlockingIOError:

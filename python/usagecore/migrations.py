@@ -3,6 +3,89 @@ add the next number. `schema_migrations` records what was applied."""
 
 from __future__ import annotations
 
+# The telemetry provider id of an event: the agent's own provider when the
+# agent billed its own account (Claude Code talks to Anthropic, Codex to its
+# built-in `openai` provider, OpenCode to OpenCode Zen), else the upstream id
+# the source reported (OpenCode's `anthropic`, `github-copilot`, a Codex
+# `model_provider` such as `ollama`), else the source itself.
+TELEMETRY_PROVIDER_SQL = """CASE
+    WHEN source_system = 'claude_code' AND coalesce(provider_id, 'anthropic') = 'anthropic' THEN 'claude_code'
+    WHEN source_system = 'codex' AND coalesce(provider_id, 'openai') = 'openai' THEN 'codex'
+    WHEN source_system = 'opencode' AND coalesce(provider_id, 'opencode') = 'opencode' THEN 'opencode'
+    ELSE coalesce(provider_id, source_system) END"""
+
+_MEASURES = """
+    count(*)::BIGINT                 AS events,
+    sum(input_tokens)::BIGINT        AS input_tokens,
+    sum(output_tokens)::BIGINT       AS output_tokens,
+    sum(reasoning_tokens)::BIGINT    AS reasoning_tokens,
+    sum(cache_read_tokens)::BIGINT   AS cache_read_tokens,
+    sum(cache_write_tokens)::BIGINT  AS cache_write_tokens,
+    sum(total_tokens)::BIGINT        AS total_tokens,
+    sum(cost_usd)                    AS cost_usd,
+    count(*) FILTER (WHERE cost_usd IS NULL)::BIGINT AS unpriced_events"""
+
+# Views for the common questions (README "SQL views"). Days are dates in the
+# session's time zone (DuckDB: SET TimeZone = 'Europe/Berlin').
+VIEWS_V3 = f"""
+CREATE VIEW usage_events_resolved AS
+WITH e AS (SELECT *, {TELEMETRY_PROVIDER_SQL} AS telemetry_provider_id FROM usage_events)
+SELECT e.*, coalesce(c.provider_id, l.provider_id) AS billing_provider_id
+FROM e
+LEFT JOIN configured_providers AS c ON c.provider_id = e.telemetry_provider_id
+LEFT JOIN (SELECT l.* FROM provider_links AS l SEMI JOIN configured_providers AS t
+           ON t.provider_id = l.provider_id) AS l
+  ON l.telemetry_provider_id = e.telemetry_provider_id;
+
+CREATE VIEW billed_usage AS
+SELECT * FROM usage_events_resolved
+WHERE event_type = 'message' AND billing_provider_id IS NOT NULL;
+
+CREATE VIEW daily_usage AS
+SELECT occurred_at::DATE AS day, billing_provider_id, source_system, model, {_MEASURES}
+FROM billed_usage GROUP BY ALL;
+
+CREATE VIEW session_usage AS
+SELECT session_id, source_system, billing_provider_id,
+       arg_min(project, occurred_at) AS project,
+       min(occurred_at) AS first_at, max(occurred_at) AS last_at,
+       list(DISTINCT model ORDER BY model) AS models, {_MEASURES}
+FROM billed_usage GROUP BY session_id, source_system, billing_provider_id;
+
+CREATE VIEW model_usage AS
+SELECT billing_provider_id, provider_id, model,
+       min(occurred_at) AS first_at, max(occurred_at) AS last_at, {_MEASURES}
+FROM billed_usage GROUP BY ALL;
+
+CREATE VIEW tool_usage AS
+SELECT billing_provider_id, source_system, tool_name,
+       count(*)::BIGINT AS calls,
+       count(*) FILTER (WHERE success = false)::BIGINT AS failures,
+       sum(duration_ms)::BIGINT AS duration_ms,
+       count(DISTINCT session_id)::BIGINT AS sessions
+FROM usage_events_resolved
+WHERE event_type = 'tool_call' AND billing_provider_id IS NOT NULL
+GROUP BY ALL;
+
+CREATE VIEW provider_usage AS
+SELECT p.provider_id, p.name, p.kind, p.account_id, p.plan_usd_month,
+       (SELECT list(l.telemetry_provider_id ORDER BY l.telemetry_provider_id) FROM provider_links AS l
+        WHERE l.provider_id = p.provider_id) AS linked_telemetry_ids,
+       coalesce(u.events, 0) AS events, coalesce(u.total_tokens, 0) AS total_tokens,
+       u.cost_usd, coalesce(u.unpriced_events, 0) AS unpriced_events,
+       u.first_at, u.last_at
+FROM configured_providers AS p
+LEFT JOIN (SELECT billing_provider_id, min(occurred_at) AS first_at, max(occurred_at) AS last_at, {_MEASURES}
+           FROM billed_usage GROUP BY 1) AS u ON u.billing_provider_id = p.provider_id;
+
+CREATE VIEW unmapped_usage AS
+SELECT telemetry_provider_id, source_system,
+       min(occurred_at) AS first_at, max(occurred_at) AS last_at, {_MEASURES}
+FROM usage_events_resolved
+WHERE event_type = 'message' AND billing_provider_id IS NULL
+GROUP BY ALL;
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
         1,
@@ -75,6 +158,77 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     ),
     (
         3,
+        "model_prices",
+        # Unit prices resolved from genai-prices, one row per model, speed and stretch
+        # of time with the same prices (prices.py owns it). It only caches what
+        # genai-prices says, so a table an older version made on the fly is replaced.
+        """
+        DROP TABLE IF EXISTS model_prices;
+        CREATE TABLE model_prices (
+            -- Logical key: (provider_id, model_raw, speed, valid_from, utc_time_from).
+            -- No PRIMARY KEY because those may be NULL; prices.ensure_prices() is the
+            -- only writer and replaces all rows of a (provider_id, model_raw) at once.
+            provider_id          VARCHAR,            -- as in usage_events; NULL when unknown
+            model_raw            VARCHAR NOT NULL,   -- as in usage_events, unnormalized
+            speed                VARCHAR NOT NULL,   -- 'standard' or 'fast' (usage_events.speed)
+            valid_from           DATE,               -- first UTC request date; NULL: since always
+            valid_to             DATE,               -- first UTC date no longer valid; NULL: still valid
+            utc_time_from        TIME,               -- daily window, UTC; NULL: from 00:00
+            utc_time_to          TIME,               -- exclusive; NULL: to the end of the day
+            genai_provider_id    VARCHAR,            -- what genai-prices matched; NULL when unknown
+            genai_model_id       VARCHAR,
+            -- Effective USD per million tokens. All NULL: no known price.
+            input_mtok           DOUBLE,
+            output_mtok          DOUBLE,
+            cache_read_mtok      DOUBLE,
+            cache_write_mtok     DOUBLE,             -- 5-minute cache writes
+            cache_write_1h_mtok  DOUBLE,             -- 1-hour writes; = cache_write_mtok if no own price
+            -- Long-context tier: when input + cache_read + cache_write > tier_threshold, every
+            -- token of the request is billed at the tier_* prices. All NULL: untiered.
+            tier_threshold       BIGINT,
+            tier_input_mtok      DOUBLE,
+            tier_output_mtok     DOUBLE,
+            tier_cache_read_mtok DOUBLE,
+            tier_cache_write_mtok DOUBLE,
+            tier_cache_write_1h_mtok DOUBLE,
+            price_source         VARCHAR,            -- where fast-mode prices came from (prices.py)
+            genai_prices_version VARCHAR NOT NULL,
+            resolved_at          TIMESTAMP NOT NULL  -- UTC
+        );
+        """,
+    ),
+    (
+        4,
+        "usage_events.speed",
+        # How a response was served: 'fast' (fast mode, billed at other rates),
+        # 'standard', or NULL when the source does not say.
+        "ALTER TABLE usage_events ADD COLUMN speed VARCHAR;",
+    ),
+    (
+        5,
+        "provider links and usage views",
+        """
+        -- Mirrors of settings.json (usagecore writes them whenever it opens the
+        -- store for writing; its own commands read the settings directly).
+        CREATE TABLE configured_providers (
+            provider_id    VARCHAR PRIMARY KEY,
+            name           VARCHAR NOT NULL,
+            kind           VARCHAR,
+            account_id     VARCHAR,
+            plan_usd_month DOUBLE
+        );
+        INSERT INTO configured_providers VALUES
+            ('claude_code', 'Claude Code', 'subscription', NULL, NULL),
+            ('codex', 'Codex', 'subscription', NULL, NULL),
+            ('opencode', 'OpenCode', 'api_key', NULL, NULL);
+        CREATE TABLE provider_links (
+            telemetry_provider_id VARCHAR PRIMARY KEY,
+            provider_id           VARCHAR NOT NULL
+        );
+        """ + VIEWS_V3,
+    ),
+    (
+        6,
         "decoder state in file cursors",
         # What a stateful reader (Codex: session, model, cumulative total)
         # knew at the cursor, as JSON, so a later run resumes the file there.

@@ -30,10 +30,18 @@ How genai-prices 0.2.3 prices a request, and how this module reproduces it:
   `model_prices` row; genai-prices' own `ModelInfo.get_prices` decides which prices
   apply in each.
 
+* Fast mode. Claude Code records `usage.speed = "fast"` on responses served in fast mode
+  (kept as `usage_events.speed`); Anthropic bills them at other rates, caching and
+  long-context multipliers applying on top. Where genai-prices has a `speed: fast` price
+  variant for the model, those prices are used (`price_source = 'genai-prices'`).
+  Otherwise the multiplier Anthropic publishes for that model, in FAST_MODE_MULTIPLIERS
+  (`price_source = 'anthropic fast-mode multiplier'`). A fast response of a model with
+  neither stays unpriced. `model_prices` has a row set per speed.
+
 Deliberately not modelled: request variants that need context we do not record (batch
-processing, fast mode, service tiers), per-search and non-text prices, and models with
-more than one long-context tier (in 0.2.3 only two OpenRouter Qwen entries); those
-models stay unpriced rather than being priced wrongly.
+processing, service tiers), per-search and non-text prices, and models with more than one
+long-context tier (in 0.2.3 only two OpenRouter Qwen entries); those models stay unpriced
+rather than being priced wrongly.
 
 `genai_prices` takes ~0.2-0.3 s to import, so it is imported only inside the functions
 that resolve prices; reading `model_prices` and pricing events never imports it.
@@ -54,7 +62,8 @@ if TYPE_CHECKING:
 
 __all__ = (
     "COST_SQL",
-    "MODEL_PRICES_DDL",
+    "FAST_MODE_MULTIPLIERS",
+    "SPEEDS",
     "UnitPrices",
     "apply_costs",
     "ensure_prices",
@@ -66,37 +75,20 @@ __all__ = (
     "unit_prices",
 )
 
-MODEL_PRICES_DDL = """
-CREATE TABLE IF NOT EXISTS model_prices (
-    -- Logical key: (provider_id, model_raw, valid_from, utc_time_from). No PRIMARY KEY
-    -- because those may be NULL; ensure_prices() is the only writer and replaces all
-    -- rows of a pair at once. A pair has one row per stretch of time with other prices.
-    provider_id          VARCHAR,            -- as in usage_events; NULL when unknown
-    model_raw            VARCHAR NOT NULL,   -- as in usage_events, unnormalized
-    valid_from           DATE,               -- first UTC request date; NULL: since always
-    valid_to             DATE,               -- first UTC date no longer valid; NULL: still valid
-    utc_time_from        TIME,               -- daily window, UTC; NULL: from 00:00
-    utc_time_to          TIME,               -- exclusive; NULL: to the end of the day
-    genai_provider_id    VARCHAR,            -- what genai-prices matched; NULL when unknown
-    genai_model_id       VARCHAR,
-    -- Effective USD per million tokens (see module docstring). All NULL: no known price.
-    input_mtok           DOUBLE,
-    output_mtok          DOUBLE,
-    cache_read_mtok      DOUBLE,
-    cache_write_mtok     DOUBLE,             -- 5-minute cache writes
-    cache_write_1h_mtok  DOUBLE,             -- 1-hour writes; = cache_write_mtok if no own price
-    -- Long-context tier: when input + cache_read + cache_write > tier_threshold, every
-    -- token of the request is billed at the tier_* prices. All NULL: untiered.
-    tier_threshold       BIGINT,
-    tier_input_mtok      DOUBLE,
-    tier_output_mtok     DOUBLE,
-    tier_cache_read_mtok DOUBLE,
-    tier_cache_write_mtok DOUBLE,
-    tier_cache_write_1h_mtok DOUBLE,
-    genai_prices_version VARCHAR NOT NULL,
-    resolved_at          TIMESTAMP NOT NULL  -- UTC
-)
-"""
+# The speeds `model_prices` has rows for; an event's speed other than 'fast' is standard.
+SPEEDS = ("standard", "fast")
+
+# Fast mode where genai-prices has no `speed: fast` variant: the multiple of the standard
+# rates (every kind, long-context tier included) Anthropic publishes, by genai-prices
+# model id. Anthropic's fast-mode pricing for Claude Opus 4.6 and 4.7: "6x the standard
+# rates" ($30 / $150 per million input / output tokens, $60 / $225 above 200K prompt
+# tokens), https://platform.claude.com/docs/en/build-with-claude/fast-mode#pricing.
+# Later models (Opus 4.8, Opus 5, ...) have their fast prices in genai-prices itself.
+FAST_MODE_MULTIPLIERS: dict[str, Decimal] = {
+    "claude-opus-4-6": Decimal(6),
+    "claude-opus-4-7": Decimal(6),
+}
+FAST_MODE_SOURCE = "anthropic fast-mode multiplier"
 
 # The five token kinds we price, in display order, as (kind, genai-prices price key).
 _KINDS: tuple[tuple[str, str], ...] = (
@@ -107,8 +99,10 @@ _KINDS: tuple[tuple[str, str], ...] = (
     ("cache_write_1h", "cache_write_1h_mtok"),
 )
 
+# HUGEINT: three BIGINT counts may add up to more than a BIGINT holds (absurd input
+# must be priced, not abort the transaction).
 _PROMPT_TOKENS_SQL = (
-    "(coalesce(e.input_tokens, 0) + coalesce(e.cache_read_tokens, 0)"
+    "(CAST(coalesce(e.input_tokens, 0) AS HUGEINT) + coalesce(e.cache_read_tokens, 0)"
     " + coalesce(e.cache_write_tokens, 0))"
 )
 
@@ -147,6 +141,7 @@ def _match_sql(ts: str, price: Callable[[str], str]) -> str:
     return (
         f"{price('provider_id')} IS NOT DISTINCT FROM e.provider_id"
         f" AND {price('model_raw')} = e.model_raw"
+        f" AND {price('speed')} = (CASE WHEN e.speed = 'fast' THEN 'fast' ELSE 'standard' END)"
         f" AND ({price('valid_from')} IS NULL OR CAST({ts} AS DATE) >= {price('valid_from')})"
         f" AND ({price('valid_to')} IS NULL OR CAST({ts} AS DATE) < {price('valid_to')})"
         f" AND ({price('utc_time_from')} IS NULL OR CAST({ts} AS TIME) >= {price('utc_time_from')})"
@@ -164,13 +159,14 @@ def price_join_condition(request_ts_sql: str | None = None) -> str:
     return _match_sql(_request_ts_sql(request_ts_sql), lambda column: f"p.{column}")
 
 
-_MATCH_COLUMNS = ("provider_id", "model_raw", "valid_from", "valid_to", "utc_time_from", "utc_time_to")
+_MATCH_COLUMNS = ("provider_id", "model_raw", "speed", "valid_from", "valid_to", "utc_time_from", "utc_time_to")
 _UNIT_PRICE_COLUMNS = tuple(
     [f"{prefix}{key}" for prefix in ("", "tier_") for _, key in _KINDS] + ["tier_threshold"]
 )
 _COLUMN_TYPES = {
     "provider_id": "VARCHAR",
     "model_raw": "VARCHAR",
+    "speed": "VARCHAR",
     "valid_from": "DATE",
     "valid_to": "DATE",
     "utc_time_from": "TIME",
@@ -249,6 +245,9 @@ class UnitPrices:
     utc_time_from: time | None = None
     utc_time_to: time | None = None
     genai_prices_version: str = ""
+    speed: str = "standard"
+    # Where fast-mode prices come from: 'genai-prices' or FAST_MODE_SOURCE.
+    price_source: str = "genai-prices"
 
     def applies_at(self, at: datetime) -> bool:
         """Whether these prices apply to a request made at `at` (naive means UTC)."""
@@ -315,19 +314,18 @@ class UnitPrices:
 
 # --- resolving a raw model id with genai-prices ---------------------------------------
 
-# Claude Code appends the context window it asked for: `claude-opus-4-8[1m]`.
-_CONTEXT_SUFFIX_RE = re.compile(r"\[[^\]]*\]$")
 # Bedrock ids: `anthropic.claude-…-v1:0`, with an optional region `us.`/`global.` prefix.
 _BEDROCK_RE = re.compile(r"^(?:[a-z]{2,6}\.)?[a-z][a-z0-9]*\.[a-z]")
 
 
-def _normalize(model_raw: str) -> str:
-    return _CONTEXT_SUFFIX_RE.sub("", model_raw.strip()).strip().lower()
+def _attempts(
+    model_raw: str, provider_id: str | None, *, only_provider: bool = False
+) -> Iterator[tuple[str | None, str]]:
+    """(provider, model ref) pairs to try with genai-prices, most specific first;
+    with `only_provider`, only those naming `provider_id`."""
+    from usagecore._core import model_ref
 
-
-def _attempts(model_raw: str, provider_id: str | None) -> Iterator[tuple[str | None, str]]:
-    """(provider, model ref) pairs to try with genai-prices, most specific first."""
-    ref = _normalize(model_raw)
+    ref = model_ref(model_raw)
     refs = [ref]  # `openrouter/anthropic/x` -> also `anthropic/x`, `x`
     while "/" in refs[-1]:
         refs.append(refs[-1].split("/", 1)[1])
@@ -345,17 +343,19 @@ def _attempts(model_raw: str, provider_id: str | None) -> Iterator[tuple[str | N
             candidates.append(("aws", r))
         if "@" in r:  # Vertex AI: `claude-opus-5-5@20260301`
             candidates.append(("google", r))
+    if only_provider:
+        candidates = [c for c in candidates if c[0] == provider_id]
     for candidate in candidates:
         if candidate[1] and candidate not in seen:
             seen.add(candidate)
             yield candidate
 
 
-def _match(model_raw: str, provider_id: str | None) -> tuple[Any, Any] | None:
+def _match(model_raw: str, provider_id: str | None, only_provider: bool = False) -> tuple[Any, Any] | None:
     """genai-prices (Provider, ModelInfo) for a raw model id, or None."""
     import genai_prices
 
-    for provider, ref in _attempts(model_raw, provider_id):
+    for provider, ref in _attempts(model_raw, provider_id, only_provider=only_provider):
         # calc_price is genai-prices' public lookup; with no usage it only matches. It
         # raises LookupError for an unknown provider or model, and ValueError for price
         # data it cannot use, which makes the next attempt no worse than giving up.
@@ -378,16 +378,27 @@ def _utc_clock(value: time) -> time:
 _Period = tuple[date | None, date | None, time | None, time | None, Any]
 
 
-def _periods(model: Any) -> list[_Period]:
+def _fast_variants(model: Any) -> list[Any]:
+    """genai-prices' `speed: fast` price variants of a model."""
+    return [v for v in (getattr(model, "price_variants", None) or ()) if v.when.get("speed") == "fast"]
+
+
+def _periods(model: Any, speed: str = "standard") -> list[_Period]:
     """Split time into stretches with the same prices; genai-prices picks each's prices.
 
     Prices can only change where a constraint starts or ends: at a `StartDateConstraint`
-    date or a `TimeOfDateConstraint` boundary. `ModelInfo.get_prices` is evaluated at the
-    start of every resulting slice, and neighbouring slices with equal prices are merged.
+    date or a `TimeOfDateConstraint` boundary (of a price, or of the fast-mode variant
+    for speed 'fast'). `ModelInfo.get_prices` is evaluated at the start of every
+    resulting slice, and neighbouring slices with equal prices are merged.
     """
     from genai_prices import types
 
-    conditions = [] if isinstance(model.prices, types.ModelPrice) else model.prices
+    conditions = [] if isinstance(model.prices, types.ModelPrice) else list(model.prices)
+    context = None
+    if speed == "fast":
+        variants = _fast_variants(model)
+        conditions += variants
+        context = {"speed": "fast"} if variants else None
     dates = sorted(
         {
             c.constraint.start_date
@@ -421,7 +432,7 @@ def _periods(model: Any) -> list[_Period]:
     def day_slices(day: date | None) -> list[tuple[Any, Any, Any]]:
         def price_at(clock: time | None) -> Any:
             at = datetime.combine(day or date.min, clock or time(0), tzinfo=UTC)
-            return model.get_prices(at)
+            return model.get_prices(at, context) if context else model.get_prices(at)
 
         return merged([None, *clocks], price_at)
 
@@ -443,8 +454,14 @@ def _unit_prices_from(
     model: Any,
     period: _Period,
     version: str,
+    speed: str = "standard",
+    multiplier: Decimal | None = None,
 ) -> UnitPrices:
+    """One period's prices; `multiplier` scales every price (fast mode without own prices)."""
     from genai_prices import types
+
+    def scaled(value: Decimal | None) -> Decimal | None:
+        return value * multiplier if multiplier is not None and value is not None else value
 
     base: dict[str, Decimal | None] = {}
     tier: dict[str, Decimal | None] = {}
@@ -459,9 +476,9 @@ def _unit_prices_from(
             if threshold is not None and start != threshold:
                 raise _Unrepresentable(f"tier thresholds {threshold} and {start}")
             threshold = start
-            base[kind], tier[kind] = value.base, value.tiers[0].price
+            base[kind], tier[kind] = scaled(value.base), scaled(value.tiers[0].price)
         else:
-            base[kind], tier[kind] = value, None
+            base[kind], tier[kind] = scaled(value), None
     if base["input"] is None:
         raise _Unrepresentable("no input token price")
     return UnitPrices(
@@ -486,35 +503,46 @@ def _unit_prices_from(
         utc_time_from=utc_time_from,
         utc_time_to=utc_time_to,
         genai_prices_version=version,
+        speed=speed,
+        price_source=FAST_MODE_SOURCE if multiplier is not None else "genai-prices",
     )
 
 
 def _resolve(
-    model_raw: str, provider_id: str | None
+    model_raw: str, provider_id: str | None, speed: str = "standard", only_provider: bool = False
 ) -> tuple[tuple[str, str] | None, tuple[UnitPrices, ...]]:
-    """((genai provider id, genai model id) or None, price periods; empty when unpriced)."""
-    matched = _match(model_raw, provider_id)
+    """((genai provider id, genai model id) or None, price periods at `speed`; empty when
+    unpriced)."""
+    matched = _match(model_raw, provider_id, only_provider)
     if matched is None:
         return None, ()
     provider, model = matched
     version = genai_prices_version()
+    multiplier = None
+    if speed == "fast" and not _fast_variants(model):
+        multiplier = FAST_MODE_MULTIPLIERS.get(model.id)
+        if multiplier is None:
+            return (provider.id, model.id), ()  # no fast mode known for this model
     try:
         periods = tuple(
-            _unit_prices_from(model_raw, provider_id, provider, model, period, version)
-            for period in _periods(model)
+            _unit_prices_from(model_raw, provider_id, provider, model, period, version, speed, multiplier)
+            for period in _periods(model, speed)
         )
     except _Unrepresentable:
         periods = ()
     return (provider.id, model.id), periods
 
 
-def price_history(model_raw: str, provider_id: str | None = None) -> tuple[UnitPrices, ...]:
-    """All price periods genai-prices knows for a raw model id, oldest first; () if none."""
-    return _resolve(model_raw, provider_id)[1]
+def price_history(
+    model_raw: str, provider_id: str | None = None, *, speed: str = "standard", only_provider: bool = False
+) -> tuple[UnitPrices, ...]:
+    """All price periods genai-prices knows for a raw model id at `speed`, oldest first;
+    () if none. With `only_provider`, only `provider_id`'s prices count."""
+    return _resolve(model_raw, provider_id, speed, only_provider)[1]
 
 
 def unit_prices(
-    model_raw: str, provider_id: str | None = None, *, at: datetime | None = None
+    model_raw: str, provider_id: str | None = None, *, at: datetime | None = None, speed: str = "standard"
 ) -> UnitPrices | None:
     """Prices for a request made at `at` (default: now; naive means UTC) to a raw model id
     as an agent wrote it.
@@ -525,51 +553,56 @@ def unit_prices(
     genai-prices does not know the model or its prices cannot be represented.
     """
     at = at or datetime.now(UTC)
-    return next((p for p in price_history(model_raw, provider_id) if p.applies_at(at)), None)
+    return next((p for p in price_history(model_raw, provider_id, speed=speed) if p.applies_at(at)), None)
 
 
 # --- the model_prices table and event costs -------------------------------------------
 
 _PRICE_COLUMNS = (
-    "provider_id, model_raw, valid_from, valid_to, utc_time_from, utc_time_to,"
+    "provider_id, model_raw, speed, valid_from, valid_to, utc_time_from, utc_time_to,"
     " genai_provider_id, genai_model_id,"
     " input_mtok, output_mtok, cache_read_mtok, cache_write_mtok, cache_write_1h_mtok,"
     " tier_threshold, tier_input_mtok, tier_output_mtok, tier_cache_read_mtok,"
-    " tier_cache_write_mtok, tier_cache_write_1h_mtok, genai_prices_version, resolved_at"
+    " tier_cache_write_mtok, tier_cache_write_1h_mtok, price_source, genai_prices_version, resolved_at"
 )
 
 
 def _rows_for(
     provider_id: str | None, model_raw: str, version: str, resolved_at: datetime
 ) -> list[tuple[Any, ...]]:
-    matched, periods = _resolve(model_raw, provider_id)
-    if not periods:
-        genai = matched or (None, None)
-        no_times, no_prices = (None,) * 4, (None,) * 11
-        return [(provider_id, model_raw, *no_times, *genai, *no_prices, version, resolved_at)]
+    """model_prices rows of one pair: its periods at each speed; one row with no prices
+    when the model is unknown (so it is not looked up again)."""
     rows = []
-    for up in periods:
-        tiered = up.tier_threshold is not None
-        rows.append(
-            (
-                provider_id,
-                model_raw,
-                up.valid_from,
-                up.valid_to,
-                up.utc_time_from,
-                up.utc_time_to,
-                up.genai_provider_id,
-                up.genai_model_id,
-                *(float(up.effective(kind)) for kind, _ in _KINDS),
-                up.tier_threshold,
-                *(
-                    float(up.effective(kind, above_tier=True)) if tiered else None
-                    for kind, _ in _KINDS
-                ),
-                version,
-                resolved_at,
+    for speed in SPEEDS:
+        matched, periods = _resolve(model_raw, provider_id, speed)
+        if not periods and speed == "standard":
+            genai = matched or (None, None)
+            no_times, no_prices = (None,) * 4, (None,) * 11
+            rows.append((provider_id, model_raw, speed, *no_times, *genai, *no_prices, None, version, resolved_at))
+        for up in periods:
+            tiered = up.tier_threshold is not None
+            rows.append(
+                (
+                    provider_id,
+                    model_raw,
+                    speed,
+                    up.valid_from,
+                    up.valid_to,
+                    up.utc_time_from,
+                    up.utc_time_to,
+                    up.genai_provider_id,
+                    up.genai_model_id,
+                    *(float(up.effective(kind)) for kind, _ in _KINDS),
+                    up.tier_threshold,
+                    *(
+                        float(up.effective(kind, above_tier=True)) if tiered else None
+                        for kind, _ in _KINDS
+                    ),
+                    up.price_source,
+                    version,
+                    resolved_at,
+                )
             )
-        )
     return rows
 
 
@@ -580,7 +613,6 @@ def ensure_prices(
     with the installed genai-prices version. Unknown models get a row with NULL prices, so
     they are not looked up again until genai-prices changes. Returns the pairs resolved.
     """
-    con.execute(MODEL_PRICES_DDL)
     version = genai_prices_version()
     known = set(
         con.execute(
@@ -621,7 +653,6 @@ def apply_costs(
     `price_join_condition`; None prices every row as if made now). Returns
     (rows calculated, rows unknown).
     """
-    con.execute(MODEL_PRICES_DDL)
     events = f"({events_filter_sql or 'TRUE'}) AND e.cost_source IS DISTINCT FROM 'reported'"
     missing = con.execute(
         "SELECT DISTINCT e.provider_id, e.model_raw FROM usage_events AS e"
@@ -666,9 +697,12 @@ def _usd(value: Decimal) -> str:
 def format_prices(up: UnitPrices) -> str:
     """Human-readable prices of one period, USD per million tokens."""
     name = f" ({up.model_name})" if up.model_name else ""
+    mode = ""
+    if up.speed == "fast":
+        mode = " in fast mode" + (f" ({up.price_source})" if up.price_source != "genai-prices" else "")
     lines = [
         f"{up.model_raw} -> {up.genai_provider_id} {up.genai_model_id}{name}",
-        f"USD per million tokens (genai-prices {up.genai_prices_version}):",
+        f"USD per million tokens{mode} (genai-prices {up.genai_prices_version}):",
     ]
     tiered = up.tier_threshold is not None
     label_width = max(len(label) for label in _LABELS.values())

@@ -47,6 +47,7 @@ DESCRIPTIVE_COLUMNS = (
     "duration_ms",
     "success",
     "detail",
+    "speed",
 )
 
 
@@ -80,9 +81,12 @@ def _event_conflict_sql() -> str:
         return f"CASE WHEN {latest} THEN excluded.{column} ELSE greatest({column}, excluded.{column}) END"
 
     sets = [f"{c} = {merged(c)}" for c in TOKEN_COLUMNS]
-    sets.append("total_tokens = " + " + ".join(
-        merged(c) for c in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
-    ))
+    # Summed as HUGEINT and capped, like Rust's saturating total: absurd counts must
+    # not make the whole transaction fail on an overflow.
+    sets.append("total_tokens = CAST(least(" + " + ".join(
+        f"CAST({merged(c)} AS HUGEINT)"
+        for c in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+    ) + ", 9223372036854775807) AS BIGINT)")
     sets.append(f"occurred_at = CASE WHEN {latest} THEN excluded.occurred_at "
                 "ELSE least(occurred_at, excluded.occurred_at) END")
     sets.append(f"raw_event_id = CASE WHEN {latest} OR {earlier} THEN excluded.raw_event_id ELSE raw_event_id END")
@@ -114,7 +118,7 @@ def _event_conflict_sql() -> str:
 _EVENT_CONFLICT_SQL = _event_conflict_sql()
 
 # A side chain may replay a main-chain message under another request id
-# (FORMATS.md §C.4 rule 3); across transactions and runs the store drops the replay.
+# (docs/formats-claude-code.md §C.4 rule 3); across transactions and runs the store drops the replay.
 DROP_SIDECHAIN_REPLAYS_SQL = """
 DELETE FROM usage_events
 WHERE is_sidechain
@@ -154,6 +158,7 @@ class Store:
 
     def __init__(self, path: Path | str, *, read_only: bool = False):
         self.path = Path(path)
+        self.read_only = read_only
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         # Attached rather than opened: only ATTACH takes the row group size.
@@ -164,6 +169,10 @@ class Store:
         self.con.execute("USE store")
         if not read_only:
             migrate(self.con)
+            # The store's copy of the provider links, for SQL clients (providers.py).
+            from usagecore import providers
+
+            providers.persist(self.con)
 
     @classmethod
     def for_reading(cls, path: Path | str) -> Store:
@@ -177,7 +186,21 @@ class Store:
         return store
 
     def close(self) -> None:
+        # A writer leaves the figures `usagecore status` shows beside the
+        # file, so that status need not open the store (status.py).
+        summary = None
+        if not self.read_only:
+            from usagecore import status
+
+            try:
+                summary = status.summarize(self.con)
+            except duckdb.Error:
+                summary = None  # an aborted transaction: the next writer writes them
         self.con.close()
+        if summary is not None:
+            from usagecore import status
+
+            status.save_summary(self.path, summary)
 
     def __enter__(self) -> Store:
         return self
@@ -193,16 +216,22 @@ class Store:
         # Each full row group goes to the file as soon as it is complete,
         # while Rust reads on, instead of five at a time or at the commit.
         self.con.execute("SET write_buffer_row_group_count = 1")
+        self.con.execute("SET memory_limit = '100MB'")
         try:
             yield
         finally:
             self.con.execute("RESET threads")
             self.con.execute("RESET write_buffer_row_group_count")
+            self.con.execute("RESET memory_limit")
 
     @contextmanager
-    def transaction(self, source_system: str = "") -> Iterator[Writer]:
+    def transaction(self, source_system: str = "", *, after: Writer | None = None) -> Iterator[Writer]:
         """One transaction: a backfill's events, raw records and cursors
         commit together, so a cursor never gets ahead of its data.
+
+        `after`: the writer of this process's previous transaction, when
+        nothing else wrote in between (the store lock is held): tables it found
+        empty count as fresh here too, for rows of the same origin.
 
         A large transaction is also the cheapest way to write: DuckDB puts it
         straight into the database file at commit instead of going through
@@ -210,7 +239,7 @@ class Store:
         """
         self.con.execute("BEGIN TRANSACTION")
         try:
-            yield Writer(self.con, source_system)
+            yield Writer(self.con, source_system, after=after)
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
@@ -251,12 +280,15 @@ class Writer:
     no conflicts to look for, which is most of a first backfill's cost.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, source_system: str):
+    def __init__(self, con: duckdb.DuckDBPyConnection, source_system: str, *, after: Writer | None = None):
         self.con = con
         self.source_system = source_system
         # Tables empty when the transaction began, and which reader filled them since.
-        self._fresh = {t for t in ("usage_raw_events", "usage_events") if self._count(t) == 0}
-        self._origins: dict[str, object] = {}
+        if after is None:
+            self._fresh = {t for t in ("usage_raw_events", "usage_events") if self._count(t) == 0}
+            self._origins: dict[str, object] = {}
+        else:
+            self._fresh, self._origins = set(after._fresh), dict(after._origins)
 
     def _plain_insert(self, table: str, origin: object | None) -> bool:
         """Whether rows may go in without looking for conflicts: the table was

@@ -1,4 +1,4 @@
-//! Claude Code command-hook payloads (FORMATS.md §B).
+//! Claude Code command-hook payloads (docs/formats-claude-code.md §B).
 //!
 //! No hook carries tokens. `Stop`, `StopFailure` and `SubagentStop` say which
 //! transcript has grown, and the drain reads it through the same cursors as a

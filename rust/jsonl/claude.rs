@@ -1,7 +1,7 @@
 //! Claude Code transcript lines (`~/.claude/projects/<cwd>/<session>.jsonl`).
 //!
 //! Only `assistant` lines carry usage, one line per content block of a
-//! response (FORMATS.md §C). This module turns one such line into a usage
+//! response (docs/formats-claude-code.md §C). This module turns one such line into a usage
 //! record; merging the lines of one response is `dedup`'s job.
 
 use std::borrow::Cow;
@@ -44,32 +44,46 @@ const SYNTHETIC_MODEL: &str = "<synthetic>";
 /// The fields of a transcript line that matter for usage, borrowed from the
 /// line where possible. Serializing it gives the stripped raw payload, so it
 /// is also the documentation of what `usage_raw_events.payload` holds.
+///
+/// Descriptive fields are lenient (`lenient`): one of the wrong type is left
+/// out rather than costing the line its usage. What identifies the call
+/// (`type`, `requestId`, `message.id`, `timestamp`) and the usage must be right.
 #[derive(Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Line<'a> {
     #[serde(rename = "type", borrow, skip_serializing_if = "Option::is_none")]
     kind: Option<Cow<'a, str>>,
-    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "lenient::text", skip_serializing_if = "Option::is_none")]
     uuid: Option<Cow<'a, str>>,
-    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "lenient::text", skip_serializing_if = "Option::is_none")]
     session_id: Option<Cow<'a, str>>,
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
     timestamp: Option<Cow<'a, str>>,
-    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "lenient::text", skip_serializing_if = "Option::is_none")]
     cwd: Option<Cow<'a, str>>,
-    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "lenient::text", skip_serializing_if = "Option::is_none")]
     version: Option<Cow<'a, str>>,
-    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "lenient::text", skip_serializing_if = "Option::is_none")]
     git_branch: Option<Cow<'a, str>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "lenient::flag", skip_serializing_if = "Option::is_none")]
     is_sidechain: Option<bool>,
-    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "lenient::text", skip_serializing_if = "Option::is_none")]
     agent_id: Option<Cow<'a, str>>,
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
     request_id: Option<Cow<'a, str>>,
-    #[serde(rename = "costUSD", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "costUSD",
+        default,
+        deserialize_with = "lenient::number",
+        skip_serializing_if = "Option::is_none"
+    )]
     cost_usd: Option<f64>,
-    #[serde(rename = "isApiErrorMessage", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "isApiErrorMessage",
+        default,
+        deserialize_with = "lenient::flag",
+        skip_serializing_if = "Option::is_none"
+    )]
     is_api_error: Option<bool>,
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
     message: Option<Message<'a>>,
@@ -79,7 +93,7 @@ struct Line<'a> {
 struct Message<'a> {
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
     id: Option<Cow<'a, str>>,
-    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    #[serde(borrow, default, deserialize_with = "lenient::text", skip_serializing_if = "Option::is_none")]
     model: Option<Cow<'a, str>>,
     /// Kept verbatim in the raw payload: every usage field, known or not yet.
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
@@ -88,13 +102,16 @@ struct Message<'a> {
 
 /// Missing counts are zero.
 #[derive(Deserialize, Default)]
-struct Usage {
+struct Usage<'a> {
     input_tokens: Option<u64>,
     output_tokens: Option<u64>,
     cache_creation_input_tokens: Option<u64>,
     cache_read_input_tokens: Option<u64>,
     cache_creation: Option<CacheCreation>,
     output_tokens_details: Option<OutputDetails>,
+    /// `fast` for responses served in fast mode (billed at other rates).
+    #[serde(borrow, default, deserialize_with = "lenient::text")]
+    speed: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -108,7 +125,7 @@ struct OutputDetails {
     thinking_tokens: Option<u64>,
 }
 
-impl Usage {
+impl Usage<'_> {
     fn tokens(&self) -> Tokens {
         let split = self.cache_creation.as_ref();
         let write_5m = split.and_then(|c| c.ephemeral_5m_input_tokens).unwrap_or(0);
@@ -119,9 +136,185 @@ impl Usage {
             reasoning: self.output_tokens_details.as_ref().and_then(|d| d.thinking_tokens).unwrap_or(0),
             cache_read: self.cache_read_input_tokens.unwrap_or(0),
             // Before v2.1.152 the total was sometimes 0 while the split had values.
-            cache_write: self.cache_creation_input_tokens.unwrap_or(0).max(write_5m + write_1h),
+            cache_write: self.cache_creation_input_tokens.unwrap_or(0).max(write_5m.saturating_add(write_1h)),
             cache_write_1h: write_1h,
         }
+    }
+}
+
+/// Lenient reading of descriptive fields: a value of another type counts as
+/// absent, so that one odd field does not cost a line its usage.
+mod lenient {
+    use std::borrow::Cow;
+    use std::fmt;
+
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    enum Scalar<'de> {
+        Text(Cow<'de, str>),
+        Flag(bool),
+        Number(f64),
+        Other,
+    }
+
+    struct AnyValue;
+
+    impl<'de> Visitor<'de> for AnyValue {
+        type Value = Scalar<'de>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Scalar::Text(Cow::Borrowed(v)))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Scalar::Text(Cow::Owned(v.to_owned())))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Scalar::Text(Cow::Owned(v)))
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+            Ok(Scalar::Flag(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Scalar::Number(v as f64))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Scalar::Number(v as f64))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Scalar::Number(v))
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(Scalar::Other)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(Scalar::Other)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(Scalar::Other)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(Scalar::Other)
+        }
+    }
+
+    /// A string.
+    pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+        Ok(match d.deserialize_any(AnyValue)? {
+            Scalar::Text(text) => Some(text),
+            _ => None,
+        })
+    }
+
+    /// A boolean, also written as the string "true" or "false".
+    pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        Ok(match d.deserialize_any(AnyValue)? {
+            Scalar::Flag(flag) => Some(flag),
+            Scalar::Text(text) => text.trim().parse().ok(),
+            _ => None,
+        })
+    }
+
+    /// A finite number, also written as a string ("0.1").
+    pub fn number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        Ok(match d.deserialize_any(AnyValue)? {
+            Scalar::Number(n) => Some(n),
+            Scalar::Text(text) => text.trim().parse().ok(),
+            _ => None,
+        }
+        .filter(|n: &f64| n.is_finite()))
+    }
+}
+
+/// What was wrong with a line serde rejected, in the words of the format:
+/// which field, what it should be and what it was. serde's own message names
+/// a Rust type and a column instead; it is kept when the line is not JSON.
+fn explain(line: &[u8], err: serde_json::Error) -> DecodeError {
+    use serde_json::Value;
+
+    let Ok(value) = serde_json::from_slice::<Value>(line) else {
+        return DecodeError::Json(err);
+    };
+    let wrong = |field: &str, expected: &'static str, got: &Value| DecodeError::WrongType {
+        field: field.to_owned(),
+        expected,
+        got: describe(got),
+    };
+    let Some(object) = value.as_object() else {
+        return wrong("the line", "a JSON object", &value);
+    };
+    const TEXT: &str = "a string";
+    const COUNT: &str = "a whole number of tokens (0 or more)";
+    const OBJECT: &str = "an object";
+    for key in ["type", "requestId", "timestamp"] {
+        if let Some(v) = present(object.get(key)).filter(|v| !v.is_string()) {
+            return wrong(key, TEXT, v);
+        }
+    }
+    let Some(message) = present(object.get("message")) else {
+        return DecodeError::Json(err);
+    };
+    let Some(message) = message.as_object() else {
+        return wrong("message", OBJECT, message);
+    };
+    if let Some(v) = present(message.get("id")).filter(|v| !v.is_string()) {
+        return wrong("message.id", TEXT, v);
+    }
+    let Some(usage) = present(message.get("usage")) else {
+        return DecodeError::Json(err);
+    };
+    let Some(usage) = usage.as_object() else {
+        return wrong("message.usage", OBJECT, usage);
+    };
+    let counts = [
+        ("input_tokens", None),
+        ("output_tokens", None),
+        ("cache_creation_input_tokens", None),
+        ("cache_read_input_tokens", None),
+        ("cache_creation", Some(["ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"].as_slice())),
+        ("output_tokens_details", Some(["thinking_tokens"].as_slice())),
+    ];
+    for (key, inner) in counts {
+        let Some(v) = present(usage.get(key)) else { continue };
+        let field = format!("message.usage.{key}");
+        match inner {
+            None if !v.is_u64() => return wrong(&field, COUNT, v),
+            None => {}
+            Some(keys) => {
+                let Some(nested) = v.as_object() else { return wrong(&field, OBJECT, v) };
+                for inner_key in keys {
+                    if let Some(n) = present(nested.get(*inner_key)).filter(|n| !n.is_u64()) {
+                        return wrong(&format!("{field}.{inner_key}"), COUNT, n);
+                    }
+                }
+            }
+        }
+    }
+    DecodeError::Json(err)
+}
+
+/// A field that is there and not null (null counts as absent, as for serde).
+fn present(value: Option<&serde_json::Value>) -> Option<&serde_json::Value> {
+    value.filter(|v| !v.is_null())
+}
+
+/// A JSON value as a user would name it, short.
+fn describe(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null".to_owned(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) if s.chars().count() > 40 => {
+            format!("the string {:?}…", s.chars().take(40).collect::<String>())
+        }
+        Value::String(s) => format!("the string {s:?}"),
+        Value::Array(_) => "an array".to_owned(),
+        Value::Object(_) => "an object".to_owned(),
     }
 }
 
@@ -154,7 +347,7 @@ pub fn decode_line(
     source: &Source,
     wanted: impl Fn(Id) -> bool,
 ) -> Result<Decoded, DecodeError> {
-    let parsed: Line = serde_json::from_slice(line)?;
+    let parsed: Line = serde_json::from_slice(line).map_err(|err| explain(line, err))?;
     if parsed.kind.as_deref() != Some("assistant") {
         return Ok(Decoded::Irrelevant);
     }
@@ -167,7 +360,7 @@ pub fn decode_line(
     if message.model.as_deref() == Some(SYNTHETIC_MODEL) {
         return Ok(Decoded::Synthetic);
     }
-    let usage: Usage = serde_json::from_str(usage_raw.get())?;
+    let usage: Usage = serde_json::from_str(usage_raw.get()).map_err(|err| explain(line, err))?;
     let occurred_at_us = parsed.timestamp.as_deref().and_then(timestamp_us).ok_or(DecodeError::Timestamp)?;
 
     let request_id = owned(&parsed.request_id);
@@ -239,6 +432,7 @@ pub fn decode_line(
         duration_ms: None,
         success: None,
         detail: None,
+        speed: owned(&usage.speed),
     };
     let raw = RawRecord {
         raw_event_id,
@@ -302,6 +496,61 @@ mod tests {
     fn missing_request_id_falls_back_to_message_id() {
         let line = LINE.replace(r#""requestId":"req_1","#, "");
         assert_eq!(usage(&line).0.event_id, stable_id(&[b"message", b"msg", b"msg_1"]));
+    }
+
+    #[test]
+    fn wrongly_typed_descriptive_fields_keep_the_usage() {
+        let odd = LINE
+            .replace(r#""gitBranch":"main""#, r#""gitBranch":5"#)
+            .replace(r#""isSidechain":false"#, r#""isSidechain":"true""#)
+            .replace(r#""cwd":"/home/me/my.app""#, r#""cwd":{"a":[1,2]},"costUSD":"0.25""#)
+            .replace(r#""version":"2.1.98""#, r#""version":null"#);
+        let (event, raw) = usage(&odd);
+        assert_eq!(event.tokens, usage(LINE).0.tokens);
+        assert_eq!((event.git_branch, event.project, event.client_version), (None, None, None));
+        assert!(event.is_sidechain);
+        assert_eq!((event.cost_usd, event.cost_source), (Some(0.25), CostSource::Reported));
+        assert!(!raw.payload.contains("gitBranch"));
+    }
+
+    #[test]
+    fn wrongly_typed_usage_is_named() {
+        let message = |line: String| match decode_line(line.as_bytes(), &SOURCE, |_| true) {
+            Err(err) => err.to_string(),
+            Ok(other) => panic!("expected an error, got {other:?}"),
+        };
+        assert_eq!(
+            message(LINE.replace("\"input_tokens\":3", "\"input_tokens\":\"3\"")),
+            r#"message.usage.input_tokens: expected a whole number of tokens (0 or more), got the string "3""#
+        );
+        assert_eq!(
+            message(LINE.replace("\"ephemeral_1h_input_tokens\":8000", "\"ephemeral_1h_input_tokens\":-1")),
+            "message.usage.cache_creation.ephemeral_1h_input_tokens: expected a whole number of tokens (0 or more), \
+             got the number -1"
+        );
+        assert_eq!(
+            message(LINE.replace(r#""requestId":"req_1""#, r#""requestId":7"#)),
+            "requestId: expected a string, got the number 7"
+        );
+        assert!(message(LINE[..200].to_string()).starts_with("invalid JSON: "));
+    }
+
+    #[test]
+    fn absurd_counts_saturate() {
+        let max = u64::MAX;
+        let huge = LINE
+            .replace("\"ephemeral_5m_input_tokens\":37", &format!("\"ephemeral_5m_input_tokens\":{max}"))
+            .replace("\"input_tokens\":3", &format!("\"input_tokens\":{max}"));
+        let (event, _) = usage(&huge);
+        assert_eq!(event.tokens.cache_write, max);
+        assert_eq!(event.tokens.total(), max);
+    }
+
+    #[test]
+    fn speed_is_kept() {
+        let fast = LINE.replace("\"output_tokens\":441", "\"output_tokens\":441,\"speed\":\"fast\"");
+        assert_eq!(usage(&fast).0.speed.as_deref(), Some("fast"));
+        assert_eq!(usage(LINE).0.speed, None);
     }
 
     #[test]

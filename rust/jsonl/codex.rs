@@ -441,9 +441,15 @@ fn usage_event(
         is_sidechain: false,
         client_version: state.cli_version.clone(),
         git_branch: state.git_branch.clone(),
-        duration_ms: None,
-        success: None,
-        detail: None,
+        // Tool-call and boundary fields stay empty.
+        ..UsageEvent::bare(
+            response.event_id,
+            raw_event_id,
+            response.at_us,
+            "message",
+            SOURCE_SYSTEM,
+            SOURCE_CHANNEL,
+        )
     };
     let raw = RawRecord {
         raw_event_id,

@@ -37,6 +37,9 @@ pub enum DecodeError {
     Json(#[from] serde_json::Error),
     #[error("usage line without a valid timestamp")]
     Timestamp,
+    /// A field the line cannot be counted without has the wrong type.
+    #[error("{field}: expected {expected}, got {got}")]
+    WrongType { field: String, expected: &'static str, got: String },
 }
 
 /// Where a line came from.

@@ -10,7 +10,7 @@ from usagecore.integrations import common
 
 NAME = "claude-code"
 SOURCE = "claude_code"
-# Every hook whose payload usagecore turns into something (FORMATS.md §B.3).
+# Every hook whose payload usagecore turns into something (docs/formats-claude-code.md §B.3).
 EVENTS = ("Stop", "StopFailure", "SubagentStop", "PostToolUse", "PostToolUseFailure",
           "UserPromptSubmit", "SessionStart", "SessionEnd")
 # Seconds; our hook spools and returns in milliseconds, so this only bounds a broken machine.
