@@ -24,6 +24,8 @@ pub mod ids;
 pub mod jsonl;
 pub mod normalize;
 pub mod opencode;
+pub mod otlp;
+pub mod server;
 
 #[cfg(feature = "python")]
 mod py;

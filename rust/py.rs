@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_arrow::PyTable;
@@ -24,6 +24,8 @@ use crate::jsonl::Problem;
 type CursorTuple = (String, u64, u64, i64, u64, u64, Option<String>);
 /// (path, size, mtime_ns)
 type FileTuple = (String, u64, i64);
+/// (path, content_type, body, account_id, received_at_ns) of one OTLP request.
+type OtlpPart = (String, String, Vec<u8>, Option<String>, u64);
 
 fn problems_list(problems: Vec<Problem>) -> Vec<(String, u64, String)> {
     problems.into_iter().map(|p| (p.path, p.offset, p.message)).collect()
@@ -172,6 +174,148 @@ impl Reader {
         out.set_item("sidechain_replays", counts.1)?;
         Ok(out)
     }
+}
+
+/// The OTLP receiver (rust/server), serving until `stop`.
+#[pyclass(module = "usagecore._core")]
+struct OtlpServer {
+    server: Option<crate::server::Server>,
+}
+
+#[pymethods]
+impl OtlpServer {
+    /// Bind and serve. `tokens` maps bearer tokens to account ids (or None);
+    /// empty means no authentication.
+    #[new]
+    #[pyo3(signature = (*, host, port, grpc_port, spool_dir, tokens, max_body_bytes = 16 << 20,
+                        max_decompressed_bytes = 64 << 20, max_pending_files = 20_000))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        host: String,
+        port: u16,
+        grpc_port: Option<u16>,
+        spool_dir: PathBuf,
+        tokens: std::collections::HashMap<String, Option<String>>,
+        max_body_bytes: usize,
+        max_decompressed_bytes: usize,
+        max_pending_files: u64,
+    ) -> PyResult<Self> {
+        use crate::server::{Auth, Config, Limits, Server};
+        let config = Config {
+            host,
+            http_port: port,
+            grpc_port,
+            spool_dir,
+            auth: Auth::new(tokens),
+            limits: Limits { max_body_bytes, max_decompressed_bytes, max_pending_files, ..Limits::default() },
+        };
+        let server = py.detach(|| Server::start(config)).map_err(|e| PyOSError::new_err(e.to_string()))?;
+        Ok(OtlpServer { server: Some(server) })
+    }
+
+    #[getter]
+    fn http_port(&self) -> Option<u16> {
+        self.server.as_ref().map(|s| s.http_addr.port())
+    }
+
+    #[getter]
+    fn grpc_port(&self) -> Option<u16> {
+        self.server.as_ref().and_then(|s| s.grpc_addr.map(|a| a.port()))
+    }
+
+    /// Requests made durable so far, spool files written, files waiting.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let out = PyDict::new(py);
+        if let Some(server) = &self.server {
+            out.set_item("requests", server.stats.requests.load(Relaxed))?;
+            out.set_item("files", server.stats.files.load(Relaxed))?;
+            out.set_item("bytes", server.stats.bytes.load(Relaxed))?;
+            out.set_item("pending_files", server.pending_files())?;
+        }
+        Ok(out)
+    }
+
+    /// Stop accepting, finish requests in flight, write out everything accepted.
+    fn stop(&mut self, py: Python<'_>) {
+        if let Some(mut server) = self.server.take() {
+            py.detach(move || server.stop());
+        }
+    }
+}
+
+/// OTLP request bodies, each `(path, content_type, body, account_id,
+/// received_at_ns)`, decoded and converted. Returns a dict of Arrow tables
+/// (`points`, `otel_events`, `spans`, `events`, `raws`), `stats`, and
+/// `failed`: `(index, message)` for each body that could not be decoded.
+#[pyfunction]
+#[pyo3(signature = (parts, *, keep_content = false))]
+fn otlp_convert<'py>(
+    py: Python<'py>,
+    parts: Vec<OtlpPart>,
+    keep_content: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    use crate::otlp::arrow::{otel_events_batch, points_batch, spans_batch};
+    use crate::otlp::convert::{Converted, Origin};
+    use crate::otlp::{decode, Encoding, Signal};
+    let received_at_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
+    let (converted, failed, batches) = py.detach(|| {
+        let mut converted = Converted::default();
+        let mut failed = Vec::new();
+        for (index, (path, content_type, body, account_id, received_at_ns)) in parts.iter().enumerate() {
+            let signal = Signal::from_path(path)
+                .or_else(|| crate::otlp::json::sniff_signal(body))
+                .ok_or_else(|| format!("unknown OTLP path {path:?}"));
+            let encoding = Encoding::from_content_type(content_type)
+                .ok_or_else(|| format!("unknown content type {content_type:?}"));
+            let request = signal.and_then(|signal| {
+                encoding.and_then(|encoding| decode(signal, encoding, body).map_err(|e| e.to_string()))
+            });
+            match request {
+                Ok(request) => converted.add(
+                    &request,
+                    &Origin { account_id: account_id.clone(), received_at_ns: *received_at_ns, keep_content },
+                ),
+                Err(message) => failed.push((index, message)),
+            }
+        }
+        let batches = (|| {
+            Ok::<_, arrow_schema::ArrowError>([
+                points_batch(&converted.points, received_at_us)?,
+                otel_events_batch(&converted.events, received_at_us)?,
+                spans_batch(&converted.spans, received_at_us)?,
+                events_batch(&converted.usage)?,
+                raws_batch(&converted.raws, received_at_us)?,
+            ])
+        })();
+        (converted, failed, batches)
+    });
+    let [points, otel_events, spans, events, raws] =
+        batches.map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let out = PyDict::new(py);
+    out.set_item("points", table(points)?)?;
+    out.set_item("otel_events", table(otel_events)?)?;
+    out.set_item("spans", table(spans)?)?;
+    out.set_item("events", table(events)?)?;
+    out.set_item("raws", table(raws)?)?;
+    let stats = PyDict::new(py);
+    let s = &converted.stats;
+    for (name, value) in [
+        ("points", s.points),
+        ("log_records", s.log_records),
+        ("spans_kept", s.spans_kept),
+        ("spans_dropped", s.spans_dropped),
+        ("points_without_value", s.points_without_value),
+        ("rejected_points", s.rejected_points),
+        ("rejected_log_records", s.rejected_log_records),
+        ("rejected_spans", s.rejected_spans),
+    ] {
+        stats.set_item(name, value)?;
+    }
+    out.set_item("stats", stats)?;
+    out.set_item("failed", failed)?;
+    Ok(out)
 }
 
 /// Read OpenCode's storage: `databases` and legacy `storages` folders, each
@@ -364,6 +508,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(normalize_model, m)?)?;
     m.add_function(wrap_pyfunction!(read_opencode, m)?)?;
     m.add_function(wrap_pyfunction!(model_ref, m)?)?;
+    m.add_class::<OtlpServer>()?;
+    m.add_function(wrap_pyfunction!(otlp_convert, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

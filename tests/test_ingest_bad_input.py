@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -242,6 +243,18 @@ def test_unknown_source_and_stray_arguments():
     assert spooled() == []
 
 
+@pytest.mark.parametrize("account", ['work "laptop"', "C:\\Users\\me", "équipe-ü ✓", "tab\there", "plain-id_42"])
+def test_odd_account_ids_survive_the_spool_header(account):
+    # The hook path writes the header line without the json module: what it
+    # writes must read back as exactly what was given.
+    assert_silent_success(ingest(POST_TOOL_USE, {"USAGECORE_TELEMETRY_ACCOUNT_ID": account}))
+    [path] = (spool() / "new").iterdir()
+    header = json.loads(path.read_bytes().partition(b"\n")[0])
+    assert header["account_id"] == account
+    run_cli("collect")
+    assert sql("SELECT account_id FROM usage_events") == [{"account_id": account}]
+
+
 # ------------------------------------------------- good and bad payloads mixed
 
 BAD = {  # payload -> what its reason must name
@@ -303,6 +316,40 @@ def test_good_and_bad_payloads_mixed(tmp_path):
     # A second collect has nothing to do and changes nothing.
     assert "0 payloads stored" in run_cli("collect").stderr
     assert len(sql("SELECT * FROM usage_raw_events WHERE source_channel = 'hook'")) == len(good)
+
+
+# ------------------------------------------------------------ a storm of hooks
+
+def test_a_storm_of_hooks_does_not_lock_readers_out():
+    """Found by bench/ingest.py: while hooks kept coming, the drain took the
+    store back for its next batch the instant it let go of it, and a backfill
+    waiting its turn gave up after 10 s. Whoever waits must get the store."""
+    from usagecore import spool as spool_module
+
+    stop = threading.Event()
+
+    def storm() -> None:  # a payload every 20 ms, for as long as the test runs
+        while not stop.is_set():
+            spool_module.write("claude_code", "hook", POST_TOOL_USE, root=spool())
+            time.sleep(0.02)
+
+    run_cli("collect", env={"USAGECORE_TELEMETRY_SPOOL_DIR": str(spool())})  # creates the store
+    writer = threading.Thread(target=storm)
+    writer.start()
+    drain = subprocess.Popen([sys.executable, "-m", "usagecore", "collect"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, env={**os.environ, "USAGECORE_TELEMETRY_SPOOL_DIR": str(spool())})
+    try:
+        time.sleep(1.0)  # the drain is at work, batch after batch
+        for _ in range(3):
+            reader = run_cli("sql", "SELECT 1 AS one", "--format", "json", check=False,
+                             env={"USAGECORE_LOCK_TIMEOUT": "5"})
+            assert reader.returncode == 0, reader.stderr
+    finally:
+        stop.set()
+        writer.join()
+    assert drain.wait(timeout=120) == 0, drain.stderr.read()
+    run_cli("collect")
+    assert spooled() == []
 
 
 # ----------------------------------------------------------- what the hook loads

@@ -230,3 +230,21 @@ def test_any_interleaving_of_live_and_backfill_equals_one_backfill(tmp_path_fact
         live = store.con.execute(ALL_COLUMNS + "").fetchall()
     messages = [row for row in live if row[2] == "message"]
     assert messages == reference
+
+
+def test_payloads_left_in_tmp_by_a_crash_are_stored_or_quarantined(tmp_path):
+    """A machine crash may lose the rename into new/ (the folder is not fsynced):
+    the drain picks such files up once they are clearly abandoned."""
+    projects = _projects("rich_http_json", tmp_path)
+    for hook in _hooks("rich_http_json"):
+        path = spool.write("claude_code", "hook", _payload(hook, projects))
+        os.rename(path, path.parent.parent / "tmp" / path.name)
+    cut = spool.write("claude_code", "hook", _tool_call(1, projects))
+    os.rename(cut, cut.parent.parent / "tmp" / cut.name)
+    (cut.parent.parent / "tmp" / cut.name).write_bytes(cut.name.encode()[:10])  # cut short mid-write
+    old = time.time() - 3600
+    for left in (cut.parent.parent / "tmp").iterdir():
+        os.utime(left, (old, old))
+    run_cli("collect")
+    assert _query(_db(), MESSAGE_TOTALS)[0] == _expected("rich_http_json")
+    assert spool.counts()["quarantined"] == 1

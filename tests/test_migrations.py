@@ -13,8 +13,9 @@ import pytest
 from conftest import run_cli
 from usagecore.migrations import MIGRATIONS, migrate
 
-TABLES = ["configured_providers", "file_cursors", "model_prices", "provider_links", "schema_migrations",
-          "usage_events", "usage_raw_events"]
+TABLES = ["configured_providers", "file_cursors", "model_prices", "otel_events", "otel_metric_points",
+          "otel_metric_series", "otel_spans", "provider_links", "schema_migrations", "usage_events",
+          "usage_raw_events"]
 VIEWS = ["billed_usage", "daily_usage", "model_usage", "provider_usage", "session_usage", "tool_usage",
          "unmapped_usage", "usage_events_resolved"]
 
@@ -86,6 +87,13 @@ SCHEMA_MIGRATIONS = [
     ("name", "VARCHAR", NOT_NULL, None),
     ("applied_at", TSTZ, NOT_NULL, "current_timestamp"),
 ]
+OTEL_METRIC_SERIES = [
+    ("series_id", "VARCHAR", NOT_NULL, None),
+    ("start_time_unix_nano", "BIGINT", NULL, None),
+    ("time_unix_nano", "BIGINT", NOT_NULL, None),
+    ("value", "DOUBLE", NULL, None),
+    ("count", "BIGINT", NULL, None),
+]
 MODEL_PRICES = [
     ("provider_id", "VARCHAR", NULL, None),
     ("model_raw", "VARCHAR", NOT_NULL, None),
@@ -117,6 +125,7 @@ PROVIDER_LINKS = [
     ("provider_id", "VARCHAR", NOT_NULL, None),
 ]
 COLUMNS = {
+    "otel_metric_series": OTEL_METRIC_SERIES,
     "usage_events": USAGE_EVENTS,
     "model_prices": MODEL_PRICES,
     "usage_raw_events": USAGE_RAW_EVENTS,
@@ -128,6 +137,10 @@ COLUMNS = {
 PRIMARY_KEYS = {
     "configured_providers": ["provider_id"],
     "provider_links": ["telemetry_provider_id"],
+    "otel_events": ["event_id"],
+    "otel_metric_points": ["point_id"],
+    "otel_metric_series": ["series_id"],
+    "otel_spans": ["span_key"],
     "usage_events": ["event_id"],
     "usage_raw_events": ["raw_event_id"],
     "file_cursors": ["path"],

@@ -107,7 +107,8 @@ def test_read_only_store_reads_but_does_not_write(request):
     home = shared / "home"
     home.mkdir()
     home.chmod(0o777)
-    env = {**os.environ, "HOME": str(home), "XDG_STATE_HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "HOME": str(home), "XDG_STATE_HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
+           "PYTHONDONTWRITEBYTECODE": "1"}
 
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([*prefix, sys.executable, "-m", "usagecore", "--db", str(db), *args],

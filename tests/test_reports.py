@@ -565,3 +565,23 @@ def test_status_cache_is_not_trusted_after_the_store_changed(seeded, tmp_path):
     after = json.loads(run_cli("--db", str(db), "status", "--json").stdout)
     assert ("codex", "jsonl") in {(s["source"], s["channel"]) for s in before["sources"]}
     assert ("codex", "jsonl") not in {(s["source"], s["channel"]) for s in after["sources"]}
+
+
+def test_session_text_shows_the_latest_rows_and_counts_all():
+    from usagecore.render import RECENT_ROWS, report_text
+    from usagecore.reports import MEASURE_NAMES, Filters, Report
+
+    rows = [{"session_id": f"s{i:04d}", "input_tokens": 1, **{m: 1 for m in MEASURE_NAMES if m != "input_tokens"}}
+            for i in range(RECENT_ROWS + 20)]
+    report = Report("session", "UTC", ["session_id", *MEASURE_NAMES], rows,
+                    {m: len(rows) for m in MEASURE_NAMES}, Filters())
+    text = report_text(report, width=None, color=False)
+    assert "s0019" not in text and "s0020" in text and f"s{RECENT_ROWS + 19:04d}" in text
+    assert "20 earlier sessions are not shown but counted in the total (--all shows them)." in text
+    assert f"{RECENT_ROWS + 20:,}" in next(line for line in text.splitlines() if line.startswith("Total"))
+    assert "s0000" in report_text(report, width=None, color=False, all_rows=True)
+
+
+def test_sql_refuses_an_empty_query(seeded):
+    empty = run_cli("--db", str(seeded), "sql", "  ", check=False)
+    assert empty.returncode == 2 and "no SQL statement given" in empty.stderr and "Traceback" not in empty.stderr

@@ -73,3 +73,43 @@ class Spooled(TypedDict):
 
 def decode_codex_notify(payloads: list[tuple[str, int, str | None, bytes]]) -> Spooled: ...
 def decode_opencode_plugin(payloads: list[tuple[str, int, str | None, bytes]]) -> Spooled: ...
+class OtlpStats(TypedDict):
+    requests: int  # made durable in the spool
+    files: int  # spool files written (group commit: several requests a file)
+    bytes: int
+    pending_files: int  # spool files not yet drained
+
+class OtlpServer:
+    """The OTLP/HTTP and OTLP/gRPC receiver (rust/server), serving until `stop`."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        grpc_port: int | None,
+        spool_dir: str | PathLike[str],
+        tokens: dict[str, str | None],
+        max_body_bytes: int = ...,
+        max_decompressed_bytes: int = ...,
+        max_pending_files: int = ...,
+    ) -> None: ...
+    @property
+    def http_port(self) -> int | None: ...
+    @property
+    def grpc_port(self) -> int | None: ...
+    def stats(self) -> OtlpStats: ...
+    def stop(self) -> None: ...
+
+class OtlpConverted(TypedDict):
+    points: Any  # Arrow table, otel_metric_points columns without the deltas
+    otel_events: Any
+    spans: Any
+    events: Any  # usage_events
+    raws: Any  # usage_raw_events
+    stats: dict[str, int]
+    failed: list[tuple[int, str]]  # (index of the part, why it could not be decoded)
+
+def otlp_convert(
+    parts: list[tuple[str, str, bytes, str | None, int]], *, keep_content: bool = False
+) -> OtlpConverted: ...

@@ -311,10 +311,11 @@ def _reader(ctx: click.Context, settings):
 @click.option("--json", "as_json", is_flag=True, help="Rows and totals as JSON (shape in the README).")
 @click.option("--csv", "as_csv", is_flag=True, help="Rows as CSV.")
 @click.option("--wide", is_flag=True, help="Every column, however wide the table gets.")
+@click.option("--all", "all_rows", is_flag=True, help="Every session or block, not the latest 100.")
 @click.option("--no-color", is_flag=True, help="No colour (also: NO_COLOR=1).")
 @click.pass_context
 def report(ctx: click.Context, kind: str, since, until, breakdown: bool, as_json: bool, as_csv: bool,
-           wide: bool, no_color: bool, **filters) -> None:
+           wide: bool, all_rows: bool, no_color: bool, **filters) -> None:
     """Usage and cost by day, week, month, session, 5-hour block, model, tool,
     project, provider or account. Counts configured or linked providers only,
     and says what it left out."""
@@ -332,8 +333,8 @@ def report(ctx: click.Context, kind: str, since, until, breakdown: bool, as_json
     elif as_csv:
         click.echo(render.report_csv(result), nl=False)
     else:
-        click.echo(render.report_text(result, width=render.terminal_width(wide), color=render.use_color(no_color)),
-                   nl=False)
+        click.echo(render.report_text(result, width=render.terminal_width(wide), color=render.use_color(no_color),
+                                      all_rows=all_rows), nl=False)
 
 
 # Statements that only read; any other opens the store for writing.
@@ -456,12 +457,11 @@ def collect(ctx: click.Context, background: bool, keep_content: bool, as_json: b
     """Store what hooks and receivers left in the spool (what `ingest` starts)."""
     from dataclasses import asdict
 
-    from usagecore import locks
-    from usagecore.config import spool_dir
+    if background and not keep_content and not as_json:
+        from usagecore.ingest import collect_in_background
 
-    if background and locks.is_locked(spool_dir() / "drain.lock"):
-        return  # a drain is on it already; it looks at the spool again before it stops
-    from usagecore import drain
+        sys.exit(collect_in_background(ctx.find_root().obj))
+    from usagecore import drain, locks
     from usagecore.render import dumps
 
     try:
@@ -475,6 +475,40 @@ def collect(ctx: click.Context, background: bool, keep_content: bool, as_json: b
         click.echo(dumps(asdict(summary)))
     elif not background:
         click.echo(summary.line(), err=True)
+
+
+# ------------------------------------------------------------------ serve
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but loopback needs --token.")
+@click.option("--port", default=4318, show_default=True, type=click.IntRange(0, 65535), help="OTLP/HTTP port.")
+@click.option("--grpc-port", default=4317, show_default=True, type=click.IntRange(0, 65535),
+              help="OTLP/gRPC port.")
+@click.option("--no-grpc", is_flag=True, help="Serve OTLP/HTTP only.")
+@click.option("--token", "tokens", multiple=True, envvar="USAGECORE_OTLP_TOKENS", metavar="TOKEN[=ACCOUNT]",
+              help="Require `Authorization: Bearer TOKEN`; its data belongs to ACCOUNT (repeatable; "
+                   "env USAGECORE_OTLP_TOKENS, space-separated).")
+@click.option("--keep-content", is_flag=True, help="Also store prompts, responses and tool content.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, grpc_port: int, no_grpc: bool, tokens: tuple[str, ...],
+          keep_content: bool) -> None:
+    """Receive OpenTelemetry (OTLP) from the agents and keep the store up to
+    date, hook payloads included, until SIGTERM or Ctrl-C."""
+    from usagecore import serve as receiver
+
+    def ready(state: dict) -> None:
+        grpc = f", OTLP/gRPC on {state['host']}:{state['grpc_port']}" if state["grpc_port"] else ""
+        click.echo(f"usagecore serve: OTLP/HTTP on http://{state['host']}:{state['port']}{grpc}; "
+                   f"storing into {state['db']}", err=True)
+
+    try:
+        summary = receiver.serve(ctx.find_root().obj, host=host, port=port,
+                                 grpc_port=None if no_grpc else grpc_port,
+                                 tokens=receiver.parse_tokens(tokens), keep_content=keep_content, ready=ready)
+    except receiver.ServeError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"usagecore serve: stopped; {summary.line()}", err=True)
 
 
 # ------------------------------------------------------------ integrations

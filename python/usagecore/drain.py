@@ -34,7 +34,8 @@ from usagecore.store import Store, Writer
 
 BATCH_FILES = 1000
 # Modules that register handlers when imported.
-HANDLER_MODULES = ("usagecore.live.claude_code", "usagecore.live.codex", "usagecore.live.opencode")
+HANDLER_MODULES = ("usagecore.live.claude_code", "usagecore.live.otlp", "usagecore.live.codex",
+                   "usagecore.live.opencode")
 
 
 @dataclass
@@ -187,8 +188,13 @@ def drain_pending(db_path: Path, summary: DrainSummary, *, root: Path | None = N
     """Store everything pending now, batch by batch. For a caller that holds
     the drain lock (`drain` below, or `usagecore serve` for as long as it runs)."""
     timeout = locks.DEFAULT_TIMEOUT_S if lock_timeout is None else lock_timeout
+    spool.recover(root)
     while _drain_pass(db_path, root, keep_content, summary, timeout):
-        pass
+        # The store is free between batches; without a pause the next batch
+        # took it back first every time, for as long as hooks kept coming, and
+        # a report or backfill waiting its turn gave up. Let waiters in.
+        if spool.pending(root, limit=1):
+            time.sleep(locks.GIVE_WAY_S)
 
 
 def drain(db_path: Path, *, root: Path | None = None, wait: bool = True, keep_content: bool = False,

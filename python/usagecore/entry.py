@@ -1,6 +1,7 @@
 """The `usagecore` executable. Hooks call `usagecore ingest` on every tool
-call, so that command is dispatched before click and the other commands are
-imported; everything else goes to the click group in `cli`."""
+call, and that starts `usagecore collect --background`: both are dispatched
+before click and the other commands are imported; everything else goes to the
+click group in `cli`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ def main() -> None:
         from usagecore.ingest import main as ingest
 
         sys.exit(ingest(sys.argv[2:]))
+    if sys.argv[1:] == ["collect", "--background"]:
+        from usagecore.ingest import collect_in_background
+
+        sys.exit(collect_in_background())
     from usagecore.cli import main as cli
 
     cli()

@@ -19,6 +19,10 @@ import sys
 
 from usagecore import config
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+
 SOURCES = ("claude_code", "codex", "opencode")
 # The channel each source's live payloads arrive by.
 CHANNELS = {"claude_code": "hook", "codex": "notify", "opencode": "plugin"}
@@ -72,6 +76,27 @@ def _start_drain() -> None:
     ]
     argv = [sys.executable, "-m", "usagecore", "collect", "--background"]
     os.posix_spawn(sys.executable, argv, os.environ, file_actions=actions, setsid=True)
+
+
+def collect_in_background(db_path: Path | None = None) -> int:
+    """`usagecore collect --background`, what `_start_drain` runs. Dispatched
+    before click (a Stop hook's events are queryable that much sooner), and
+    gone before DuckDB is imported when another drain is already at work.
+    Its stderr is `drain.log`."""
+    from usagecore import locks
+
+    if locks.is_locked(os.path.join(config.spool_root(), "drain.lock")):
+        return 0  # that drain looks at the spool again before it stops
+    from usagecore import drain
+
+    try:
+        summary = drain.drain(db_path or config.default_db_path(), wait=False, lock_timeout=60.0)
+    except (locks.Busy, drain.StoreFailed) as err:
+        print(f"usagecore collect: {err}; the payloads stay in the spool", file=sys.stderr)
+        return 1
+    for problem in summary.problems[:10]:
+        print(f"skipped: {problem['path']} at byte {problem['offset']}: {problem['message']}", file=sys.stderr)
+    return 0
 
 
 def main(args: list[str]) -> int:

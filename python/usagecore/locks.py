@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT_S = float(os.environ.get("USAGECORE_LOCK_TIMEOUT", "10"))
 # How long to wait silently before saying what we are waiting for.
 QUIET_WAIT_S = 1.0
+# A waiter tries again at least this often...
+POLL_MAX_S = 0.1
+# ...so a holder that lets go for this long between turns lets waiters in.
+GIVE_WAY_S = 2.5 * POLL_MAX_S
 
 
 class Busy(RuntimeError):
@@ -111,7 +115,7 @@ class hold:
                 print(f"usagecore: waiting for {_holder(self.path)} to finish with the store...", file=sys.stderr)
                 told = True
             time.sleep(delay)
-            delay = min(delay * 2, 0.1)
+            delay = min(delay * 2, POLL_MAX_S)
         self.fd = fd
         try:
             if self.exclusive:

@@ -229,6 +229,91 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     ),
     (
         6,
+        "OpenTelemetry: metric points (with per-series deltas), log events, usage spans",
+        """
+        CREATE TABLE otel_metric_points (
+            point_id             VARCHAR PRIMARY KEY,  -- stable: a retransmitted point is stored once
+            series_id            VARCHAR NOT NULL,     -- resource + scope + metric + point attributes
+            received_at          TIMESTAMPTZ NOT NULL,
+            metric_name          VARCHAR NOT NULL,
+            unit                 VARCHAR,
+            kind                 VARCHAR NOT NULL,     -- sum | gauge | histogram | exponential_histogram | summary
+            temporality          VARCHAR NOT NULL,     -- as received: delta | cumulative | unspecified
+            is_monotonic         BOOLEAN,
+            start_time_unix_nano BIGINT,
+            time_unix_nano       BIGINT NOT NULL,
+            start_time           TIMESTAMPTZ,
+            time                 TIMESTAMPTZ,
+            value                DOUBLE,               -- the number, or the sum of a histogram/summary
+            count                BIGINT,               -- observations of a histogram/summary
+            delta_value          DOUBLE,               -- what this point adds to its series (NULL for gauges)
+            delta_count          BIGINT,
+            attributes           VARCHAR,              -- JSON object
+            resource             VARCHAR,              -- JSON object
+            scope_name           VARCHAR,
+            service_name         VARCHAR,
+            source_system        VARCHAR,
+            session_id           VARCHAR,
+            model                VARCHAR,
+            account_id           VARCHAR,
+            user_id              VARCHAR
+        );
+        CREATE TABLE otel_metric_series (
+            series_id            VARCHAR PRIMARY KEY,  -- the last point seen of each cumulative series
+            start_time_unix_nano BIGINT,
+            time_unix_nano       BIGINT NOT NULL,
+            value                DOUBLE,
+            count                BIGINT
+        );
+        CREATE TABLE otel_events (
+            event_id                VARCHAR PRIMARY KEY,
+            received_at             TIMESTAMPTZ NOT NULL,
+            occurred_at             TIMESTAMPTZ NOT NULL,
+            time_unix_nano          BIGINT,
+            observed_time_unix_nano BIGINT,
+            event_name              VARCHAR,
+            severity_number         INTEGER,
+            severity_text           VARCHAR,
+            body                    VARCHAR,           -- only the event's name, unless --keep-content
+            attributes              VARCHAR,           -- JSON object, content left out unless --keep-content
+            resource                VARCHAR,
+            scope_name              VARCHAR,
+            service_name            VARCHAR,
+            source_system           VARCHAR,
+            session_id              VARCHAR,
+            prompt_id               VARCHAR,
+            sequence                BIGINT,
+            trace_id                VARCHAR,
+            span_id                 VARCHAR,
+            account_id              VARCHAR,
+            user_id                 VARCHAR
+        );
+        CREATE TABLE otel_spans (
+            span_key             VARCHAR PRIMARY KEY,  -- trace id + span id
+            received_at          TIMESTAMPTZ NOT NULL,
+            trace_id             VARCHAR NOT NULL,
+            span_id              VARCHAR NOT NULL,
+            parent_span_id       VARCHAR,
+            name                 VARCHAR,
+            kind                 INTEGER,
+            start_time_unix_nano BIGINT,
+            end_time_unix_nano   BIGINT,
+            start_time           TIMESTAMPTZ,
+            end_time             TIMESTAMPTZ,
+            status_code          INTEGER,
+            attributes           VARCHAR,
+            resource             VARCHAR,
+            scope_name           VARCHAR,
+            service_name         VARCHAR,
+            source_system        VARCHAR,
+            session_id           VARCHAR,
+            account_id           VARCHAR,
+            user_id              VARCHAR
+        );
+        """,
+    ),
+    (
+        7,
         "decoder state in file cursors",
         # What a stateful reader (Codex: session, model, cumulative total)
         # knew at the cursor, as JSON, so a later run resumes the file there.

@@ -11,9 +11,9 @@ always see the links as they are in settings.json, even on a read-only store.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from usagecore.settings import Settings, SettingsError, link_hint, load
+from usagecore.settings import Settings, SettingsError, load
 
 if TYPE_CHECKING:
     import duckdb
@@ -61,22 +61,3 @@ def persist(con: duckdb.DuckDBPyConnection, settings: Settings | None = None) ->
         _fill(con, "main", settings)
         con.execute("COMMIT")
     return True
-
-
-def unmapped(con: duckdb.DuckDBPyConnection, settings: Settings, where: str = "", params: list | None = None,
-             ) -> list[dict[str, Any]]:
-    """Usage left out of canonical figures: per telemetry provider id, events,
-    spend and the exact way to link it."""
-    rows = con.execute(
-        f"""SELECT telemetry_provider_id, list(DISTINCT source_system ORDER BY source_system),
-                   count(*), sum(cost_usd), count(*) FILTER (WHERE cost_usd IS NULL), sum(total_tokens)
-            FROM usage_events_resolved
-            WHERE event_type = 'message' AND billing_provider_id IS NULL {where}
-            GROUP BY 1 ORDER BY 3 DESC, 1""",
-        params or [],
-    ).fetchall()
-    return [
-        {"provider_id": pid, "sources": sources, "events": events, "cost_usd": cost,
-         "unpriced_events": unpriced, "total_tokens": int(tokens or 0), "hint": link_hint(pid, settings, sources)}
-        for pid, sources, events, cost, unpriced, tokens in rows
-    ]

@@ -220,10 +220,18 @@ def fit(columns: list[str], lines: list[list[str]], width: int | None, boxed: bo
     return shown, [widths[c] for c in shown]
 
 
-def report_text(report: Any, *, width: int | None, color: bool) -> str:  # noqa: C901
+# Text tables of the reports with one row per session or block show the most
+# recent rows only (totals count all); --all, --json and --csv show every row.
+RECENT_ROWS = 100
+
+
+def report_text(report: Any, *, width: int | None, color: bool, all_rows: bool = False) -> str:  # noqa: C901
     """A report for people: a title naming the time zone, the table fitted to
     `width`, and notes for what the figures leave out."""
     name, rows = report.name, report.rows
+    earlier = 0
+    if name in ("session", "blocks") and not all_rows and len(rows) > RECENT_ROWS:
+        earlier, rows = len(rows) - RECENT_ROWS, rows[-RECENT_ROWS:]
     title = TITLES.get(name, f"{name.capitalize()} usage")
     filters = report.filters.describe()
     out = _wrap([f"{title} · time zone {report.tz}" + (f" · {filters}" if filters else "")], width)
@@ -279,6 +287,9 @@ def report_text(report: Any, *, width: int | None, color: bool) -> str:  # noqa:
         out += ["  ".join("-" * w for w in widths), "  ".join(fmt(footer)).rstrip()]
 
     notes: list[str] = []
+    if earlier:
+        notes.append(f"{earlier:,} earlier {'sessions' if name == 'session' else 'blocks'} are not shown "
+                     "but counted in the total (--all shows them).")
     hidden = [h for c, h in zip(columns, header) if c not in shown]
     if hidden:
         notes.append(f"Not shown to fit {width} columns: {', '.join(hidden)} (--wide shows all).")

@@ -102,6 +102,33 @@ def pending(root: Path | None = None, limit: int | None = None) -> list[Path]:
     return [new / name for name in (names[:limit] if limit else names)]
 
 
+# A file still in tmp/ after this long was left by a writer that died, or by a
+# machine crash that lost the rename (the folder is not fsynced after it).
+STALE_TMP_S = 60
+
+
+def recover(root: Path | None = None, older_than_s: float = STALE_TMP_S) -> int:
+    """Move files left in tmp/ into new/, so the drain stores them (or, if they
+    were cut short, quarantines them with the reason). Returns how many."""
+    import time
+
+    _, tmp, new, _ = _dirs(root)
+    moved = 0
+    try:
+        entries = list(os.scandir(tmp))
+    except FileNotFoundError:
+        return 0
+    cutoff = time.time() - older_than_s
+    for entry in entries:
+        try:
+            if entry.is_file() and entry.stat().st_mtime < cutoff:
+                os.rename(entry.path, new / entry.name)
+                moved += 1
+        except FileNotFoundError:
+            continue  # its writer finished meanwhile, or another drain took it
+    return moved
+
+
 class Unreadable(ValueError):
     """A spool file without a valid header."""
 

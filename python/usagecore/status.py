@@ -98,17 +98,18 @@ def save_summary(db_path: Path, summary: dict[str, Any]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _cached(db_path: Path) -> dict[str, Any] | None:
+def _cached(db_path: Path) -> tuple[dict[str, Any] | None, bool]:
+    """The kept figures and whether they are current."""
     try:
         cached = json.loads(summary_path(db_path).read_text())
-        return cached if cached.get("stamp") == _stamp(db_path) else None
+        return cached, cached.get("stamp") == _stamp(db_path)
     except (OSError, ValueError, AttributeError):
-        return None
+        return None, False
 
 
 def _store_figures(db_path: Path) -> dict[str, Any]:
-    cached = _cached(db_path)
-    if cached is not None:
+    cached, current = _cached(db_path)
+    if cached is not None and current:
         return cached
     import duckdb
 
@@ -122,6 +123,9 @@ def _store_figures(db_path: Path) -> dict[str, Any]:
             save_summary(db_path, figures)
             return figures
     except locks.Busy as err:
+        # Being written right now: the figures as of the last writer, said to be so.
+        if cached is not None:
+            return {**cached, "busy": f"{err} (figures as of the last completed write)"}
         return {"busy": str(err)}
     except (duckdb.Error, OSError) as err:
         return {"error": f"cannot open store: {err}"}
