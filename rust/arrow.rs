@@ -174,6 +174,7 @@ pub fn cursors_batch(cursors: &[Cursor]) -> Result<RecordBatch, ArrowError> {
         Field::new("mtime_ns", DataType::Int64, false),
         Field::new("head_hash", DataType::UInt64, false),
         Field::new("tail_hash", DataType::UInt64, false),
+        Field::new("state", DataType::Utf8, true),
     ]);
     let c = cursors;
     let columns: Vec<ArrayRef> = vec![
@@ -183,6 +184,7 @@ pub fn cursors_batch(cursors: &[Cursor]) -> Result<RecordBatch, ArrowError> {
         Arc::new(Int64Array::from_iter_values(c.iter().map(|x| x.mtime_ns))),
         Arc::new(UInt64Array::from_iter_values(c.iter().map(|x| x.head_hash))),
         Arc::new(UInt64Array::from_iter_values(c.iter().map(|x| x.tail_hash))),
+        strings(c.iter().map(|x| x.state.as_deref())),
     ];
     RecordBatch::try_new(Arc::new(schema), columns)
 }

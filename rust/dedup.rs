@@ -4,13 +4,14 @@
 //! sessions copy earlier responses into new files, and side chains replay
 //! parent messages. All of them collapse here: by `event_id` with a per-field
 //! maximum of the tokens, and by `message_id` for side-chain replays. The store
-//! applies the same rules across batches.
+//! applies the same rules across batches. Sources whose records are rewritten
+//! in place (OpenCode) merge by `Merge::Latest` instead.
 
 use std::collections::HashSet;
 
 use rayon::slice::ParallelSliceMut;
 
-use crate::event::{CostSource, RawRecord, UsageEvent};
+use crate::event::{CostSource, Merge, RawRecord, UsageEvent};
 use crate::ids::{IdMap, IdSet};
 
 /// Collects records and keeps one event per id and one raw record per id.
@@ -52,8 +53,12 @@ fn fill(into: &mut Option<String>, from: &mut Option<String>) {
     }
 }
 
-/// Merge `other` into `event` (same `event_id`).
+/// Merge `other` into `event` (same `event_id`), by the source's rule.
 pub fn merge(event: &mut UsageEvent, mut other: UsageEvent) {
+    if Merge::of(other.source_system) == Merge::Latest {
+        *event = other;
+        return;
+    }
     let tokens = event.tokens.max(&other.tokens);
     let cost = match (event.cost_usd, other.cost_usd) {
         (Some(a), Some(b)) => Some(a.max(b)),

@@ -44,6 +44,27 @@ impl Tokens {
     }
 }
 
+/// How two records of the same event combine; each source has one rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    /// Per-field maximum: the records are growing snapshots or exact copies
+    /// (Claude's lines per content block, Codex re-reads).
+    Max,
+    /// The record added last replaces the event: the source rewrites its
+    /// record in place and only its latest version is true (an OpenCode
+    /// message, whose tokens are overwritten by its last step's).
+    Latest,
+}
+
+impl Merge {
+    pub fn of(source_system: &str) -> Merge {
+        match source_system {
+            crate::opencode::SOURCE_SYSTEM => Merge::Latest,
+            _ => Merge::Max,
+        }
+    }
+}
+
 /// Where a cost figure came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CostSource {

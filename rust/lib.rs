@@ -5,6 +5,8 @@
 //! ```text
 //! source   jsonl::scan      find history files, read only what is new (cursors), in parallel
 //! decode   jsonl::claude    one transcript line -> one usage record (a `LineFormat`)
+//!          jsonl::codex     one rollout line, in order, with per-file state (a `LineFormat`)
+//!          opencode         OpenCode's SQLite database and legacy JSON files
 //!          hooks::claude    spooled hook payloads -> tool calls, prompts, sessions, transcripts to read
 //! normalize normalize       model ids, token vocabulary, stable ids
 //! dedup    dedup            one event per API call, per-field max across its lines
@@ -21,6 +23,7 @@ pub mod hooks;
 pub mod ids;
 pub mod jsonl;
 pub mod normalize;
+pub mod opencode;
 pub mod otlp;
 pub mod server;
 

@@ -16,11 +16,12 @@ use crate::arrow::{cursors_batch, events_batch, raws_batch};
 use crate::dedup::Collector;
 use crate::hooks::Spooled;
 use crate::jsonl::claude::ClaudeTranscript;
-use crate::jsonl::scan::{discover, read_files, Cursor, FileInfo};
+use crate::jsonl::codex::CodexRollout;
+use crate::jsonl::scan::{discover, read_files, Cursor, FileInfo, ReadResult};
 use crate::jsonl::Problem;
 
-/// (path, offset, size, mtime_ns, head_hash, tail_hash)
-type CursorTuple = (String, u64, u64, i64, u64, u64);
+/// (path, offset, size, mtime_ns, head_hash, tail_hash, state)
+type CursorTuple = (String, u64, u64, i64, u64, u64, Option<String>);
 /// (path, size, mtime_ns)
 type FileTuple = (String, u64, i64);
 /// (path, content_type, body, account_id, received_at_ns) of one OTLP request.
@@ -56,24 +57,52 @@ fn discover_jsonl(py: Python<'_>, roots: Vec<PathBuf>) -> (Vec<FileTuple>, Vec<(
     (files, problems_list(problems))
 }
 
-/// Reads Claude Code transcripts from their cursors on, de-duplicating
-/// across every `read` until `finish`.
+/// The JSONL history formats a `Reader` knows, by `source_system`.
+#[derive(Clone, Copy)]
+enum Format {
+    Claude,
+    Codex,
+}
+
+impl Format {
+    fn read(
+        self,
+        tasks: &[(FileInfo, Option<Cursor>)],
+        keep_content: bool,
+        collector: &mut Collector,
+    ) -> ReadResult {
+        match self {
+            Format::Claude => read_files::<ClaudeTranscript>(tasks, keep_content, collector),
+            Format::Codex => read_files::<CodexRollout>(tasks, keep_content, collector),
+        }
+    }
+}
+
+/// Reads one source's JSONL history files from their cursors on,
+/// de-duplicating across every `read` until `finish`.
 ///
 /// Raw records leave after each read (they never change); events leave at
 /// `finish`, because a later read may still grow them (the rest of a
 /// response, a resumed copy) or reveal them as side-chain replays.
 #[pyclass(module = "usagecore._core")]
-struct ClaudeReader {
+struct Reader {
+    format: Format,
     keep_content: bool,
     collector: Collector,
 }
 
 #[pymethods]
-impl ClaudeReader {
+impl Reader {
+    /// `source`: `claude_code` (transcripts) or `codex` (rollouts).
     #[new]
-    #[pyo3(signature = (*, keep_content = false))]
-    fn new(keep_content: bool) -> Self {
-        ClaudeReader { keep_content, collector: Collector::default() }
+    #[pyo3(signature = (source, *, keep_content = false))]
+    fn new(source: &str, keep_content: bool) -> PyResult<Self> {
+        let format = match source {
+            crate::jsonl::claude::SOURCE_SYSTEM => Format::Claude,
+            crate::jsonl::codex::SOURCE_SYSTEM => Format::Codex,
+            other => return Err(PyValueError::new_err(format!("no JSONL reader for source {other:?}"))),
+        };
+        Ok(Reader { format, keep_content, collector: Collector::default() })
     }
 
     /// Read `files`, each `(path, size, mtime_ns, cursor or None)`. Returns a
@@ -86,21 +115,16 @@ impl ClaudeReader {
         let tasks: Vec<(FileInfo, Option<Cursor>)> = files
             .into_iter()
             .map(|(path, size, mtime_ns, cursor)| {
-                let cursor = cursor.map(|(path, offset, size, mtime_ns, head_hash, tail_hash)| Cursor {
-                    path,
-                    offset,
-                    size,
-                    mtime_ns,
-                    head_hash,
-                    tail_hash,
+                let cursor = cursor.map(|(path, offset, size, mtime_ns, head_hash, tail_hash, state)| {
+                    Cursor { path, offset, size, mtime_ns, head_hash, tail_hash, state }
                 });
                 (FileInfo { path, size, mtime_ns }, cursor)
             })
             .collect();
         let received_at_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
-        let (keep_content, collector) = (self.keep_content, &mut self.collector);
+        let (format, keep_content, collector) = (self.format, self.keep_content, &mut self.collector);
         let (mut result, batches) = py.detach(|| {
-            let result = read_files::<ClaudeTranscript>(&tasks, keep_content, collector);
+            let result = format.read(&tasks, keep_content, collector);
             let batches = raws_batch(&result.raws, received_at_us)
                 .and_then(|raws| Ok([raws, cursors_batch(&result.cursors)?]));
             (result, batches)
@@ -121,6 +145,7 @@ impl ClaudeReader {
             ("synthetic_lines", s.synthetic_lines),
             ("skipped_lines", s.skipped_lines),
             ("reread_files", s.reread_files),
+            ("skipped_files", s.skipped_files),
             ("problem_count", result.problem_count),
         ] {
             stats.set_item(name, value)?;
@@ -305,14 +330,124 @@ fn otlp_convert<'py>(
     Ok(out)
 }
 
-/// Decode spooled Claude Code hook payloads, each `(spool name,
-/// received_at_ns, account_id, body)`. Returns a dict with `events` and `raws`
-/// (Arrow tables), `transcripts` (`(path, account_id)` to read through their
-/// cursors) and `rejected` (`(spool name, why)`).
+/// Read OpenCode's storage: `databases` and legacy `storages` folders, each
+/// `(path, since)` where `since` is the cursor's offset (the largest
+/// `time_updated` in ms, resp. the newest file mtime in ns, read before; 0
+/// for everything). A message in both counts once, and the database wins.
+/// Returns a dict with `events`, `raws`, `cursors` (Arrow tables), `stats`, `problems`.
 #[pyfunction]
-fn decode_claude_hooks<'py>(
+#[pyo3(signature = (databases, storages))]
+fn read_opencode<'py>(
+    py: Python<'py>,
+    databases: Vec<(String, i64)>,
+    storages: Vec<(String, i64)>,
+) -> PyResult<Bound<'py, PyDict>> {
+    use crate::opencode::{db_message_ids, read_db, read_storage};
+    let received_at_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
+    let (counts, problems, batches) = py.detach(|| {
+        let mut collector = Collector::default();
+        let mut problems = Vec::new();
+        let mut cursors = Vec::new();
+        let (mut files, mut bytes, mut rows, mut usage) = (0u64, 0u64, 0u64, 0u64);
+        // Legacy files first, so that the database's copy of a message, read
+        // after, is the one that stays (`Merge::Latest`); ids the database has
+        // are not even decoded from the files.
+        let mut in_databases = std::collections::HashSet::new();
+        for (path, _) in &databases {
+            if let Ok(ids) = db_message_ids(std::path::Path::new(path)) {
+                in_databases.extend(ids);
+            }
+        }
+        for (path, since) in &storages {
+            let read = read_storage(std::path::Path::new(path), *since, &in_databases);
+            files += read.files;
+            bytes += read.bytes;
+            rows += read.files;
+            usage += read.records.len() as u64;
+            problems.extend(read.problems);
+            for (event, raw) in read.records {
+                collector.add(event, raw);
+            }
+            cursors.push(Cursor {
+                path: path.clone(),
+                offset: u64::try_from(read.max_mtime_ns).unwrap_or(0),
+                size: 0,
+                mtime_ns: 0,
+                head_hash: 0,
+                tail_hash: 0,
+                state: None,
+            });
+        }
+        for (path, since) in &databases {
+            let file = std::path::Path::new(path);
+            match read_db(file, *since) {
+                Ok(read) => {
+                    let meta = std::fs::metadata(file).ok();
+                    files += 1;
+                    bytes += meta.as_ref().map_or(0, |m| m.len());
+                    rows += read.rows;
+                    usage += read.records.len() as u64;
+                    problems.extend(read.problems);
+                    for (event, raw) in read.records {
+                        collector.add(event, raw);
+                    }
+                    cursors.push(Cursor {
+                        path: path.clone(),
+                        offset: u64::try_from(read.max_time_updated).unwrap_or(0),
+                        size: meta.as_ref().map_or(0, |m| m.len()),
+                        mtime_ns: 0,
+                        head_hash: 0,
+                        tail_hash: 0,
+                        state: None,
+                    });
+                }
+                Err(err) => problems.push(Problem {
+                    path: path.clone(),
+                    offset: 0,
+                    message: format!("cannot read OpenCode database: {err}"),
+                }),
+            }
+        }
+        let skipped = problems.len() as u64;
+        let deduped = collector.finish();
+        let counts = (files, bytes, rows, usage, skipped, deduped.duplicate_records);
+        let batches = events_batch(&deduped.events).and_then(|events| {
+            Ok([events, raws_batch(&deduped.raws, received_at_us)?, cursors_batch(&cursors)?])
+        });
+        drop_later(deduped);
+        (counts, problems, batches)
+    });
+    let [events, raws, cursors] = batches.map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let out = PyDict::new(py);
+    out.set_item("events", table(events)?)?;
+    out.set_item("raws", table(raws)?)?;
+    out.set_item("cursors", table(cursors)?)?;
+    let stats = PyDict::new(py);
+    let (files, bytes, rows, usage, skipped, duplicates) = counts;
+    for (name, value) in [
+        ("files", files),
+        ("bytes", bytes),
+        ("lines", rows),
+        ("usage_lines", usage),
+        ("skipped_lines", skipped),
+        ("duplicate_records", duplicates),
+    ] {
+        stats.set_item(name, value)?;
+    }
+    out.set_item("stats", stats)?;
+    out.set_item("problems", problems_list(problems))?;
+    Ok(out)
+}
+
+/// Spooled payloads as `(spool name, received_at_ns, account_id, body)`,
+/// decoded by `decode` into a dict with `events` and `raws` (Arrow tables),
+/// `transcripts` (`(path, account_id)`: Claude transcripts to read through
+/// their cursors), `threads` (`(thread id, account_id)`: Codex rollouts to
+/// read) and `rejected` (`(spool name, why)`).
+fn decode_spooled<'py>(
     py: Python<'py>,
     payloads: Vec<(String, i64, Option<String>, Vec<u8>)>,
+    decode: fn(&[Spooled]) -> crate::hooks::HookBatch,
 ) -> PyResult<Bound<'py, PyDict>> {
     let payloads: Vec<Spooled> = payloads
         .into_iter()
@@ -320,7 +455,7 @@ fn decode_claude_hooks<'py>(
         .collect();
     let received_at_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
     let (batch, tables) = py.detach(|| {
-        let batch = crate::hooks::claude::decode(&payloads);
+        let batch = decode(&payloads);
         let tables =
             events_batch(&batch.events).and_then(|e| Ok((e, raws_batch(&batch.raws, received_at_us)?)));
         (batch, tables)
@@ -330,8 +465,36 @@ fn decode_claude_hooks<'py>(
     out.set_item("events", table(events)?)?;
     out.set_item("raws", table(raws)?)?;
     out.set_item("transcripts", batch.transcripts)?;
+    out.set_item("threads", batch.threads)?;
     out.set_item("rejected", batch.rejected)?;
     Ok(out)
+}
+
+/// Decode spooled Claude Code hook payloads (see `decode_spooled`).
+#[pyfunction]
+fn decode_claude_hooks<'py>(
+    py: Python<'py>,
+    payloads: Vec<(String, i64, Option<String>, Vec<u8>)>,
+) -> PyResult<Bound<'py, PyDict>> {
+    decode_spooled(py, payloads, crate::hooks::claude::decode)
+}
+
+/// Decode spooled Codex `notify` payloads (see `decode_spooled`).
+#[pyfunction]
+fn decode_codex_notify<'py>(
+    py: Python<'py>,
+    payloads: Vec<(String, i64, Option<String>, Vec<u8>)>,
+) -> PyResult<Bound<'py, PyDict>> {
+    decode_spooled(py, payloads, crate::hooks::codex::decode)
+}
+
+/// Decode spooled payloads of usagecore's OpenCode plugin (see `decode_spooled`).
+#[pyfunction]
+fn decode_opencode_plugin<'py>(
+    py: Python<'py>,
+    payloads: Vec<(String, i64, Option<String>, Vec<u8>)>,
+) -> PyResult<Bound<'py, PyDict>> {
+    decode_spooled(py, payloads, crate::hooks::opencode::decode)
 }
 
 /// Normalize a raw model id to the id users group by
@@ -350,9 +513,12 @@ fn model_ref(raw: &str) -> String {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(discover_jsonl, m)?)?;
-    m.add_class::<ClaudeReader>()?;
+    m.add_class::<Reader>()?;
     m.add_function(wrap_pyfunction!(decode_claude_hooks, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_codex_notify, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_opencode_plugin, m)?)?;
     m.add_function(wrap_pyfunction!(normalize_model, m)?)?;
+    m.add_function(wrap_pyfunction!(read_opencode, m)?)?;
     m.add_function(wrap_pyfunction!(model_ref, m)?)?;
     m.add_class::<OtlpServer>()?;
     m.add_function(wrap_pyfunction!(otlp_convert, m)?)?;

@@ -80,6 +80,7 @@ FILE_CURSORS = [
     ("head_hash", "UBIGINT", NOT_NULL, None),
     ("tail_hash", "UBIGINT", NOT_NULL, None),
     ("updated_at", TSTZ, NOT_NULL, None),
+    ("state", "VARCHAR", NULL, None),
 ]
 SCHEMA_MIGRATIONS = [
     ("version", "INTEGER", NOT_NULL, None),
@@ -229,7 +230,7 @@ def test_migrating_twice_is_a_no_op(blank_db):
     assert migrate(con) == ALL_VERSIONS
     before = _migrations(con)
     con.execute(
-        "INSERT INTO file_cursors VALUES ('/x.jsonl', 'claude_code', 1, 2, 3, 4, 5, current_timestamp)")
+        "INSERT INTO file_cursors VALUES ('/x.jsonl', 'claude_code', 1, 2, 3, 4, 5, current_timestamp, NULL)")
     con.close()
 
     con = duckdb.connect(str(blank_db))

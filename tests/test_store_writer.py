@@ -19,7 +19,7 @@ TOTALS = "SELECT count(*), sum(input_tokens), sum(output_tokens), sum(cache_read
 
 def _read(root) -> dict:
     files, _ = _core.discover_jsonl([str(root)])
-    reader = _core.ClaudeReader()
+    reader = _core.Reader("claude_code")
     read = reader.read([(path, size, mtime, None) for path, size, mtime in files])
     return {**read, **reader.finish()}
 

@@ -5,8 +5,8 @@ from typing import Any, TypedDict
 
 __version__: str
 
-# (path, offset, size, mtime_ns, head_hash, tail_hash)
-CursorTuple = tuple[str, int, int, int, int, int]
+# (path, offset, size, mtime_ns, head_hash, tail_hash, decoder state as JSON)
+CursorTuple = tuple[str, int, int, int, int, int, str | None]
 # (path, byte offset, message)
 ProblemTuple = tuple[str, int, str]
 
@@ -18,6 +18,7 @@ class ReadStats(TypedDict):
     synthetic_lines: int
     skipped_lines: int
     reread_files: int
+    skipped_files: int
     problem_count: int
 
 class ReadResult(TypedDict):
@@ -35,16 +36,43 @@ def discover_jsonl(
     roots: list[str | PathLike[str]],
 ) -> tuple[list[tuple[str, int, int]], list[ProblemTuple]]: ...
 
-class ClaudeReader:
-    """Reads Claude Code transcripts, de-duplicating across reads until `finish`."""
+class Reader:
+    """Reads one source's JSONL history (`claude_code` transcripts or `codex`
+    rollouts), de-duplicating across reads until `finish`."""
 
-    def __init__(self, *, keep_content: bool = False) -> None: ...
+    def __init__(self, source: str, *, keep_content: bool = False) -> None: ...
     def read(self, files: list[tuple[str, int, int, CursorTuple | None]]) -> ReadResult: ...
     def finish(self) -> Finished: ...
 
 def normalize_model(raw: str) -> str: ...
+
+class OpenCodeStats(TypedDict):
+    files: int
+    bytes: int
+    lines: int
+    usage_lines: int
+    skipped_lines: int
+    duplicate_records: int
+
+class OpenCodeRead(TypedDict):
+    events: Any
+    raws: Any
+    cursors: Any
+    stats: OpenCodeStats
+    problems: list[ProblemTuple]
+
+def read_opencode(databases: list[tuple[str, int]], storages: list[tuple[str, int]]) -> OpenCodeRead: ...
 def model_ref(raw: str) -> str: ...
 
+class Spooled(TypedDict):
+    events: Any  # Arrow table with usage_events columns
+    raws: Any  # Arrow table with usage_raw_events columns
+    transcripts: list[tuple[str, str | None]]
+    threads: list[tuple[str, str | None]]
+    rejected: list[tuple[str, str]]
+
+def decode_codex_notify(payloads: list[tuple[str, int, str | None, bytes]]) -> Spooled: ...
+def decode_opencode_plugin(payloads: list[tuple[str, int, str | None, bytes]]) -> Spooled: ...
 class OtlpStats(TypedDict):
     requests: int  # made durable in the spool
     files: int  # spool files written (group commit: several requests a file)

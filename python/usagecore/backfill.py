@@ -21,6 +21,8 @@ from usagecore import _core
 from usagecore.store import Store, WriteResult, Writer
 
 CLAUDE = "claude_code"
+CODEX = "codex"
+OPENCODE = "opencode"
 # Bytes read per Rust call: large enough to keep every core busy, small
 # enough that the progress bar moves.
 BATCH_BYTES = 64 << 20
@@ -51,6 +53,8 @@ class Summary:
     synthetic_lines: int = 0
     skipped_lines: int = 0
     reread_files: int = 0
+    # Files not in the source's format (e.g. Codex's legacy rollouts without usage).
+    skipped_files: int = 0
     seconds: float = 0.0
     problems: list[dict] = field(default_factory=list)
 
@@ -69,7 +73,8 @@ class Summary:
             f"{self.source}: {self.files} files ({self.files_read} read), {self.lines:,} lines, "
             f"{self.events:,} new events, {self.merged_events:,} updated, "
             f"{self.duplicates:,} duplicates, {self.skipped_lines:,} skipped lines, "
-            f"{self.bytes_read / 1e6:,.1f} MB in {self.seconds:.2f} s ({self.mb_per_s:,.0f} MB/s)"
+            + (f"{self.skipped_files:,} skipped files, " if self.skipped_files else "")
+            + f"{self.bytes_read / 1e6:,.1f} MB in {self.seconds:.2f} s ({self.mb_per_s:,.0f} MB/s)"
         )
 
 
@@ -122,6 +127,7 @@ def _tally_read(summary: Summary, stats: dict) -> None:
     summary.synthetic_lines += stats["synthetic_lines"]
     summary.skipped_lines += stats["skipped_lines"]
     summary.reread_files += stats["reread_files"]
+    summary.skipped_files += stats["skipped_files"]
 
 
 def _tally_events(summary: Summary, finished: dict, written: WriteResult) -> None:
@@ -177,8 +183,8 @@ def _store_events(writer: Writer, finished: dict, summary: Summary, origin: obje
     _tally_events(summary, finished, written)
 
 
-def _read_and_store(store: Store, commits: list[list[tuple[list, int]]], summary: Summary, problems: list,
-                    keep_content: bool, progress: Callable[[int, int], None] | None) -> None:
+def _read_and_store(store: Store, source: str, commits: list[list[tuple[list, int]]], summary: Summary,
+                    problems: list, keep_content: bool, progress: Callable[[int, int], None] | None) -> None:
     total, done = sum(size for commit in commits for _, size in commit), 0
     # Per transaction, one reader: its reads, then its events. Each step runs
     # while the previous result is being stored, so the events are prepared
@@ -187,7 +193,7 @@ def _read_and_store(store: Store, commits: list[list[tuple[list, int]]], summary
     steps: list[Callable[[], dict]] = []
     readers = []
     for commit in commits:
-        reader = _core.ClaudeReader(keep_content=keep_content)
+        reader = _core.Reader(source, keep_content=keep_content)
         readers.append(reader)
         steps += [partial(reader.read, files) for files, _ in commit] + [reader.finish]
     background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="usagecore")
@@ -204,7 +210,7 @@ def _read_and_store(store: Store, commits: list[list[tuple[list, int]]], summary
             # harmless: after a crash in between, the next run reads the files
             # again and keeps the raw records already stored.
             for group in _raw_groups(commit):
-                with store.transaction(CLAUDE, after=writer) as writer:
+                with store.transaction(source, after=writer) as writer:
                     for _, size in group:
                         result = results.take()
                         _store_raws(writer, result, summary, problems, reader)
@@ -213,9 +219,9 @@ def _read_and_store(store: Store, commits: list[list[tuple[list, int]]], summary
                         if progress is not None:
                             progress(done, total)
             # Events and the cursors of the files they came from commit together.
-            with store.transaction(CLAUDE, after=writer) as writer:
+            with store.transaction(source, after=writer) as writer:
                 for read_cursors in cursors:
-                    writer.add_cursors(read_cursors, CLAUDE)
+                    writer.add_cursors(read_cursors, source)
                 _store_events(writer, results.take(), summary, reader)
 
 
@@ -231,11 +237,58 @@ def backfill_claude(
     `progress(done, total)` is called in bytes after each batch is stored.
     """
     started = time.perf_counter()
-    summary = Summary(source=CLAUDE)
+    files, problems = _core.discover_jsonl(_absolute(roots))
+    return _backfill_files(store, CLAUDE, files, problems, started, keep_content, progress)
+
+
+def backfill_codex(
+    store: Store,
+    roots: list[Path],
+    *,
+    keep_content: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> Summary:
+    """Import Codex rollouts under `roots` (`sessions/`, `archived_sessions/`,
+    or rollout files); return what happened."""
+    started = time.perf_counter()
+    absolute = _absolute(roots)
+    files, problems = _core.discover_jsonl(absolute)
+    return _backfill_files(store, CODEX, codex_rollouts(files, absolute), problems, started, keep_content,
+                           progress)
+
+
+def codex_rollouts(files: list[tuple[str, int, int]], roots: list[str]) -> list[tuple[str, int, int]]:
+    """The rollouts among `files`: in folders only `rollout-*` files (a Codex
+    home also holds `history.jsonl`, the prompt history), each counted once
+    although archiving moves a rollout from `sessions/` to `archived_sessions/`
+    and newer builds compress it (the plain file wins)."""
+    given = set(roots)
+    chosen: dict[str, tuple[str, int, int]] = {}
+    for file in sorted(files, key=lambda f: (f[0].endswith(".zst"), "/archived_sessions/" in f[0], f[0])):
+        name = Path(file[0]).name
+        if not name.startswith("rollout-") and file[0] not in given:
+            continue
+        chosen.setdefault(name.removesuffix(".zst"), file)
+    return sorted(chosen.values())
+
+
+def _absolute(roots: list[Path]) -> list[str]:
     # Absolute paths: cursors and source_ref must not depend on the working directory.
-    files, problems = _core.discover_jsonl([str(Path(r).expanduser().absolute()) for r in roots])
+    return [str(Path(r).expanduser().absolute()) for r in roots]
+
+
+def _backfill_files(
+    store: Store,
+    source: str,
+    files: list[tuple[str, int, int]],
+    problems: list,
+    started: float,
+    keep_content: bool,
+    progress: Callable[[int, int], None] | None,
+) -> Summary:
+    summary = Summary(source=source)
     summary.files = len(files)
-    cursors = store.cursors(CLAUDE)
+    cursors = store.cursors(source)
     tasks, sizes = [], []
     for path, size, mtime_ns in files:
         cursor = cursors.get(path)
@@ -246,19 +299,77 @@ def backfill_claude(
 
     commits = _plan(tasks, sizes)
     if commits:
-        _read_and_store(store, commits, summary, problems, keep_content, progress)
+        _read_and_store(store, source, commits, summary, problems, keep_content, progress)
     summary.problems = [{"path": p, "offset": o, "message": m} for p, o, m in problems]
     summary.seconds = time.perf_counter() - started
     return summary
 
 
+def opencode_sources(roots: list[Path]) -> tuple[list[str], list[str]]:
+    """OpenCode databases (`opencode.db`, `opencode-<channel>.db`) and legacy
+    `storage/` folders under `roots` (a data folder, or those given directly)."""
+    databases: list[str] = []
+    storages: list[str] = []
+    for root in map(Path, _absolute(roots)):
+        if root.is_file():
+            databases.append(str(root))
+        elif root.name == "storage" and (root / "message").is_dir():
+            storages.append(str(root))
+        elif root.is_dir():
+            databases += sorted(str(p) for p in root.glob("opencode*.db") if p.is_file())
+            if (root / "storage" / "message").is_dir():
+                storages.append(str(root / "storage"))
+    return list(dict.fromkeys(databases)), list(dict.fromkeys(storages))
+
+
+def backfill_opencode(
+    store: Store,
+    roots: list[Path],
+    *,
+    keep_content: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> Summary:
+    """Import OpenCode's messages from its databases and legacy JSON files
+    under `roots`, each from its cursor on; return what happened.
+
+    The databases are opened read-only and never written. `keep_content` has
+    nothing to add: OpenCode keeps message text in parts, which are not read.
+    """
+    del keep_content
+    started = time.perf_counter()
+    summary = Summary(source=OPENCODE)
+    databases, storages = opencode_sources(roots)
+    summary.files = len(databases) + len(storages)
+    cursors = store.cursors(OPENCODE)
+
+    def since(path: str) -> int:
+        cursor = cursors.get(path)
+        return int(cursor[1]) if cursor else 0
+
+    if summary.files:
+        result = _core.read_opencode([(p, since(p)) for p in databases], [(p, since(p)) for p in storages])
+        with store.transaction(OPENCODE) as writer:
+            writer.add_raws(result["raws"])
+            writer.add_cursors(result["cursors"])
+            _tally_read(summary, {"reread_files": 0, "synthetic_lines": 0, "skipped_files": 0, **result["stats"]})
+            written = writer.add_events(result["events"])
+        _tally_events(summary, {"duplicate_records": result["stats"]["duplicate_records"], "sidechain_replays": 0},
+                      written)
+        summary.problems = [{"path": p, "offset": o, "message": m} for p, o, m in result["problems"]]
+        if progress is not None:
+            progress(1, 1)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
 def read_transcripts(store: Store, writer: Writer, paths: list[str], *, account_id: str | None = None,
-                     keep_content: bool = False) -> Summary:
-    """Read what is new in the Claude transcripts `paths` (files, or folders of
-    them) into `writer`'s open transaction, through the same cursors as a
-    backfill, so live reads and backfills never count anything twice. Only
-    the cursors of these files are loaded."""
-    summary = Summary(source=CLAUDE)
+                     keep_content: bool = False, source: str = CLAUDE) -> Summary:
+    """Read what is new in the `source` history files `paths` (Claude
+    transcripts or Codex rollouts; files, or folders of them) into `writer`'s
+    open transaction, through the same cursors as a backfill, so live reads
+    and backfills never count anything twice. Only the cursors of these files
+    are loaded."""
+    summary = Summary(source=source)
     problems: list = []
     existing = []
     for path in paths:
@@ -269,17 +380,17 @@ def read_transcripts(store: Store, writer: Writer, paths: list[str], *, account_
     files, found_problems = _core.discover_jsonl(existing)
     problems += found_problems
     summary.files = len(files)
-    cursors = store.cursors(CLAUDE, [path for path, _, _ in files])
+    cursors = store.cursors(source, [path for path, _, _ in files])
     tasks = []
     for path, size, mtime_ns in files:
         cursor = cursors.get(path)
         if cursor is None or cursor[2] != size or cursor[3] != mtime_ns:
             tasks.append((path, size, mtime_ns, cursor))
     if tasks:
-        reader = _core.ClaudeReader(keep_content=keep_content)
+        reader = _core.Reader(source, keep_content=keep_content)
         result = reader.read(tasks)
         _store_raws(writer, result, summary, problems, reader)
-        writer.add_cursors(result["cursors"], CLAUDE)
+        writer.add_cursors(result["cursors"], source)
         finished = reader.finish()
         written = writer.add_events(finished.pop("events"), account_id=account_id, origin=reader)
         _tally_events(summary, finished, written)

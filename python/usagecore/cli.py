@@ -123,27 +123,68 @@ def _ctrl_c_exits_quietly():
         signal.signal(signal.SIGINT, previous)
 
 
-def _run_claude_backfill(ctx: click.Context, paths: tuple[Path, ...], keep_content: bool, as_json: bool) -> None:
-    from usagecore.backfill import backfill_claude
-    from usagecore.config import claude_project_roots
-    from usagecore.render import dumps
+# What each source's backfill reads by default, and what to call what it found.
+_DEFAULT_ROOTS = {
+    "claude_code": ("claude_project_roots", "transcripts"),
+    "codex": ("codex_rollout_roots", "rollouts"),
+    "opencode": ("opencode_data_roots", "OpenCode databases"),
+}
 
-    roots = list(paths) or claude_project_roots()
+
+def _run_backfill(ctx: click.Context, source: str, paths: tuple[Path, ...], keep_content: bool,
+                  as_json: bool, *, quiet_if_absent: bool = False) -> dict | None:
+    """Backfill one source; print its problems and summary line. Returns the
+    summary as a dict (None when nothing was found and `quiet_if_absent`)."""
+    from usagecore import backfill as importer
+    from usagecore import config
+
+    finder, what = _DEFAULT_ROOTS[source]
+    roots = list(paths) or getattr(config, finder)()
+    if quiet_if_absent and not paths and not any(Path(r).exists() for r in roots):
+        return None
+    run = getattr(importer, "backfill_" + source.removesuffix("_code"))
     with _ctrl_c_exits_quietly():
         with _open(ctx) as store:
-            progress = _progress_bar("reading transcripts") if sys.stderr.isatty() and not as_json else None
-            summary = backfill_claude(store, roots, keep_content=keep_content, progress=progress)
+            progress = _progress_bar(f"{source}: reading {what}") if sys.stderr.isatty() and not as_json else None
+            summary = run(store, roots, keep_content=keep_content, progress=progress)
     shown = summary.problems[:MAX_PROBLEMS_SHOWN]
     for problem in shown:
         click.echo(f"skipped: {problem['path']} at byte {problem['offset']}: {problem['message']}", err=True)
-    if len(shown) < summary.skipped_lines:
-        click.echo(f"skipped: {summary.skipped_lines - len(shown)} more bad lines (see --json)", err=True)
+    if len(shown) < len(summary.problems) or len(shown) < summary.skipped_lines:
+        more = max(len(summary.problems), summary.skipped_lines) - len(shown)
+        click.echo(f"skipped: {more} more problems (see --json)", err=True)
     if summary.files == 0:
-        click.echo("no transcripts found under: " + ", ".join(str(r) for r in roots), err=True)
-    if as_json:
-        click.echo(dumps(summary.as_dict()))
-    else:
+        click.echo(f"no {what} found under: " + ", ".join(str(r) for r in roots), err=True)
+    if not as_json:
         click.echo(summary.line(), err=True)
+    return summary.as_dict()
+
+
+def _flags(ctx: click.Context, keep_content: bool, as_json: bool) -> tuple[bool, bool]:
+    """The flags may also stand before the source: `backfill --json codex`."""
+    group = ctx.parent.params if ctx.parent else {}
+    return keep_content or group.get("keep_content", False), as_json or group.get("as_json", False)
+
+
+def _combined(summaries: list[dict]) -> dict:
+    """One summary for several sources: their counts added up, their problems
+    together, and each source's own summary under `sources`."""
+    total: dict = {"source": ",".join(s["source"] for s in summaries), "problems": [], "sources": summaries}
+    for summary in summaries:
+        for key, value in summary.items():
+            if key == "problems":
+                total["problems"] += value
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                total[key] = total.get(key, 0) + value
+    if "seconds" in total:
+        total["mb_per_s"] = round(total["bytes_read"] / 1e6 / total["seconds"], 1) if total["seconds"] else 0.0
+    return total
+
+
+def _print_json(summaries: dict | list) -> None:
+    from usagecore.render import dumps
+
+    click.echo(dumps(summaries))
 
 
 class _SourceGroup(click.Group):
@@ -168,10 +209,16 @@ class _SourceGroup(click.Group):
 def backfill(ctx: click.Context, keep_content: bool, as_json: bool) -> None:
     """Import the history agents keep on disk (incremental; safe to re-run).
 
-    Without a source, imports every source found.
+    Without a source, imports every source found (Claude Code, Codex, OpenCode).
     """
     if ctx.invoked_subcommand is None:
-        _run_claude_backfill(ctx, (), keep_content, as_json)
+        summaries = []
+        for source in ("claude_code", "codex", "opencode"):
+            found = _run_backfill(ctx, source, (), keep_content, as_json, quiet_if_absent=source != "claude_code")
+            if found is not None:
+                summaries.append(found)
+        if as_json:
+            _print_json(_combined(summaries))
 
 
 @backfill.command("claude")
@@ -181,10 +228,35 @@ def backfill(ctx: click.Context, keep_content: bool, as_json: bool) -> None:
 def backfill_claude_cmd(ctx: click.Context, paths: tuple[Path, ...], keep_content: bool, as_json: bool) -> None:
     """Claude Code transcripts (default: $CLAUDE_CONFIG_DIR/projects,
     ~/.config/claude/projects, ~/.claude/projects)."""
-    # The flags may also stand before the source: `backfill --json claude`.
-    group = ctx.parent.params if ctx.parent else {}
-    _run_claude_backfill(ctx, paths, keep_content or group.get("keep_content", False),
-                         as_json or group.get("as_json", False))
+    keep_content, as_json = _flags(ctx, keep_content, as_json)
+    summary = _run_backfill(ctx, "claude_code", paths, keep_content, as_json)
+    if as_json:
+        _print_json(summary)
+
+
+@backfill.command("codex")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@_backfill_options
+@click.pass_context
+def backfill_codex_cmd(ctx: click.Context, paths: tuple[Path, ...], keep_content: bool, as_json: bool) -> None:
+    """Codex CLI rollouts (default: $CODEX_HOME or ~/.codex: sessions/ and archived_sessions/)."""
+    keep_content, as_json = _flags(ctx, keep_content, as_json)
+    summary = _run_backfill(ctx, "codex", paths, keep_content, as_json)
+    if as_json:
+        _print_json(summary)
+
+
+@backfill.command("opencode")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@_backfill_options
+@click.pass_context
+def backfill_opencode_cmd(ctx: click.Context, paths: tuple[Path, ...], keep_content: bool, as_json: bool) -> None:
+    """OpenCode sessions: opencode*.db and the legacy storage/ tree (default:
+    $OPENCODE_DATA_DIR, else $XDG_DATA_HOME/opencode or ~/.local/share/opencode)."""
+    keep_content, as_json = _flags(ctx, keep_content, as_json)
+    summary = _run_backfill(ctx, "opencode", paths, keep_content, as_json)
+    if as_json:
+        _print_json(summary)
 
 
 # ----------------------------------------------------------------- reports

@@ -93,3 +93,33 @@ def claude_project_roots() -> list[Path]:
         if root not in unique:
             unique.append(root)
     return unique
+
+
+def codex_home() -> Path:
+    """`$CODEX_HOME`, else `~/.codex`."""
+    from pathlib import Path
+
+    configured = os.environ.get("CODEX_HOME", "").strip()
+    return Path(configured).expanduser() if configured else Path.home() / ".codex"
+
+
+def codex_rollout_roots() -> list[Path]:
+    """Where Codex keeps rollouts: live ones by date, archived ones (flat or dated)."""
+    home = codex_home()
+    return [home / "sessions", home / "archived_sessions"]
+
+
+def opencode_data_dir() -> Path:
+    """`$OPENCODE_DATA_DIR`, else `$XDG_DATA_HOME/opencode` (`~/.local/share/opencode`)."""
+    from pathlib import Path
+
+    configured = os.environ.get("OPENCODE_DATA_DIR", "").strip()
+    if configured:
+        return Path(configured).expanduser()
+    data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data) / "opencode"
+
+
+def opencode_data_roots() -> list[Path]:
+    """Where OpenCode keeps its databases and legacy `storage/` tree."""
+    return [opencode_data_dir()]

@@ -34,7 +34,8 @@ from usagecore.store import Store, Writer
 
 BATCH_FILES = 1000
 # Modules that register handlers when imported.
-HANDLER_MODULES = ("usagecore.live.claude_code", "usagecore.live.otlp")
+HANDLER_MODULES = ("usagecore.live.claude_code", "usagecore.live.otlp", "usagecore.live.codex",
+                   "usagecore.live.opencode")
 
 
 @dataclass

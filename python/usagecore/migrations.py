@@ -312,6 +312,13 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        7,
+        "decoder state in file cursors",
+        # What a stateful reader (Codex: session, model, cumulative total)
+        # knew at the cursor, as JSON, so a later run resumes the file there.
+        "ALTER TABLE file_cursors ADD COLUMN state VARCHAR;",
+    ),
 ]
 
 

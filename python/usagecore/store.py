@@ -64,37 +64,53 @@ def _event_insert_sql(price_sql: str) -> str:
     )
 
 
+# Sources whose records are rewritten in place: the version written last is
+# the event (rust/event.rs `Merge::Latest`); others merge by per-field max.
+LATEST_WINS_SOURCES = ("opencode",)
+
+
 def _event_conflict_sql() -> str:
     """The merge of an event already stored: the rules of rust/dedup.rs."""
+    latest = "excluded.source_system IN (" + ", ".join(f"'{s}'" for s in LATEST_WINS_SOURCES) + ")"
     earlier = (
         "(excluded.occurred_at < occurred_at OR "
         "(excluded.occurred_at = occurred_at AND excluded.raw_event_id < raw_event_id))"
     )
-    sets = [f"{c} = greatest({c}, excluded.{c})" for c in TOKEN_COLUMNS]
+
+    def merged(column: str) -> str:
+        return f"CASE WHEN {latest} THEN excluded.{column} ELSE greatest({column}, excluded.{column}) END"
+
+    sets = [f"{c} = {merged(c)}" for c in TOKEN_COLUMNS]
     # Summed as HUGEINT and capped, like Rust's saturating total: absurd counts must
     # not make the whole transaction fail on an overflow.
     sets.append("total_tokens = CAST(least(" + " + ".join(
-        f"CAST(greatest({c}, excluded.{c}) AS HUGEINT)"
+        f"CAST({merged(c)} AS HUGEINT)"
         for c in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
     ) + ", 9223372036854775807) AS BIGINT)")
-    sets.append("occurred_at = least(occurred_at, excluded.occurred_at)")
-    sets.append(f"raw_event_id = CASE WHEN {earlier} THEN excluded.raw_event_id ELSE raw_event_id END")
+    sets.append(f"occurred_at = CASE WHEN {latest} THEN excluded.occurred_at "
+                "ELSE least(occurred_at, excluded.occurred_at) END")
+    sets.append(f"raw_event_id = CASE WHEN {latest} OR {earlier} THEN excluded.raw_event_id ELSE raw_event_id END")
     sets += [
-        f"{c} = CASE WHEN {earlier} THEN coalesce(excluded.{c}, {c}) ELSE coalesce({c}, excluded.{c}) END"
+        f"{c} = CASE WHEN {latest} OR {earlier} THEN coalesce(excluded.{c}, {c}) ELSE coalesce({c}, excluded.{c}) END"
         for c in DESCRIPTIVE_COLUMNS
     ]
+    sets.append("source_channel = CASE WHEN {latest} THEN excluded.source_channel ELSE source_channel END"
+                .format(latest=latest))
     sets.append("is_sidechain = is_sidechain AND excluded.is_sidechain")
     # Only agent-reported costs survive a merge; calculated ones are redone
     # from the merged tokens by prices.apply_costs.
     sets.append(
-        "cost_usd = CASE WHEN cost_source = 'reported' AND excluded.cost_source = 'reported' "
+        f"cost_usd = CASE WHEN {latest} AND excluded.cost_source = 'reported' THEN excluded.cost_usd "
+        f"WHEN {latest} THEN NULL "
+        "WHEN cost_source = 'reported' AND excluded.cost_source = 'reported' "
         "THEN greatest(cost_usd, excluded.cost_usd) "
         "WHEN excluded.cost_source = 'reported' THEN excluded.cost_usd "
         "WHEN cost_source = 'reported' THEN cost_usd END"
     )
     sets.append(
-        "cost_source = CASE WHEN 'reported' IN (cost_source, excluded.cost_source) "
-        "THEN 'reported' ELSE 'unknown' END"
+        f"cost_source = CASE WHEN {latest} THEN (CASE WHEN excluded.cost_source = 'reported' "
+        "THEN 'reported' ELSE 'unknown' END) "
+        "WHEN 'reported' IN (cost_source, excluded.cost_source) THEN 'reported' ELSE 'unknown' END"
     )
     return " ON CONFLICT (event_id) DO UPDATE SET " + ", ".join(sets)
 
@@ -230,10 +246,11 @@ class Store:
         self.con.execute("COMMIT")
 
     def cursors(self, source_system: str, paths: list[str] | None = None
-                ) -> dict[str, tuple[str, int, int, int, int, int]]:
+                ) -> dict[str, tuple[str, int, int, int, int, int, str | None]]:
         """Cursors of a source's files: all of them, or only those of `paths`
-        (a hook reads one transcript and need not load every cursor)."""
-        sql = ('SELECT path, "offset", size, mtime_ns, head_hash, tail_hash '
+        (a hook reads one transcript and need not load every cursor). Each is
+        (path, offset, size, mtime_ns, head_hash, tail_hash, decoder state)."""
+        sql = ('SELECT path, "offset", size, mtime_ns, head_hash, tail_hash, state '
                "FROM file_cursors WHERE source_system = ?")
         params: list = [source_system]
         if paths is not None:

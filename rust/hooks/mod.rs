@@ -2,6 +2,8 @@
 //! plugins), as they come out of the spool: one module per agent.
 
 pub mod claude;
+pub mod codex;
+pub mod opencode;
 
 use crate::event::{RawRecord, UsageEvent};
 
@@ -22,6 +24,9 @@ pub struct HookBatch {
     /// History files to read through their cursors (e.g. a transcript after `Stop`),
     /// with the account the payload named, each once.
     pub transcripts: Vec<(String, Option<String>)>,
+    /// Codex threads whose rollout is to be read (found by thread id), with
+    /// the account the payload named, each once.
+    pub threads: Vec<(String, Option<String>)>,
     /// Payloads that could not be understood: (spool name, why).
     pub rejected: Vec<(String, String)>,
 }

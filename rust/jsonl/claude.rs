@@ -23,9 +23,17 @@ pub struct ClaudeTranscript;
 impl LineFormat for ClaudeTranscript {
     /// A line can only carry usage if it has a `"usage"` key; inside JSON
     /// strings the quotes would be escaped, so this finds keys only.
-    const NEEDLE: &'static [u8] = b"\"usage\"";
+    const NEEDLES: &'static [&'static [u8]] = &[b"\"usage\""];
+    /// Each line stands alone: files are cut into units read in parallel.
+    type State = ();
+    const IN_ORDER: bool = false;
 
-    fn decode(line: &[u8], source: &Source, wanted: impl Fn(Id) -> bool) -> Result<Decoded, DecodeError> {
+    fn decode(
+        line: &[u8],
+        source: &Source,
+        _state: &mut (),
+        wanted: impl Fn(Id) -> bool,
+    ) -> Result<Decoded, DecodeError> {
         decode_line(line, source, wanted)
     }
 }

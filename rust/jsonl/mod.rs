@@ -3,7 +3,11 @@
 //! module implementing `LineFormat`.
 
 pub mod claude;
+pub mod codex;
 pub mod scan;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::event::{RawRecord, UsageEvent};
 use crate::ids::Id;
@@ -48,10 +52,31 @@ pub struct Source<'a> {
 
 /// A line-oriented history format.
 pub trait LineFormat: Sync {
-    /// Only lines containing these bytes are parsed: the cheap pre-filter.
-    const NEEDLE: &'static [u8];
+    /// Only lines containing one of these are parsed: the cheap pre-filter.
+    const NEEDLES: &'static [&'static [u8]];
+
+    /// What decoding a line may depend on from earlier lines of the same file
+    /// (Codex: the session, the latest model, the previous cumulative total).
+    /// It travels in the file's cursor, so a later run resumes with it.
+    type State: Default + Clone + Send + Serialize + DeserializeOwned;
+
+    /// Lines depend on earlier ones (through `State`): each file is then read
+    /// in order, as one unit; files still go in parallel.
+    const IN_ORDER: bool;
 
     /// Decode one line. `wanted(raw_id)` says whether its raw record is still
     /// needed; when it is not (a repeated copy), the payload need not be built.
-    fn decode(line: &[u8], source: &Source, wanted: impl Fn(Id) -> bool) -> Result<Decoded, DecodeError>;
+    fn decode(
+        line: &[u8],
+        source: &Source,
+        state: &mut Self::State,
+        wanted: impl Fn(Id) -> bool,
+    ) -> Result<Decoded, DecodeError>;
+
+    /// Whether a file read from its start, ending in `state`, was in this
+    /// format at all; one that was not (e.g. a legacy layout without usage) is
+    /// counted as a skipped file, not as an error.
+    fn recognized(_state: &Self::State) -> bool {
+        true
+    }
 }

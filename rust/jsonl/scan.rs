@@ -5,7 +5,12 @@
 //! whose fingerprints still match is read from the cursor on; one that shrank
 //! or changed is read again from the start, which is safe because events are
 //! identified by stable ids. Files are cut into units of a few megabytes;
-//! each unit decodes the lines that start in it, on all cores.
+//! each unit decodes the lines that start in it, on all cores. A format whose
+//! lines depend on earlier ones (`LineFormat::IN_ORDER`) reads each file as
+//! one unit instead, and its decoder state is kept in the cursor.
+//!
+//! `*.jsonl.zst` files (compressed, finished Codex rollouts) are read whole:
+//! they do not grow, so their cursor only says whether they were read.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -48,6 +53,8 @@ pub struct Cursor {
     pub mtime_ns: i64,
     pub head_hash: u64,
     pub tail_hash: u64,
+    /// The decoder's state at `offset` (JSON), for formats that have one.
+    pub state: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -60,6 +67,9 @@ pub struct Stats {
     pub skipped_lines: u64,
     /// Files that shrank or changed before the cursor and were read again.
     pub reread_files: u64,
+    /// Files read from the start that turned out not to be in the format
+    /// (e.g. legacy layouts without usage): skipped, not an error.
+    pub skipped_files: u64,
 }
 
 impl Stats {
@@ -71,6 +81,7 @@ impl Stats {
         self.synthetic_lines += other.synthetic_lines;
         self.skipped_lines += other.skipped_lines;
         self.reread_files += other.reread_files;
+        self.skipped_files += other.skipped_files;
     }
 }
 
@@ -85,8 +96,9 @@ pub struct ReadResult {
     pub problem_count: u64,
 }
 
-/// All `*.jsonl` files under `roots` (files given directly are taken as they are).
-/// Missing roots are skipped; unreadable folders become problems.
+/// All `*.jsonl` and `*.jsonl.zst` files under `roots` (files given directly
+/// are taken as they are); a compressed file whose plain sibling exists is
+/// left out. Missing roots are skipped; unreadable folders become problems.
 pub fn discover(roots: &[PathBuf]) -> (Vec<FileInfo>, Vec<Problem>) {
     let mut files = Vec::new();
     let mut problems = Vec::new();
@@ -95,7 +107,17 @@ pub fn discover(roots: &[PathBuf]) -> (Vec<FileInfo>, Vec<Problem>) {
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     files.dedup_by(|a, b| a.path == b.path);
+    let plain: std::collections::HashSet<String> =
+        files.iter().filter(|f| !is_compressed(&f.path)).map(|f| f.path.clone()).collect();
+    files.retain(|f| {
+        !f.path.strip_suffix(".zst").is_some_and(|p| is_compressed(&f.path) && plain.contains(p))
+    });
     (files, problems)
+}
+
+/// A zstd-compressed file (`*.jsonl.zst`).
+pub fn is_compressed(path: &str) -> bool {
+    path.ends_with(".zst")
 }
 
 fn walk(path: &Path, files: &mut Vec<FileInfo>, problems: &mut Vec<Problem>, depth: u32) {
@@ -103,7 +125,8 @@ fn walk(path: &Path, files: &mut Vec<FileInfo>, problems: &mut Vec<Problem>, dep
         return;
     };
     if meta.is_file() {
-        if path.extension().is_some_and(|e| e == "jsonl") || depth == 0 {
+        let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        if name.ends_with(".jsonl") || name.ends_with(".jsonl.zst") || depth == 0 {
             files.push(FileInfo {
                 path: path.to_string_lossy().into_owned(),
                 size: meta.len(),
@@ -173,7 +196,13 @@ fn tail_hash(file: &mut File, offset: u64) -> io::Result<u64> {
 }
 
 /// Where to resume reading: the cursor if the bytes before it are unchanged, else 0.
-fn resume_offset(file: &mut File, size: u64, cursor: Option<&Cursor>) -> io::Result<(u64, bool)> {
+/// A compressed file is read whole or not at all.
+fn resume_offset(
+    file: &mut File,
+    size: u64,
+    cursor: Option<&Cursor>,
+    compressed: bool,
+) -> io::Result<(u64, bool)> {
     let Some(cursor) = cursor else {
         return Ok((0, false));
     };
@@ -181,6 +210,7 @@ fn resume_offset(file: &mut File, size: u64, cursor: Option<&Cursor>) -> io::Res
         return Ok((0, false));
     }
     let intact = cursor.offset <= size
+        && (!compressed || cursor.offset == size)
         && head_hash(file, cursor.offset)? == cursor.head_hash
         && tail_hash(file, cursor.offset)? == cursor.tail_hash;
     Ok(if intact { (cursor.offset, false) } else { (0, true) })
@@ -213,8 +243,8 @@ impl Report {
 /// How lines are decoded, the same for every unit of a read.
 struct How<'a> {
     keep_content: bool,
-    /// Finds the pre-filter's needle.
-    finder: Finder<'a>,
+    /// Find the pre-filter's needles.
+    finders: Vec<Finder<'a>>,
     /// What earlier reads collected: raw records it has need no payload.
     seen: &'a Collector,
 }
@@ -229,7 +259,15 @@ struct Decoding {
 impl Decoding {
     /// Decode one line that starts at byte `offset` of `path`; `unterminated`
     /// when it is the file's last line and has no newline yet.
-    fn line<F: LineFormat>(&mut self, path: &str, offset: u64, line: &[u8], how: &How, unterminated: bool) {
+    fn line<F: LineFormat>(
+        &mut self,
+        path: &str,
+        offset: u64,
+        line: &[u8],
+        how: &How,
+        state: &mut F::State,
+        unterminated: bool,
+    ) {
         let line = trim(line);
         if line.is_empty() {
             return;
@@ -243,7 +281,7 @@ impl Decoding {
                 "not a complete JSON object (truncated line?)".into()
             }
         };
-        if how.finder.find(line).is_none() {
+        if !how.finders.iter().any(|finder| finder.find(line).is_some()) {
             // Not worth a parse; a cut-off or garbage line still gets noticed.
             if line[0] != b'{' || line[line.len() - 1] != b'}' {
                 report.stats.skipped_lines += 1;
@@ -253,7 +291,7 @@ impl Decoding {
         }
         let source = Source { path, offset, keep_content: how.keep_content };
         let collector = &mut self.collector;
-        match F::decode(line, &source, |id| how.seen.wants_raw(id) && collector.wants_raw(id)) {
+        match F::decode(line, &source, state, |id| how.seen.wants_raw(id) && collector.wants_raw(id)) {
             Ok(Decoded::Usage(pair)) => {
                 report.stats.usage_lines += 1;
                 let (event, raw) = *pair;
@@ -282,6 +320,9 @@ struct Plan {
     start: u64,
     size: u64,
     reread: bool,
+    compressed: bool,
+    /// The decoder's state at `start` (JSON; None at the start of a file).
+    state: Option<String>,
 }
 
 /// One unit of parallel work: the lines of a file that *start* in `[from, to)`.
@@ -295,15 +336,44 @@ fn plan_file(file: &FileInfo, cursor: Option<&Cursor>) -> io::Result<Plan> {
     let mut handle = File::open(&file.path)?;
     // The size may have changed since discovery; read what is there now.
     let size = handle.metadata()?.len();
-    let (start, reread) = resume_offset(&mut handle, size, cursor)?;
-    Ok(Plan { path: file.path.clone(), start, size, reread })
+    let compressed = is_compressed(&file.path);
+    let (start, reread) = resume_offset(&mut handle, size, cursor, compressed)?;
+    let state = if start > 0 { cursor.and_then(|c| c.state.clone()) } else { None };
+    Ok(Plan { path: file.path.clone(), start, size, reread, compressed, state })
+}
+
+/// What one unit leaves for its file's cursor.
+struct UnitEnd {
+    /// Just after the last newline-terminated line decoded, if any.
+    consumed_to: Option<u64>,
+    /// The decoder's state there (in-order formats only).
+    state: Option<String>,
+    /// Read from the start, and not in the format after all.
+    unrecognized: bool,
+}
+
+/// The decoder state a plan starts with; one that does not parse (written by
+/// an older build) starts afresh rather than failing the file.
+fn initial_state<F: LineFormat>(plan: &Plan) -> F::State {
+    plan.state.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default()
+}
+
+/// A whole compressed file, decompressed.
+fn decompress(path: &str, buf: &mut Vec<u8>) -> io::Result<()> {
+    let mut decoder = zstd::stream::read::Decoder::new(File::open(path)?)?;
+    decoder.read_to_end(buf)?;
+    Ok(())
 }
 
 /// Read and decode one unit; also returns the position just after the last
 /// newline-terminated line it decoded. Reading starts one byte early to learn
 /// whether `from` begins a line, and goes past `to` to finish the last line.
-fn read_unit<F: LineFormat>(plan: &Plan, unit: &Unit, how: &How) -> io::Result<(Decoding, Option<u64>)> {
+fn read_unit<F: LineFormat>(plan: &Plan, unit: &Unit, how: &How) -> io::Result<(Decoding, UnitEnd)> {
+    if plan.compressed {
+        return read_compressed::<F>(plan, how);
+    }
     let mut out = Decoding::default();
+    let mut state = initial_state::<F>(plan);
     let mut handle = File::open(&plan.path)?;
     let mut buf = take_buffer();
     let base = unit.from.saturating_sub(1).max(plan.start);
@@ -334,29 +404,59 @@ fn read_unit<F: LineFormat>(plan: &Plan, unit: &Unit, how: &How) -> io::Result<(
     };
     let limit = (unit.to - base) as usize;
     let mut consumed_to = None;
+    let mut kept_state = None;
     while pos < buf.len() && pos < limit {
         match memchr::memchr(b'\n', &buf[pos..]) {
             Some(len) => {
-                out.line::<F>(&plan.path, base + pos as u64, &buf[pos..pos + len], how, false);
+                out.line::<F>(&plan.path, base + pos as u64, &buf[pos..pos + len], how, &mut state, false);
                 pos += len + 1;
                 consumed_to = Some(base + pos as u64);
             }
             None => {
                 // A last line without its newline may still be being written:
                 // take its usage if it already parses, but leave the cursor
-                // before it so the next read sees the finished line (the
-                // merge makes the second sighting harmless).
-                out.line::<F>(&plan.path, base + pos as u64, &buf[pos..], how, true);
+                // (and the state it carries) before it so the next read sees
+                // the finished line (the merge makes the second sighting harmless).
+                if F::IN_ORDER {
+                    kept_state = Some(state.clone());
+                }
+                out.line::<F>(&plan.path, base + pos as u64, &buf[pos..], how, &mut state, true);
                 break;
             }
         }
     }
     out.report.stats.bytes = unit.to - unit.from;
     give_back(buf);
-    Ok((out, consumed_to))
+    let state = kept_state.unwrap_or(state);
+    let unrecognized = F::IN_ORDER && plan.start == 0 && !F::recognized(&state);
+    let state = if F::IN_ORDER { serde_json::to_string(&state).ok() } else { None };
+    Ok((out, UnitEnd { consumed_to, state, unrecognized }))
 }
 
-fn final_cursor(plan: &Plan, offset: u64) -> io::Result<Cursor> {
+/// Read a compressed file whole. Offsets in problems are offsets in the
+/// decompressed text; the cursor covers the whole compressed file.
+fn read_compressed<F: LineFormat>(plan: &Plan, how: &How) -> io::Result<(Decoding, UnitEnd)> {
+    let mut out = Decoding::default();
+    let mut state = F::State::default();
+    let mut buf = take_buffer();
+    if let Err(err) = decompress(&plan.path, &mut buf) {
+        give_back(buf);
+        return Err(io::Error::new(err.kind(), format!("does not decompress (zstd): {err}")));
+    }
+    let mut pos = 0;
+    while pos < buf.len() {
+        let len = memchr::memchr(b'\n', &buf[pos..]).unwrap_or(buf.len() - pos);
+        out.line::<F>(&plan.path, pos as u64, &buf[pos..pos + len], how, &mut state, false);
+        pos += len + 1;
+    }
+    out.report.stats.bytes = plan.size;
+    give_back(buf);
+    let unrecognized = !F::recognized(&state);
+    let state = if F::IN_ORDER { serde_json::to_string(&state).ok() } else { None };
+    Ok((out, UnitEnd { consumed_to: Some(plan.size), state, unrecognized }))
+}
+
+fn final_cursor(plan: &Plan, offset: u64, state: Option<String>) -> io::Result<Cursor> {
     let mut handle = File::open(&plan.path)?;
     Ok(Cursor {
         path: plan.path.clone(),
@@ -365,6 +465,7 @@ fn final_cursor(plan: &Plan, offset: u64) -> io::Result<Cursor> {
         mtime_ns: mtime_ns(&handle.metadata()?),
         head_hash: head_hash(&mut handle, offset)?,
         tail_hash: tail_hash(&mut handle, offset)?,
+        state,
     })
 }
 
@@ -391,14 +492,21 @@ pub fn read_files<F: LineFormat>(
     for (index, plan) in plans.iter().enumerate() {
         let mut from = plan.start;
         while from < plan.size {
-            let to = (from + UNIT_LEN).min(plan.size);
+            let whole = F::IN_ORDER || plan.compressed;
+            let to = if whole { plan.size } else { (from + UNIT_LEN).min(plan.size) };
             units.push(Unit { file: index, from, to });
             from = to;
         }
     }
+    // In-order files are one unit each: the largest first, so that one big
+    // file does not start last and leave the other cores idle.
+    if F::IN_ORDER {
+        units.sort_by_key(|u| std::cmp::Reverse(u.to - u.from));
+    }
 
-    let how = How { keep_content, finder: Finder::new(F::NEEDLE), seen: collector };
-    let (ends, decoded): (Vec<io::Result<Option<u64>>>, Vec<Decoding>) = units
+    let finders = F::NEEDLES.iter().map(Finder::new).collect();
+    let how = How { keep_content, finders, seen: collector };
+    let (ends, decoded): (Vec<io::Result<UnitEnd>>, Vec<Decoding>) = units
         .par_iter()
         .map(|unit| match read_unit::<F>(&plans[unit.file], unit, &how) {
             Ok((decoding, end)) => (Ok(end), decoding),
@@ -414,13 +522,18 @@ pub fn read_files<F: LineFormat>(
     }
     collector.absorb_all(collectors);
 
-    // Per file: how far complete lines were read, or None if a unit failed.
-    let mut consumed: Vec<Option<u64>> = plans.iter().map(|p| Some(p.start)).collect();
+    // Per file: how far complete lines were read (and the decoder's state
+    // there), or None if a unit failed.
+    let mut consumed: Vec<Option<(u64, Option<String>)>> =
+        plans.iter().map(|p| Some((p.start, p.state.clone()))).collect();
     for (unit, end) in units.iter().zip(ends) {
         match end {
             Ok(end) => {
-                if let (Some(done), Some(to)) = (consumed[unit.file].as_mut(), end) {
-                    *done = (*done).max(to);
+                all.stats.skipped_files += u64::from(end.unrecognized);
+                if let (Some(done), Some(to)) = (consumed[unit.file].as_mut(), end.consumed_to) {
+                    if to > done.0 {
+                        *done = (to, end.state);
+                    }
                 }
             }
             Err(err) => {
@@ -433,7 +546,9 @@ pub fn read_files<F: LineFormat>(
     let finals: Vec<(&Plan, u64, io::Result<Cursor>)> = plans
         .par_iter()
         .zip(consumed)
-        .filter_map(|(plan, offset)| offset.map(|offset| (plan, offset, final_cursor(plan, offset))))
+        .filter_map(|(plan, done)| {
+            done.map(|(offset, state)| (plan, offset, final_cursor(plan, offset, state)))
+        })
         .collect();
     let mut cursors = Vec::with_capacity(finals.len());
     for (plan, offset, cursor) in finals {
