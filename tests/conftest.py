@@ -51,6 +51,25 @@ def empty_store(db_path: Path) -> Path:
     return db_path
 
 
+# The shared agents harness (../shared/agents), which drives the real agent
+# CLIs offline; only tests that need it skip without it.
+HARNESS = REPO.parent / "shared" / "agents"
+
+
+def harness_skip(runner: str) -> pytest.MarkDecorator:
+    """Skip unless the harness can run `runner` (e.g. "claude/run_claude.sh") here."""
+    import shutil
+
+    reason = None
+    if not (HARNESS / runner).is_file():
+        reason = f"the agents harness is not beside this checkout ({HARNESS})"
+    elif os.geteuid() != 0:
+        reason = "the agents harness needs root (network namespaces)"
+    elif not (shutil.which("unshare") and shutil.which("ip")):
+        reason = "the agents harness needs unshare and ip"
+    return pytest.mark.skipif(reason is not None, reason=reason or "")
+
+
 def run_cli(*args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
     """Run `python -m usagecore ARGS` in a real subprocess."""
     result = subprocess.run(

@@ -11,29 +11,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import HARNESS, harness_skip
 
-HARNESS = REPO.parent / "shared" / "agents"
-
-
-def _skip_reason() -> str | None:
-    if not (HARNESS / "codex" / "run_codex.sh").is_file():
-        return f"the agents harness is not beside this checkout ({HARNESS})"
-    if os.geteuid() != 0:
-        return "the agents harness needs root (network namespaces)"
-    if not (shutil.which("unshare") and shutil.which("ip")):
-        return "the agents harness needs unshare and ip"
-    return None
-
-
-pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
+pytestmark = harness_skip("codex/run_codex.sh")
 
 TOTALS_SQL = ("SELECT event_type, count(*) AS n, sum(input_tokens) AS input, sum(output_tokens) AS output, "
               "sum(reasoning_tokens) AS reasoning, sum(cache_read_tokens) AS cache_read, "

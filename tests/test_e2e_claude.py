@@ -9,30 +9,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
-
-HARNESS = REPO.parent / "shared" / "agents"
-CLAUDE = Path(os.environ.get("AGENTS_NPM_DIR", Path.home() / ".cache" / "usagecore-agents" / "npm"))
+from conftest import HARNESS, harness_skip
 
 
-def _skip_reason() -> str | None:
-    if not (HARNESS / "claude" / "run_claude.sh").is_file():
-        return f"the agents harness is not beside this checkout ({HARNESS})"
-    if os.geteuid() != 0:
-        return "the agents harness needs root (network namespaces)"
-    if not (shutil.which("unshare") and shutil.which("ip")):
-        return "the agents harness needs unshare and ip"
-    return None
-
-
-pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
+pytestmark = harness_skip("claude/run_claude.sh")
 
 TOTALS_SQL = ("SELECT event_type, count(*) AS n, sum(input_tokens) AS input, sum(output_tokens) AS output, "
               "sum(cache_read_tokens) AS cache_read, sum(cache_write_tokens) AS cache_write, "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -18,22 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import HARNESS, harness_skip
 
-HARNESS = REPO.parent / "shared" / "agents"
-
-
-def _skip_reason() -> str | None:
-    if not (HARNESS / "claude" / "run_claude.sh").is_file():
-        return f"the agents harness is not beside this checkout ({HARNESS})"
-    if os.geteuid() != 0:
-        return "the agents harness needs root (network namespaces)"
-    if not (shutil.which("unshare") and shutil.which("ip")):
-        return "the agents harness needs unshare and ip"
-    return None
-
-
-pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
+pytestmark = harness_skip("claude/run_claude.sh")
 
 MESSAGES_SQL = ("SELECT count(*) AS n, sum(requests) AS requests, sum(input_tokens) AS input, "
                 "sum(output_tokens) AS output, sum(reasoning_tokens) AS reasoning, "

@@ -227,7 +227,7 @@ def test_any_interleaving_of_live_and_backfill_equals_one_backfill(tmp_path_fact
     spool.write("claude_code", "hook", stop, root=root)
     drain.drain(db, root=root)
     with Store(db) as store:
-        live = store.con.execute(ALL_COLUMNS + "").fetchall()
+        live = store.con.execute(ALL_COLUMNS).fetchall()
     messages = [row for row in live if row[2] == "message"]
     assert messages == reference
 
