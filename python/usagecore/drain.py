@@ -57,6 +57,19 @@ def register(source: str, channel: str, handler: Handler) -> None:
     _HANDLERS[(source, channel)] = handler
 
 
+def store_decoded(ctx: Context, entries: list[Entry], decode: Callable[[list], dict]) -> tuple[dict, list]:
+    """What every live handler starts with: `decode` (a Rust decoder of
+    `(spool name, received_at_ns, account_id, body)` tuples) turns the entries
+    into raw records and events, which go into the transaction. Returns the
+    decoded dict and the rejected entries as `(path, reason)`."""
+    by_name = {path.name: path for path, _, _ in entries}
+    decoded = decode([(path.name, int(header.get("received_at_ns") or 0), header.get("account_id"), body)
+                      for path, header, body in entries])
+    ctx.writer.add_raws(decoded["raws"])
+    ctx.writer.add_events(decoded["events"])
+    return decoded, [(by_name[name], reason) for name, reason in decoded["rejected"]]
+
+
 def _handlers() -> dict[tuple[str, str], Handler]:
     """Every handler, each module imported once. All of them, always: one
     module imported elsewhere first must not hide the others."""

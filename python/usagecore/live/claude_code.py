@@ -18,12 +18,7 @@ def _transcript_and_subagents(path: str) -> list[str]:
 
 
 def handle(ctx: drain.Context, entries: list[drain.Entry]) -> list[tuple[Path, str]]:
-    by_name = {path.name: path for path, _, _ in entries}
-    decoded = _core.decode_claude_hooks(
-        [(path.name, int(header.get("received_at_ns") or 0), header.get("account_id"), body)
-         for path, header, body in entries])
-    ctx.writer.add_raws(decoded["raws"])
-    ctx.writer.add_events(decoded["events"])
+    decoded, rejected = drain.store_decoded(ctx, entries, _core.decode_claude_hooks)
     by_account: dict[str | None, list[str]] = {}
     for path, account_id in decoded["transcripts"]:
         by_account.setdefault(account_id, []).extend(_transcript_and_subagents(path))
@@ -31,7 +26,7 @@ def handle(ctx: drain.Context, entries: list[drain.Entry]) -> list[tuple[Path, s
         summary = read_transcripts(ctx.store, ctx.writer, paths, account_id=account_id,
                                    keep_content=ctx.keep_content)
         ctx.problems += summary.problems
-    return [(by_name[name], reason) for name, reason in decoded["rejected"]]
+    return rejected
 
 
 drain.register("claude_code", "hook", handle)

@@ -39,12 +39,7 @@ def rollouts_of(thread: str, home: Path | None = None) -> list[str]:
 
 
 def handle(ctx: drain.Context, entries: list[drain.Entry]) -> list[tuple[Path, str]]:
-    by_name = {path.name: path for path, _, _ in entries}
-    decoded = _core.decode_codex_notify(
-        [(path.name, int(header.get("received_at_ns") or 0), header.get("account_id"), body)
-         for path, header, body in entries])
-    ctx.writer.add_raws(decoded["raws"])
-    ctx.writer.add_events(decoded["events"])
+    decoded, rejected = drain.store_decoded(ctx, entries, _core.decode_codex_notify)
     for thread, account_id in decoded["threads"]:
         paths = rollouts_of(thread)
         if not paths:
@@ -54,7 +49,7 @@ def handle(ctx: drain.Context, entries: list[drain.Entry]) -> list[tuple[Path, s
         summary = read_transcripts(ctx.store, ctx.writer, paths, account_id=account_id,
                                    keep_content=ctx.keep_content, source=CODEX)
         ctx.problems += summary.problems
-    return [(by_name[name], reason) for name, reason in decoded["rejected"]]
+    return rejected
 
 
 drain.register("codex", "notify", handle)

@@ -10,13 +10,8 @@ from usagecore import _core, drain
 
 
 def handle(ctx: drain.Context, entries: list[drain.Entry]) -> list[tuple[Path, str]]:
-    by_name = {path.name: path for path, _, _ in entries}
-    decoded = _core.decode_opencode_plugin(
-        [(path.name, int(header.get("received_at_ns") or 0), header.get("account_id"), body)
-         for path, header, body in entries])
-    ctx.writer.add_raws(decoded["raws"])
-    ctx.writer.add_events(decoded["events"])
-    return [(by_name[name], reason) for name, reason in decoded["rejected"]]
+    _, rejected = drain.store_decoded(ctx, entries, _core.decode_opencode_plugin)
+    return rejected
 
 
 drain.register("opencode", "plugin", handle)
