@@ -9,7 +9,10 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import re
 import socket
+import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,7 @@ from otlp_captures import ALL_RUNS, parts, requests
 from test_otlp_store import rows, store_parts
 
 from usagecore import _core, drain, spool
+from usagecore.live.otlp import split
 
 SMALL_LOGS = json.dumps({"resourceLogs": [{"scopeLogs": [{"logRecords": [
     {"timeUnixNano": "1700000000000000000", "body": {"stringValue": "x"}}]}]}]}).encode()
@@ -30,6 +34,11 @@ def server(tmp_path):
                                tokens={}, max_body_bytes=1 << 20, max_decompressed_bytes=4 << 20)
     yield started
     started.stop()
+
+
+def spooled(root: Path) -> list[tuple[str, int]]:
+    """The requests waiting in a spool: (path, how many)."""
+    return sorted(Counter(part[0] for file in spool.pending(root) for part in split(*spool.read(file))).items())
 
 
 def post(port: int, path: str, body: bytes, headers: dict | None = None, method: str = "POST"):
@@ -66,6 +75,7 @@ def test_every_capture_is_acknowledged_then_stored(tmp_path, server, db_path):
             assert status == 200, (run, meta["body_file"], reply)
             sent += 1
     assert server.stats()["requests"] == sent
+    server.stop()  # closes the open segments into new/ (else they go there within a quarter second)
     summary = drain.drain(db_path, root=tmp_path / "spool")
     assert summary.quarantined == 0 and spool.pending(tmp_path / "spool") == []
     # Exactly the rows the same bodies give when converted and stored directly.
@@ -94,7 +104,7 @@ def test_status_table(server, tmp_path):
     assert post(port, "/v1/logs", bomb, {"Content-Encoding": "gzip"})[0] == 413
     # Still serving, and nothing bad reached the spool.
     assert post(port, "/v1/logs", gzip.compress(SMALL_LOGS), {"Content-Encoding": "gzip"})[0] == 200
-    assert len(spool.pending(tmp_path / "spool")) == 2
+    assert server.stats()["requests"] == 2
 
 
 def test_chunked_body_is_accepted(server):
@@ -163,7 +173,11 @@ def test_full_spool_answers_503_with_retry_after(tmp_path):
     server = _core.OtlpServer(host="127.0.0.1", port=0, grpc_port=None, spool_dir=tmp_path / "spool",
                               tokens={}, max_pending_files=2)
     try:
-        statuses = [post(server.http_port, "/v1/logs", SMALL_LOGS) for _ in range(4)]
+        statuses = []
+        for _ in range(4):
+            statuses.append(post(server.http_port, "/v1/logs", SMALL_LOGS))
+            # Each segment goes into new/ once it is a quarter second old.
+            time.sleep(0.5)
     finally:
         server.stop()
     assert [s for s, _, _ in statuses][:2] == [200, 200]
@@ -177,7 +191,7 @@ def test_stop_writes_out_what_was_accepted_and_frees_the_port(tmp_path):
     assert post(port, "/v1/logs", SMALL_LOGS)[0] == 200
     server.stop()
     server.stop()  # idempotent
-    assert len(spool.pending(tmp_path / "spool")) == 1
+    assert spooled(tmp_path / "spool") == [("/v1/logs", 1)]
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1)
 
@@ -202,6 +216,28 @@ def test_a_spool_file_of_several_requests_is_split(tmp_path):
         split(header, b"abcd")
 
 
+def test_a_segment_torn_by_a_kill_keeps_its_complete_frames(tmp_path, db_path):
+    """A receiver killed while appending leaves its segment in tmp/ with a torn
+    last frame (never acknowledged): recovery stores every complete frame."""
+    server = _core.OtlpServer(host="127.0.0.1", port=0, grpc_port=None, spool_dir=tmp_path / "spool", tokens={})
+    try:
+        for seq in range(3):
+            assert post(server.http_port, "/v1/logs", SMALL_LOGS.replace(b"1700000000", b"170000000%d" % seq))[0] == 200
+    finally:
+        server.stop()
+    (segment,) = spool.pending(tmp_path / "spool")
+    data = segment.read_bytes()
+    # As a dead writer leaves it: in tmp/, the last frame cut in the middle, its pid gone.
+    dead = segment.name.replace(f"-{segment.name.split('-')[1]}-", "-999999999-")
+    (tmp_path / "spool" / "tmp" / dead).write_bytes(data[:-10])
+    segment.unlink()
+    summary = drain.drain(db_path, root=tmp_path / "spool")
+    assert (summary.payloads, summary.quarantined, spool.pending(tmp_path / "spool")) == (1, 0, [])
+    (problem,) = summary.problems
+    assert re.fullmatch(r"torn last frame \(\d+ bytes, never acknowledged\) left out", problem["message"])
+    assert len(rows(db_path)["otel_events"]) == 2
+
+
 def test_grpc_auth_gzip_and_partial_success(tmp_path):
     import grpc
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
@@ -224,9 +260,9 @@ def test_grpc_auth_gzip_and_partial_success(tmp_path):
         assert reply.partial_success.rejected_spans == 1
     finally:
         server.stop()
-    (path,) = spool.pending(tmp_path / "spool")
-    header, _ = spool.read(path)
-    assert (header["path"], header["account_id"]) == ("/v1/traces", "team-a")
+    ((path, content_type, _, account_id, _),) = [part for file in spool.pending(tmp_path / "spool")
+                                                 for part in split(*spool.read(file))]
+    assert (path, content_type, account_id) == ("/v1/traces", "application/x-protobuf", "team-a")
 
 
 def test_concurrent_requests_share_spool_files_and_all_are_stored(tmp_path, db_path):
@@ -249,7 +285,7 @@ def test_concurrent_requests_share_spool_files_and_all_are_stored(tmp_path, db_p
         server.stop()
     assert statuses == [200] * 400
     files = spool.pending(tmp_path / "spool")
-    assert len(files) < 400 and any("parts" in spool.read(f)[0] for f in files)
+    assert len(files) < 400 and spooled(tmp_path / "spool") == [("/v1/logs", 400)]
     drain.drain(db_path, root=tmp_path / "spool")
     from usagecore.store import Store
 

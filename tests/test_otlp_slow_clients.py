@@ -16,6 +16,7 @@ from test_otlp_server import SMALL_LOGS, post
 from test_serve import Serve, query
 
 from usagecore import _core, spool
+from usagecore.live.otlp import split
 
 HEAD = (b"POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         b"Content-Length: %d\r\n\r\n" % len(SMALL_LOGS))
@@ -80,7 +81,7 @@ def test_slow_clients_block_nobody(tmp_path):
         assert server.stats()["requests"] == 20
     finally:
         server.stop()
-    assert sum(len(spool.read(p)[0].get("parts", [None])) for p in spool.pending(tmp_path / "spool")) == 20
+    assert sum(len(split(*spool.read(p))) for p in spool.pending(tmp_path / "spool")) == 20
 
 
 def test_serve_answers_408_after_the_body_timeout(db_path: Path, isolated_home: Path):

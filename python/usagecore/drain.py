@@ -33,6 +33,9 @@ from usagecore.config import spool_dir
 from usagecore.store import Store, Writer
 
 BATCH_FILES = 1000
+# A batch stops growing past this many payload bytes (segments of
+# `usagecore serve` hold up to 8 MiB each): it bounds the drain's memory.
+BATCH_BYTES = 64 << 20
 # Modules that register handlers when imported.
 HANDLER_MODULES = ("usagecore.live.claude_code", "usagecore.live.otlp", "usagecore.live.codex",
                    "usagecore.live.opencode")
@@ -101,8 +104,10 @@ class StoreFailed(RuntimeError):
 
 
 def _load(paths: list[Path], root: Path | None) -> tuple[list[Entry], int]:
-    entries, quarantined = [], 0
+    entries, quarantined, size = [], 0, 0
     for path in paths:
+        if size >= BATCH_BYTES:
+            break
         try:
             header, body = spool.read(path)
         except FileNotFoundError:
@@ -112,6 +117,7 @@ def _load(paths: list[Path], root: Path | None) -> tuple[list[Entry], int]:
             quarantined += 1
             continue
         entries.append((path, header, body))
+        size += len(body)
     return entries, quarantined
 
 

@@ -107,9 +107,25 @@ def pending(root: Path | None = None, limit: int | None = None) -> list[Path]:
 STALE_TMP_S = 60
 
 
+def _writer_gone(name: str) -> bool:
+    """Whether the process named in a spool file name (`{ns}-{pid}-...`) has
+    exited: then nobody writes that file any more."""
+    try:
+        pid = int(name.split("-")[1])
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (IndexError, ValueError, OSError):
+        return False
+    return False
+
+
 def recover(root: Path | None = None, older_than_s: float = STALE_TMP_S) -> int:
-    """Move files left in tmp/ into new/, so the drain stores them (or, if they
-    were cut short, quarantines them with the reason). Returns how many."""
+    """Move files left in tmp/ into new/ — those whose writer process is gone
+    at once (`usagecore serve` acknowledges requests from a segment it is still
+    appending to in tmp/), the rest after `older_than_s` — so the drain stores
+    them (or, if they were cut short, quarantines them with the reason).
+    Returns how many."""
     import time
 
     _, tmp, new, _ = _dirs(root)
@@ -121,7 +137,7 @@ def recover(root: Path | None = None, older_than_s: float = STALE_TMP_S) -> int:
     cutoff = time.time() - older_than_s
     for entry in entries:
         try:
-            if entry.is_file() and entry.stat().st_mtime < cutoff:
+            if entry.is_file() and (_writer_gone(entry.name) or entry.stat().st_mtime < cutoff):
                 os.rename(entry.path, new / entry.name)
                 moved += 1
         except FileNotFoundError:

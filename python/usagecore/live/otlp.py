@@ -16,12 +16,14 @@ records they imply. Here they go in with their merge rules:
 * canonical events: through `Writer.add_events`, merged with the same call
   seen through a hook or a transcript (store.py `_event_conflict_sql`).
 
-A spool file holds one request, or several (header `parts`, bodies back to
-back; see spool.rs).
+A spool file from the receiver is a segment of requests (header `framed`,
+frames back to back; see rust/server/spool.rs); files of earlier versions hold
+one request, or several (header `parts`, bodies back to back).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from usagecore import _core, drain
@@ -30,7 +32,13 @@ Part = tuple[str, str, bytes, "str | None", int]
 
 
 def split(header: dict, body: bytes) -> list[Part]:
-    """The requests of one spool file: `(path, content_type, body, account_id, received_at_ns)`."""
+    """The requests of one spool file: `(path, content_type, body, account_id, received_at_ns)`.
+
+    A segment (`framed`) ends with a torn frame when its writer was killed
+    while appending: that frame was never acknowledged, so it is left out
+    (`torn_tail` says how many bytes)."""
+    if header.get("framed"):
+        return frames(body)[0]
     parts = header.get("parts")
     if parts is None:
         return [(str(header.get("path") or ""), str(header.get("content_type") or ""), body,
@@ -44,6 +52,28 @@ def split(header: dict, body: bytes) -> list[Part]:
                     part.get("account_id"), int(part.get("received_at_ns") or 0)))
         offset += length
     return out
+
+
+def frames(body: bytes) -> tuple[list[Part], int]:
+    """The frames of a segment (rust/server/spool.rs) and the length of a torn
+    last frame (0 when there is none)."""
+    out, offset = [], 0
+    view = memoryview(body)
+    while offset < len(body):
+        end = body.find(b"\n", offset)
+        try:
+            frame = json.loads(body[offset:end]) if end >= 0 else None
+            length = int(frame["length"]) if isinstance(frame, dict) else -1
+        except (ValueError, KeyError, TypeError):
+            length = -1
+        if length < 0 or end + 1 + length > len(body):
+            return out, len(body) - offset
+        start = end + 1
+        out.append((str(frame.get("path") or ""), str(frame.get("content_type") or ""),
+                    bytes(view[start:start + length]), frame.get("account_id"),
+                    int(frame.get("received_at_ns") or 0)))
+        offset = start + length
+    return out, 0
 
 
 # One row per point id: the first of duplicates within a batch.
@@ -136,7 +166,13 @@ def handle(ctx: drain.Context, entries: list[drain.Entry]) -> list[tuple[Path, s
     owners: list[Path] = []
     for path, header, body in entries:
         try:
-            mine = split(header, body)
+            if header.get("framed"):
+                mine, torn = frames(body)
+                if torn:
+                    ctx.problems.append({"path": str(path), "offset": len(body) - torn,
+                                         "message": f"torn last frame ({torn} bytes, never acknowledged) left out"})
+            else:
+                mine = split(header, body)
         except (ValueError, KeyError, TypeError) as err:
             rejected.append((path, f"OTLP spool file: {err}"))
             continue
