@@ -220,3 +220,37 @@ def test_transcript_and_otlp_of_one_session_count_once(db_path, run, otlp_first)
         expected["cache_read_input_tokens"], expected["cache_creation_input_tokens"])
     assert cost == pytest.approx(expected["cost_usd"], abs=1e-12) and reported
     assert projects == 1 and with_branch == requests
+
+
+GENERIC_PYTHON = "generic-otlp/python-http-protobuf-cumulative"
+
+
+@pytest.mark.parametrize("order", ["one batch", "one by one", "span first", "span first, one by one"])
+def test_genai_call_reported_as_log_and_span_is_one_message(tmp_path, order):
+    """The OpenTelemetry Python sample reports one GenAI call twice: a log
+    record (tokens, reported cost) and a span (tokens with the cached part,
+    response id), nothing linking them but the process, model and counts
+    (captures README §3, "Generic OTLP clients")."""
+    every = parts(GENERIC_PYTHON)
+    if order.startswith("span first"):
+        every = every[::-1]
+    db_path = tmp_path / "db.duckdb"
+    store_parts(db_path, [[p] for p in every] if order.endswith("one by one") else [every])
+    assert query(db_path, """
+        SELECT requests, input_tokens, cache_read_tokens, output_tokens, cost_usd, cost_source, model, message_id
+        FROM usage_events WHERE event_type = 'message'""") == [
+        (1, 1011 - 1001, 1001, 17, 0.003288, "reported", "mock-model", "chatcmpl-mock-001")]
+    # Both sightings are kept as records; storing everything again changes nothing.
+    assert query(db_path, "SELECT count(*) FROM otel_events WHERE event_name = 'app.api_request'") == [(1,)]
+    assert query(db_path, "SELECT count(*) FROM otel_spans") == [(1,)]
+    store_parts(db_path, [every, every[::-1]])
+    assert query(db_path, "SELECT count(*), sum(input_tokens) FROM usage_events WHERE event_type = 'message'") == [
+        (1, 10)]
+
+
+@pytest.mark.parametrize("run", ["generic-otlp/js-http-json", "generic-otlp/js-http-protobuf"])
+def test_genai_log_alone_is_one_message(db_path, run):
+    store_parts(db_path, [parts(run)])
+    assert query(db_path, """
+        SELECT requests, input_tokens, cache_read_tokens, output_tokens, model
+        FROM usage_events WHERE event_type = 'message'""") == [(1, 1011, 0, 17, "mock-model")]

@@ -134,6 +134,77 @@ QUALIFY row_number() OVER (PARTITION BY n.series_id ORDER BY n.time_unix_nano DE
 """
 
 
+# One GenAI call reported both as a log record and as a span (as the
+# OpenTelemetry GenAI samples and instrumentations do) is one message. A log
+# record that names its span (trace and span id) belongs to that span; one
+# that names none belongs to the span of the same process (resource), model
+# and token counts (GenAI input: ours plus the cached parts) within a minute,
+# the closest one, each span taking one log record. The span's row stays
+# (its attributes carry the cached part and the response id), gaps filled
+# from the log's (e.g. the reported cost); the log's row goes. Only pairs
+# with an event of this batch are looked for, in whichever order they came;
+# Claude Code and Codex have ids of their own that tie their sightings.
+_GENAI_CANDIDATES_SQL = """
+SELECT min(occurred_at) - INTERVAL 60 SECOND, max(occurred_at) + INTERVAL 60 SECOND FROM otlp_batch_events
+WHERE event_type = 'message' AND source_system NOT IN ('claude_code', 'codex')
+"""
+
+_GENAI_PAIRS_SQL = """
+CREATE OR REPLACE TEMP TABLE otlp_genai_pairs AS
+SELECT * FROM (
+    SELECT le.event_id AS log_event, se.event_id AS span_event,
+           abs(epoch_us(le.occurred_at) - epoch_us(se.occurred_at)) AS apart
+    FROM usage_events AS le
+    JOIN otel_events AS o ON o.event_id = le.raw_event_id
+    JOIN usage_events AS se
+      ON se.event_type = 'message' AND se.source_channel = 'otlp' AND se.source_system = le.source_system
+     AND se.event_id <> le.event_id
+     AND se.occurred_at BETWEEN le.occurred_at - INTERVAL 60 SECOND AND le.occurred_at + INTERVAL 60 SECOND
+    JOIN otel_spans AS s ON s.span_key = se.raw_event_id
+    WHERE le.event_type = 'message' AND le.source_channel = 'otlp'
+      AND le.occurred_at BETWEEN $1 AND $2 AND se.occurred_at BETWEEN $1 AND $2
+      AND le.source_system NOT IN ('claude_code', 'codex')
+      AND (le.event_id IN (SELECT event_id FROM otlp_batch_events)
+           OR se.event_id IN (SELECT event_id FROM otlp_batch_events))
+      AND CASE WHEN o.span_id IS NOT NULL THEN o.trace_id = s.trace_id AND o.span_id = s.span_id
+               ELSE o.resource = s.resource AND le.model IS NOT DISTINCT FROM se.model
+                    AND le.output_tokens = se.output_tokens
+                    AND le.input_tokens + le.cache_read_tokens + le.cache_write_tokens
+                        = se.input_tokens + se.cache_read_tokens + se.cache_write_tokens END
+    QUALIFY row_number() OVER (PARTITION BY le.event_id ORDER BY apart, se.event_id) = 1
+)
+QUALIFY row_number() OVER (PARTITION BY span_event ORDER BY apart, log_event) = 1
+"""
+
+_GENAI_MERGE_SQL = """
+UPDATE usage_events AS se SET
+    cost_usd = CASE WHEN le.cost_source = 'reported' AND (se.cost_source <> 'reported' OR le.cost_usd > se.cost_usd)
+                    THEN le.cost_usd ELSE se.cost_usd END,
+    cost_source = CASE WHEN 'reported' IN (se.cost_source, le.cost_source) THEN 'reported' ELSE se.cost_source END,
+    occurred_at = least(se.occurred_at, le.occurred_at),
+""" + ",\n".join(f"    {c} = coalesce(se.{c}, le.{c})" for c in (
+    "provider_id", "account_id", "model_raw", "model", "session_id", "turn_id", "message_id", "request_id",
+    "agent_id", "user_id", "client_version")) + """
+FROM otlp_genai_pairs AS p JOIN usage_events AS le ON le.event_id = p.log_event
+WHERE se.event_id = p.span_event
+"""
+
+
+def _merge_genai_pairs(con, events) -> None:
+    con.register("otlp_batch_events", events)
+    try:
+        [(since, until)] = con.execute(_GENAI_CANDIDATES_SQL).fetchall()
+        if since is None:
+            return
+        con.execute(_GENAI_PAIRS_SQL, [since, until])
+    finally:
+        con.unregister("otlp_batch_events")
+    if con.execute("SELECT count(*) FROM otlp_genai_pairs").fetchall()[0][0]:
+        con.execute(_GENAI_MERGE_SQL)
+        con.execute("DELETE FROM usage_events WHERE event_id IN (SELECT log_event FROM otlp_genai_pairs)")
+    con.execute("DROP TABLE otlp_genai_pairs")
+
+
 def _insert_unique(con, arrow_table, name: str, table: str, key: str) -> None:
     con.register(name, arrow_table)
     try:
@@ -158,6 +229,7 @@ def store(writer, converted: dict) -> None:
     _insert_unique(con, converted["spans"], "arrow_spans", "otel_spans", "span_key")
     writer.add_raws(converted["raws"])
     writer.add_events(converted["events"])
+    _merge_genai_pairs(con, converted["events"])
 
 
 def handle(ctx: drain.Context, entries: list[drain.Entry]) -> list[tuple[Path, str]]:
