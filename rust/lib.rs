@@ -19,6 +19,8 @@
 pub mod arrow;
 pub mod dedup;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod hooks;
 pub mod ids;
 pub mod jsonl;

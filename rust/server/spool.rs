@@ -132,8 +132,12 @@ impl Spool {
             handles.push(std::thread::Builder::new().name(name).spawn(move || writer.run(&receiver))?);
             lanes.push(Lane { jobs, waiting });
         }
-        let spool =
-            Spool { lanes: Arc::new(lanes), pending_files, max_pending_files: limits.max_pending_files, stats };
+        let spool = Spool {
+            lanes: Arc::new(lanes),
+            pending_files,
+            max_pending_files: limits.max_pending_files,
+            stats,
+        };
         Ok((spool, handles))
     }
 
@@ -205,7 +209,8 @@ impl Writer {
                     Err(_) => break,
                 },
                 Some(segment) => {
-                    match jobs.recv_timeout(self.limits.rotate_after.saturating_sub(segment.opened.elapsed())) {
+                    match jobs.recv_timeout(self.limits.rotate_after.saturating_sub(segment.opened.elapsed()))
+                    {
                         Ok(job) => job,
                         Err(RecvTimeoutError::Timeout) => {
                             self.close_segment();
@@ -298,7 +303,8 @@ impl Writer {
         });
         let mut head = serde_json::to_vec(&header)?;
         head.push(b'\n');
-        let mut file = fs::OpenOptions::new().write(true).create_new(true).open(self.dir.join("tmp").join(&name))?;
+        let mut file =
+            fs::OpenOptions::new().write(true).create_new(true).open(self.dir.join("tmp").join(&name))?;
         file.write_all(&head)?;
         file.sync_all()?;
         // The segment's name must survive a machine crash with what it holds.
@@ -311,8 +317,9 @@ impl Writer {
     fn close_segment(&mut self) {
         let Some(segment) = self.segment.take() else { return };
         drop(segment.file);
-        let moved = fs::rename(self.dir.join("tmp").join(&segment.name), self.dir.join("new").join(&segment.name))
-            .and_then(|()| File::open(self.dir.join("new"))?.sync_all());
+        let moved =
+            fs::rename(self.dir.join("tmp").join(&segment.name), self.dir.join("new").join(&segment.name))
+                .and_then(|()| File::open(self.dir.join("new"))?.sync_all());
         match moved {
             Ok(()) => {
                 self.stats.files.fetch_add(1, Ordering::Relaxed);
