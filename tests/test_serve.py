@@ -177,3 +177,39 @@ def test_same_export_twice_is_stored_once(db_path, isolated_home):
         code, err = serve.stop()
     assert code == 0, err
     assert query(db_path, "SELECT count(*) FROM otel_events") == [(1,)]
+
+
+def test_reports_take_turns_with_serve_under_load(db_path, isolated_home):
+    """serve keeps the store open from batch to batch; whoever waits for it
+    knocks (locks.has_waiters) and gets it at the next batch, under a
+    continuous load, without a lock error."""
+    import threading
+
+    serve = Serve(db_path, isolated_home, "--no-grpc")
+    sent: list[int] = []
+    done = threading.Event()
+
+    def load() -> None:
+        seq = 0
+        while not done.is_set():
+            if _send(serve.port, seq):
+                sent.append(seq)
+            seq += 1
+
+    sender = threading.Thread(target=load)
+    sender.start()
+    try:
+        counts = []
+        for _ in range(3):
+            time.sleep(0.5)
+            result = run_cli("--db", str(db_path), "sql", "SELECT count(*) AS n FROM otel_events", "--format", "csv",
+                             check=False)
+            assert result.returncode == 0 and "still in use" not in result.stderr, result.stderr
+            counts.append(int(result.stdout.split()[-1]))
+        assert counts == sorted(counts) and counts[-1] > 0
+    finally:
+        done.set()
+        sender.join()
+        code, err = serve.stop()
+    assert code == 0, err
+    assert query(db_path, "SELECT count(*) FROM otel_events") == [(len(sent),)]

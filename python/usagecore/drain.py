@@ -180,8 +180,56 @@ def _open_store(db_path: Path) -> Store:
                           "run `usagecore backfill` to rebuild it)") from err
 
 
+class StoreSession:
+    """The store held from one batch to the next (`usagecore serve`), so that
+    a batch pays neither for opening the store nor for closing it (a close
+    writes the figures `status` reads: a scan of every event). It is let go
+    as soon as somebody waits for it (`locks.has_waiters`) and every
+    `REFRESH_S`, so those figures stay fresh."""
+
+    REFRESH_S = 30.0
+
+    def __init__(self, db_path: Path, what: str = "usagecore serve"):
+        self.db_path, self.what = db_path, what
+        self._store: Store | None = None
+        self._lock: locks.hold | None = None
+        self._opened = 0.0
+
+    def store(self, lock_timeout: float) -> Store:
+        if self._store is None:
+            lock = locks.store_lock(self.db_path, timeout=lock_timeout, what=self.what)
+            lock.__enter__()
+            try:
+                self._store = _open_store(self.db_path)
+            except BaseException:
+                lock.__exit__(None, None, None)
+                raise
+            self._lock, self._opened = lock, time.monotonic()
+        return self._store
+
+    def give_way(self) -> bool:
+        """Let go of the store if somebody waits for it or it is time to
+        refresh the figures; whether it was let go."""
+        if self._store is None:
+            return False
+        if not locks.has_waiters(locks.lock_path(self.db_path)) and time.monotonic() - self._opened < self.REFRESH_S:
+            return False
+        self.close()
+        return True
+
+    def close(self) -> None:
+        store, lock = self._store, self._lock
+        self._store = self._lock = None
+        try:
+            if store is not None:
+                store.close()
+        finally:
+            if lock is not None:
+                lock.__exit__(None, None, None)
+
+
 def _drain_pass(db_path: Path, root: Path | None, keep_content: bool, summary: DrainSummary,
-                lock_timeout: float) -> bool:
+                lock_timeout: float, session: StoreSession | None = None) -> bool:
     """Store one batch; False when the spool was empty."""
     paths = spool.pending(root, limit=BATCH_FILES)
     if not paths:
@@ -190,8 +238,11 @@ def _drain_pass(db_path: Path, root: Path | None, keep_content: bool, summary: D
     summary.quarantined += quarantined
     if not entries:
         return True
-    with locks.store_lock(db_path, timeout=lock_timeout, what="usagecore collect"), _open_store(db_path) as store:
-        quarantined, problems = drain_batch(store, entries, root, keep_content)
+    if session is not None:
+        quarantined, problems = drain_batch(session.store(lock_timeout), entries, root, keep_content)
+    else:
+        with locks.store_lock(db_path, timeout=lock_timeout, what="usagecore collect"), _open_store(db_path) as store:
+            quarantined, problems = drain_batch(store, entries, root, keep_content)
     summary.payloads += len(entries) - quarantined
     summary.quarantined += quarantined
     summary.problems += problems
@@ -204,16 +255,18 @@ def drain_lock_path(root: Path | None = None) -> Path:
 
 
 def drain_pending(db_path: Path, summary: DrainSummary, *, root: Path | None = None, keep_content: bool = False,
-                  lock_timeout: float | None = None) -> None:
+                  lock_timeout: float | None = None, session: StoreSession | None = None) -> None:
     """Store everything pending now, batch by batch. For a caller that holds
-    the drain lock (`drain` below, or `usagecore serve` for as long as it runs)."""
+    the drain lock (`drain` below, or `usagecore serve` for as long as it
+    runs, with the store held in `session`)."""
     timeout = locks.DEFAULT_TIMEOUT_S if lock_timeout is None else lock_timeout
     spool.recover(root)
-    while _drain_pass(db_path, root, keep_content, summary, timeout):
+    while _drain_pass(db_path, root, keep_content, summary, timeout, session):
         # The store is free between batches; without a pause the next batch
         # took it back first every time, for as long as hooks kept coming, and
         # a report or backfill waiting its turn gave up. Let waiters in.
-        if spool.pending(root, limit=1):
+        gave_way = session.give_way() if session is not None else True
+        if gave_way and spool.pending(root, limit=1):
             time.sleep(locks.GIVE_WAY_S)
 
 

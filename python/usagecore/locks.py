@@ -4,6 +4,10 @@ process that opens the store first takes `<store>.lock` (flock): writers
 exclusively, readers shared. Whoever comes second waits, briefly and with a
 message, instead of failing.
 
+Whoever waits for the store also holds a shared lock on `<store>.lock.waiting`
+meanwhile (a knock): a holder that keeps the store between turns (`usagecore
+serve`) looks for one with `has_waiters` and lets go.
+
 Drains also take `drain.lock` in the spool folder, without waiting: one
 drain at a time is enough, and a hook never waits for anything.
 
@@ -85,6 +89,39 @@ def is_locked(path: Path | str) -> bool:
     return False
 
 
+def _waiting_path(path: Path | str) -> str:
+    return str(path) + ".waiting"
+
+
+def _knock(path: Path | str) -> int | None:
+    """Say that we wait for `path`: a shared lock on its `.waiting` file."""
+    try:
+        fd = os.open(_waiting_path(path), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)  # a holder looking right now; the next try knocks
+        return None
+    return fd
+
+
+def has_waiters(path: Path | str) -> bool:
+    """Whether somebody waits for the lock on `path` (see `_knock`)."""
+    try:
+        fd = os.open(_waiting_path(path), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 class hold:
     """`with hold(path):` holds the lock on `path` meanwhile, waiting up to
     `timeout` seconds for it.
@@ -103,19 +140,27 @@ class hold:
         started = time.monotonic()
         told = self.quiet
         delay = 0.005
-        while True:
-            fd = try_lock(self.path, self.exclusive)
-            if fd is not None:
-                break
-            waited = time.monotonic() - started
-            if waited >= self.timeout:
-                raise Busy(f"the store is still in use by {_holder(self.path)} after {self.timeout:.0f} s; "
-                           "try again in a moment (or raise USAGECORE_LOCK_TIMEOUT)")
-            if not told and waited >= QUIET_WAIT_S:
-                print(f"usagecore: waiting for {_holder(self.path)} to finish with the store...", file=sys.stderr)
-                told = True
-            time.sleep(delay)
-            delay = min(delay * 2, POLL_MAX_S)
+        knocked: int | None = None
+        try:
+            while True:
+                fd = try_lock(self.path, self.exclusive)
+                if fd is not None:
+                    break
+                if knocked is None:
+                    knocked = _knock(self.path)
+                waited = time.monotonic() - started
+                if waited >= self.timeout:
+                    raise Busy(f"the store is still in use by {_holder(self.path)} after {self.timeout:.0f} s; "
+                               "try again in a moment (or raise USAGECORE_LOCK_TIMEOUT)")
+                if not told and waited >= QUIET_WAIT_S:
+                    print(f"usagecore: waiting for {_holder(self.path)} to finish with the store...",
+                          file=sys.stderr)
+                    told = True
+                time.sleep(delay)
+                delay = min(delay * 2, POLL_MAX_S)
+        finally:
+            if knocked is not None:
+                release(knocked)
         self.fd = fd
         try:
             if self.exclusive:

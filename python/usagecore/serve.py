@@ -5,9 +5,9 @@ The receiver itself is Rust (rust/server: OTLP/HTTP and OTLP/gRPC on a tokio
 runtime of its own thread); it acknowledges a request once it is durable in
 the spool. This process drains the spool into the store every quarter
 second, hook payloads included, holding `drain.lock` for as long as it runs
-(so hooks start no drains of their own) and the store's lock only per batch
-(so `report`, `sql`, `backfill` and `collect` take turns with it instead of
-failing). SIGTERM or SIGINT: stop accepting, finish the requests in flight,
+(so hooks start no drains of their own) and the store from one batch to the
+next until somebody else waits for it (`drain.StoreSession`: `report`, `sql`,
+`backfill` and `collect` take turns with it instead of failing). SIGTERM or SIGINT: stop accepting, finish the requests in flight,
 store everything that was acknowledged, exit 0.
 
 While it runs, `state_dir()/serve.json` says where (pid, host, ports).
@@ -113,6 +113,7 @@ def serve(db_path: Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_HTTP_P
     except locks.Busy as err:
         raise ServeError(f"another drain or `usagecore serve` is running ({err})") from err
     summary = drain.DrainSummary()
+    session = drain.StoreSession(db_path)
     try:
         _prepare_store(db_path)
         try:
@@ -130,12 +131,16 @@ def serve(db_path: Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_HTTP_P
             if ready:
                 ready(state)
             while not stop.is_set():
-                _drain_now(db_path, root, keep_content, summary)
+                _drain_now(db_path, root, keep_content, summary, session)
+                session.give_way()
                 stop.wait(DRAIN_INTERVAL_S)
         finally:
             # Everything acknowledged is in the spool once stop() returns.
             server.stop()
-            _drain_now(db_path, root, keep_content, summary, final=True)
+            try:
+                _drain_now(db_path, root, keep_content, summary, session, final=True)
+            finally:
+                session.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             try:
@@ -149,11 +154,12 @@ def serve(db_path: Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_HTTP_P
 
 
 def _drain_now(db_path: Path, root: Path, keep_content: bool, summary: drain.DrainSummary,
-               final: bool = False) -> None:
+               session: drain.StoreSession, final: bool = False) -> None:
     """Store what is waiting; a busy store or a failing one is retried next time
     (the payloads stay in the spool), except at the end, where it is said."""
     try:
-        drain.drain_pending(db_path, summary, root=root, keep_content=keep_content)
+        drain.drain_pending(db_path, summary, root=root, keep_content=keep_content, session=session)
     except (locks.Busy, drain.StoreFailed) as err:
+        session.close()
         print(f"usagecore serve: {err}; the payloads stay in the spool"
               + ("" if final else ", retrying"), file=sys.stderr)
