@@ -1,69 +1,155 @@
-"""Load generator for `usagecore serve` on loopback (bounded in count and time).
+"""Load generator for `usagecore serve` and the OpenTelemetry Collector on
+loopback (bounded in count and time).
 
-Sends Claude-Code-shaped log batches (10 `api_request` records each, OTLP
-protobuf) and metric batches from several keep-alive connections for a fixed
-time, then stops the receiver with SIGTERM and checks that every
-acknowledged record is in the store exactly once. Prints requests per
-second, p50/p99 latency, the receiver's CPU seconds and peak RSS.
+Claude-Code-shaped OTLP/HTTP protobuf requests, alternating log batches (10
+`api_request` records each) and metric batches (4 delta points), from several
+keep-alive connections. One command runs the whole comparison and prints a
+ready table:
 
-    python bench/otlp_load.py --seconds 20 --connections 8
-    python bench/otlp_load.py --rate 500        # a fixed request rate (latency at a given load)
-    python bench/otlp_load.py --otelcol bench/otelcol/build/otelcol-bench   # the Collector on the same load
+1. peak: rounds of `usagecore serve` (receive, durable spool, drain into
+   DuckDB, all in one process) and the Collector (OTLP receiver, nop
+   exporter) under the same unthrottled load, interleaved so both see the
+   same machine;
+2. half load: both at half of usagecore's median peak, for p50/p99 latency;
+3. memory (`--rss-seconds`, e.g. 600): usagecore at half load for that
+   long, its resident memory sampled every 10 s.
+
+After every usagecore run it stops the receiver with SIGTERM and checks that
+every acknowledged record is in the store exactly once.
+
+    python bench/otlp_load.py                         # 2 rounds of 10 s, half load; no memory run
+    python bench/otlp_load.py --rss-seconds 600       # plus 10 minutes of load for memory
+    python bench/otlp_load.py --only usagecore --rate 500 --seconds 20   # one run at a fixed rate
+
+The Collector comes from bench/otelcol/build.sh (the collector builder, v0.165.0).
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import signal
 import socket
+import statistics
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-from google.protobuf import json_format
 
 RECORDS_PER_BATCH = 10
+POINTS_PER_BATCH = 4
+BASE_NS = 1_790_000_000_000_000_000
+OTELCOL = Path(__file__).parent / "otelcol" / "build" / "otelcol-bench"
 
 
-def log_batch(n: int) -> bytes:
+# ---------------------------------------------------------------- requests
+# Built once as templates; request n differs from the template only in
+# fixed-width places (request ids, fixed64 times), patched in as bytes, so
+# the generator spends its CPU on sending, not on building protobuf.
+
+
+def _log_template() -> bytes:
     records = []
     for i in range(RECORDS_PER_BATCH):
-        seq = n * RECORDS_PER_BATCH + i
         attrs = {"event.name": "api_request", "session.id": "bench-session", "model": "claude-opus-4-8",
-                 "request_id": f"req_bench_{seq}", "input_tokens": 1000 + seq % 7, "output_tokens": 17,
+                 "request_id": f"req_bench_{i:012d}", "input_tokens": 1000 + i % 7, "output_tokens": 17,
                  "cache_read_tokens": 1033, "cache_creation_tokens": 1022, "cost_usd": 0.0097}
-        records.append({"timeUnixNano": str(1_790_000_000_000_000_000 + seq),
-                        "body": {"stringValue": "claude_code.api_request"},
+        records.append({"timeUnixNano": str(BASE_NS + i), "body": {"stringValue": "claude_code.api_request"},
                         "attributes": [{"key": k, "value": {"intValue": str(v)} if isinstance(v, int) else
                                         {"doubleValue": v} if isinstance(v, float) else {"stringValue": v}}
                                        for k, v in attrs.items()]})
-    message = json_format.ParseDict({"resourceLogs": [{"resource": {"attributes": [
+    return json_format.ParseDict({"resourceLogs": [{"resource": {"attributes": [
         {"key": "service.name", "value": {"stringValue": "claude-code"}}]},
         "scopeLogs": [{"scope": {"name": "com.anthropic.claude_code.events"}, "logRecords": records}]}]},
-        ExportLogsServiceRequest())
-    return message.SerializeToString()
+        ExportLogsServiceRequest()).SerializeToString()
 
 
-def metric_batch(n: int) -> bytes:
+def _metric_template() -> bytes:
     points = [{"attributes": [{"key": "type", "value": {"stringValue": t}},
-                              {"key": "session.id", "value": {"stringValue": f"bench-{n % 50}"}}],
-               "startTimeUnixNano": str(1_790_000_000_000_000_000 + n),
-               "timeUnixNano": str(1_790_000_000_000_000_001 + n), "asDouble": 10.0}
-              for t in ("input", "output", "cacheRead", "cacheCreation")]
-    message = json_format.ParseDict({"resourceMetrics": [{"resource": {"attributes": [
+                              {"key": "session.id", "value": {"stringValue": "bench-00"}}],
+               "startTimeUnixNano": str(BASE_NS + 10_000_000 + j),
+               "timeUnixNano": str(BASE_NS + 20_000_000 + j), "asDouble": 10.0}
+              for j, t in enumerate(("input", "output", "cacheRead", "cacheCreation"))]
+    return json_format.ParseDict({"resourceMetrics": [{"resource": {"attributes": [
         {"key": "service.name", "value": {"stringValue": "claude-code"}}]},
         "scopeMetrics": [{"metrics": [{"name": "claude_code.token.usage", "unit": "tokens", "sum": {
             "aggregationTemporality": 1, "isMonotonic": True, "dataPoints": points}}]}]}]},
-        ExportMetricsServiceRequest())
-    return message.SerializeToString()
+        ExportMetricsServiceRequest()).SerializeToString()
+
+
+def _fixed64(value: int) -> bytes:
+    return struct.pack("<Q", value)
+
+
+class Requests:
+    """Request n, as the bytes sent on the wire: even n logs, odd n metrics."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.logs, self.metrics = _log_template(), _metric_template()
+        for i in range(RECORDS_PER_BATCH):
+            assert self.logs.count(f"req_bench_{i:012d}".encode()) == 1
+            assert self.logs.count(_fixed64(BASE_NS + i)) == 1
+        for j in range(POINTS_PER_BATCH):
+            assert self.metrics.count(_fixed64(BASE_NS + 10_000_000 + j)) == 1
+            assert self.metrics.count(_fixed64(BASE_NS + 20_000_000 + j)) == 1
+
+    def body(self, n: int) -> tuple[str, bytes]:
+        if n % 2 == 0:
+            body = self.logs
+            for i in range(RECORDS_PER_BATCH):
+                seq = n // 2 * RECORDS_PER_BATCH + i
+                body = body.replace(f"req_bench_{i:012d}".encode(), f"req_bench_{seq:012d}".encode())
+                body = body.replace(_fixed64(BASE_NS + i), _fixed64(BASE_NS + seq))
+            return "/v1/logs", body
+        body = self.metrics.replace(b"bench-00", f"bench-{n % 50:02d}".encode())
+        for j in range(POINTS_PER_BATCH):
+            seq = n // 2 * POINTS_PER_BATCH + j
+            body = body.replace(_fixed64(BASE_NS + 10_000_000 + j), _fixed64(BASE_NS + 100_000_000 + seq))
+            body = body.replace(_fixed64(BASE_NS + 20_000_000 + j), _fixed64(BASE_NS + 100_000_001 + seq))
+        return "/v1/metrics", body
+
+    def wire(self, n: int) -> tuple[bool, bytes]:
+        path, body = self.body(n)
+        head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+                f"Content-Type: application/x-protobuf\r\nContent-Length: {len(body)}\r\n\r\n")
+        return path == "/v1/logs", head.encode() + body
+
+
+def _read_response(sock: socket.socket, buffer: bytes) -> tuple[int, bytes]:
+    """(status, bytes after the response) of one HTTP/1.1 response."""
+    while b"\r\n\r\n" not in buffer:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed before a response")
+        buffer += chunk
+    head, _, rest = buffer.partition(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = None
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    if length is None:
+        raise ConnectionError("a response without Content-Length")
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed inside a response")
+        rest += chunk
+    return status, rest[length:]
+
+
+# ---------------------------------------------------------------- one run
 
 
 def free_port() -> int:
@@ -72,82 +158,94 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def proc_stats(pid: int) -> tuple[float, int]:
-    """(CPU seconds, peak RSS bytes) of a process from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    cpu = (int(fields[11]) + int(fields[12])) / ticks
-    peak = 0
+def proc_memory(pid: int) -> tuple[int, int]:
+    """(current, peak) resident bytes of a process."""
+    current = peak = 0
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith("VmRSS:"):
+            current = int(line.split()[1]) * 1024
+        elif line.startswith("VmHWM:"):
             peak = int(line.split()[1]) * 1024
-    return cpu, peak
+    return current, peak
 
 
-def run_load(port: int, args) -> dict:
-    """Send the load to `port`; latencies and acknowledged counts."""
-    counter = iter(range(args.max_requests))
+def proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_load(port: int, seconds: float, connections: int, rate: float, max_requests: int,
+             on_tick=None) -> dict:
+    """Send the load to `port` for `seconds` (at most `max_requests`); latencies
+    and acknowledged counts. `on_tick` is called about every second."""
+    requests = Requests(port)
+    counter = iter(range(max_requests))
     lock = threading.Lock()
     latencies: list[float] = []
     acked = {"log_records": 0, "points": 0, "errors": 0}
-    interval = args.connections / args.rate if args.rate else 0.0
-    bodies = {n: (log_batch(n) if n % 2 == 0 else metric_batch(n)) for n in range(min(args.max_requests, 2000))}
-    deadline = time.monotonic() + args.seconds
+    interval = connections / rate if rate else 0.0
+    deadline = time.monotonic() + seconds
 
     def client() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buffer = b""
         next_at = time.monotonic()
+        mine: list[float] = []
+        counts = {"log_records": 0, "points": 0, "errors": 0}
         while time.monotonic() < deadline:
             with lock:
                 n = next(counter, None)
             if n is None:
                 break
-            logs = n % 2 == 0
-            body = bodies.get(n) or (log_batch(n) if logs else metric_batch(n))
+            logs, wire = requests.wire(n)
             started = time.perf_counter()
             try:
-                connection.request("POST", "/v1/logs" if logs else "/v1/metrics", body=body,
-                                   headers={"Content-Type": "application/x-protobuf"})
-                response = connection.getresponse()
-                response.read()
-                ok = response.status == 200
+                sock.sendall(wire)
+                status, buffer = _read_response(sock, buffer)
+                ok = status == 200
             except OSError:
-                connection.close()
-                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                ok = False
+                sock.close()
+                sock, buffer, ok = socket.create_connection(("127.0.0.1", port)), b"", False
             elapsed = time.perf_counter() - started
-            with lock:
-                if ok:
-                    latencies.append(elapsed)
-                    acked["log_records" if logs else "points"] += RECORDS_PER_BATCH if logs else 4
-                else:
-                    acked["errors"] += 1
+            if ok:
+                mine.append(elapsed)
+                counts["log_records" if logs else "points"] += RECORDS_PER_BATCH if logs else POINTS_PER_BATCH
+            else:
+                counts["errors"] += 1
             if interval:
                 next_at += interval
                 time.sleep(max(0.0, next_at - time.monotonic()))
-        connection.close()
+        sock.close()
+        with lock:
+            latencies.extend(mine)
+            for key, value in counts.items():
+                acked[key] += value
 
-    threads = [threading.Thread(target=client) for _ in range(args.connections)]
+    threads = [threading.Thread(target=client) for _ in range(connections)]
     started = time.monotonic()
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    while any(t.is_alive() for t in threads):
+        time.sleep(0.5)
+        if on_tick:
+            on_tick(time.monotonic() - started)
     wall = time.monotonic() - started
     latencies.sort()
+    pick = lambda q: round(latencies[min(len(latencies) - 1, int(len(latencies) * q))] * 1000, 2)  # noqa: E731
     return {
         "requests": len(latencies), "errors": acked["errors"], "seconds": round(wall, 2),
         "requests_per_s": round(len(latencies) / wall, 1),
-        "p50_ms": round(latencies[len(latencies) // 2] * 1000, 2) if latencies else None,
-        "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2) if latencies else None,
+        "p50_ms": pick(0.5) if latencies else None, "p99_ms": pick(0.99) if latencies else None,
         "acknowledged_log_records": acked["log_records"], "acknowledged_points": acked["points"],
     }
 
 
 def wait_for_port(port: int, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
     while True:
-        if process.poll() is not None:
-            sys.exit(f"the receiver exited: {process.stderr.read() if process.stderr else ''}")
+        if process.poll() is not None or time.monotonic() > deadline:
+            sys.exit(f"the receiver did not start: {process.stderr.read() if process.stderr else ''}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             return
@@ -155,7 +253,8 @@ def wait_for_port(port: int, process: subprocess.Popen) -> None:
             time.sleep(0.05)
 
 
-def bench_usagecore(args) -> dict:
+def bench_usagecore(seconds: float, connections: int, rate: float, max_requests: int,
+                    sample_every: float = 0.0) -> dict:
     work = Path(tempfile.mkdtemp(prefix="usagecore-otlp-bench-"))
     env = {**os.environ, "XDG_STATE_HOME": str(work / "state"),
            "USAGECORE_TELEMETRY_DB_PATH": str(work / "db.duckdb")}
@@ -163,51 +262,148 @@ def bench_usagecore(args) -> dict:
     serve = subprocess.Popen([sys.executable, "-m", "usagecore", "serve", "--port", str(port), "--no-grpc"],
                              env=env, stderr=subprocess.PIPE, text=True)
     wait_for_port(port, serve)
-    result = run_load(port, args)
-    cpu, peak = proc_stats(serve.pid)
+    samples: list[tuple[int, float]] = []
+
+    def tick(elapsed: float) -> None:
+        if sample_every and elapsed >= len(samples) * sample_every:
+            samples.append((round(elapsed), round(proc_memory(serve.pid)[0] / 2**20, 1)))
+
+    result = run_load(port, seconds, connections, rate, max_requests, tick)
+    rss, peak = proc_memory(serve.pid)
+    cpu = proc_cpu(serve.pid)
+    stopping = time.monotonic()
     serve.send_signal(signal.SIGTERM)
-    serve.wait(timeout=600)
+    _, err = serve.communicate(timeout=600)
+    # What the drain had left to store when the load stopped.
+    stop_s = time.monotonic() - stopping
+    if serve.returncode != 0:
+        sys.exit(f"usagecore serve exited {serve.returncode}: {err}")
     import duckdb
 
     con = duckdb.connect(str(work / "db.duckdb"), read_only=True)
     stored_logs = con.execute("SELECT count(*) FROM otel_events").fetchone()[0]
     stored_points = con.execute("SELECT count(*) FROM otel_metric_points").fetchone()[0]
+    messages = con.execute("SELECT count(*) FROM usage_events WHERE event_type = 'message'").fetchone()[0]
+    con.close()
     result.update({
-        "receiver_cpu_s": round(cpu, 2), "receiver_peak_rss_mb": round(peak / 2**20, 1),
-        "stored_log_records": stored_logs, "stored_points": stored_points,
-        "message_events": con.execute("SELECT count(*) FROM usage_events").fetchone()[0],
+        "cpu_s": round(cpu, 2), "rss_mb": round(rss / 2**20, 1), "peak_rss_mb": round(peak / 2**20, 1),
+        "stop_s": round(stop_s, 2), "stored_log_records": stored_logs, "stored_points": stored_points, "message_events": messages,
         "lost": result["acknowledged_log_records"] - stored_logs + result["acknowledged_points"] - stored_points,
     })
+    if samples:
+        result["rss_samples_mb"] = samples
+    for path in sorted(work.rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    work.rmdir()
     return result
 
 
-def bench_otelcol(args) -> dict:
+def bench_otelcol(seconds: float, connections: int, rate: float, max_requests: int) -> dict:
     http_port, grpc_port = free_port(), free_port()
     config = Path(__file__).parent / "otelcol" / "config.yaml"
     env = {**os.environ, "OTELCOL_HTTP_PORT": str(http_port), "OTELCOL_GRPC_PORT": str(grpc_port)}
-    collector = subprocess.Popen([args.otelcol, "--config", str(config)], env=env,
+    collector = subprocess.Popen([str(OTELCOL), "--config", str(config)], env=env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wait_for_port(http_port, collector)
-    result = run_load(http_port, args)
-    cpu, peak = proc_stats(collector.pid)
+    result = run_load(http_port, seconds, connections, rate, max_requests)
+    rss, peak = proc_memory(collector.pid)
+    cpu = proc_cpu(collector.pid)
     collector.send_signal(signal.SIGTERM)
     collector.wait(timeout=60)
-    result.update({"receiver_cpu_s": round(cpu, 2), "receiver_peak_rss_mb": round(peak / 2**20, 1)})
+    result.update({"cpu_s": round(cpu, 2), "rss_mb": round(rss / 2**20, 1), "peak_rss_mb": round(peak / 2**20, 1)})
     return result
+
+
+# ---------------------------------------------------------------- the comparison
+
+
+def _load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"{one:.2f} (1 min) / {five:.2f} (5 min)"
+
+
+def _row(name: str, r: dict) -> str:
+    stored = (f"{r['acknowledged_log_records']:,} / {r['stored_log_records']:,} records, "
+              f"{r['acknowledged_points']:,} / {r['stored_points']:,} points, {r['lost']} lost, "
+              f"{r['message_events']:,} messages"
+              if "lost" in r else "nothing kept")
+    stop = f"{r['stop_s']} s" if "stop_s" in r else "–"
+    return (f"| {name} | {r['requests_per_s']:,.0f} | {r['p50_ms']} ms | {r['p99_ms']} ms | {r['errors']} | "
+            f"{r['cpu_s']} | {r['rss_mb']} MB | {r['peak_rss_mb']} MB | {stop} | {stored} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each peak and half-load run")
+    parser.add_argument("--rounds", type=int, default=2, help="peak runs of each, interleaved")
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--rate", type=float, default=0.0, help="total requests per second (0: as fast as possible)")
-    parser.add_argument("--max-requests", type=int, default=200_000)
-    parser.add_argument("--otelcol", help="also load this otelcol binary (bench/otelcol/build.sh builds one)")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="with --only: total requests per second (0: as fast as possible)")
+    parser.add_argument("--half-rate", type=float, default=0.0,
+                        help="the half-load rate (default: half of usagecore's median peak)")
+    parser.add_argument("--rss-seconds", type=float, default=0.0,
+                        help="then usagecore at half load for this long, memory sampled (e.g. 600)")
+    parser.add_argument("--max-requests", type=int, default=2_000_000)
+    parser.add_argument("--only", choices=["usagecore", "otelcol"], help="one run of one receiver")
+    parser.add_argument("--json", type=Path, help="also write every result here")
     args = parser.parse_args()
-    results = {"usagecore serve": bench_usagecore(args)}
-    if args.otelcol:
-        results["otelcol (nop exporter)"] = bench_otelcol(args)
-    print(json.dumps(results, indent=1))
+    if args.only:
+        bench = bench_usagecore if args.only == "usagecore" else bench_otelcol
+        print(json.dumps(bench(args.seconds, args.connections, args.rate, args.max_requests), indent=1))
+        return
+    if not OTELCOL.exists():
+        sys.exit(f"no {OTELCOL}: run bench/otelcol/build.sh first (or pass --only usagecore)")
+    started = datetime.now(UTC)
+    load_before = _load()
+    out: dict = {"started": started.isoformat(timespec="seconds"), "load_before": load_before,
+                 "cpus": os.cpu_count(), "peak": [], "half": {}}
+    for round_ in range(args.rounds):
+        for name, bench in (("usagecore", bench_usagecore), ("otelcol", bench_otelcol)):
+            result = bench(args.seconds, args.connections, 0.0, args.max_requests)
+            out["peak"].append({"receiver": name, "round": round_ + 1, **result})
+            print(f"peak {name} round {round_ + 1}: {result['requests_per_s']} requests/s", file=sys.stderr)
+    peaks = {name: [r["requests_per_s"] for r in out["peak"] if r["receiver"] == name]
+             for name in ("usagecore", "otelcol")}
+    half = args.half_rate or round(statistics.median(peaks["usagecore"]) / 2)
+    out["half_rate"] = half
+    out["half"]["usagecore"] = bench_usagecore(args.seconds, args.connections, half, args.max_requests)
+    out["half"]["otelcol"] = bench_otelcol(args.seconds, args.connections, half, args.max_requests)
+    if args.rss_seconds:
+        print(f"memory run: usagecore at {half} requests/s for {args.rss_seconds:.0f} s", file=sys.stderr)
+        out["memory"] = bench_usagecore(args.rss_seconds, args.connections, half, args.max_requests,
+                                        sample_every=10.0)
+    out["load_after"] = _load()
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
+
+    print(f"\n### {started:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load average {load_before} before, "
+          f"{out['load_after']} after\n")
+    print(f"{args.connections} connections, runs of {args.seconds:.0f} s, protobuf over OTLP/HTTP, "
+          f"log batches of {RECORDS_PER_BATCH} records and metric batches of {POINTS_PER_BATCH} points "
+          "alternating.\n")
+    print("| run | requests/s | p50 | p99 | errors | CPU s | RSS at end | peak RSS | stop (backlog) "
+          "| acknowledged / stored |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in out["peak"]:
+        name = ("`usagecore serve`" if r["receiver"] == "usagecore" else "otelcol 0.165.0 (nop)")
+        print(_row(f"{name}, peak, round {r['round']}", r))
+    print(_row(f"`usagecore serve` at {half} requests/s", out["half"]["usagecore"]))
+    print(_row(f"otelcol at {half} requests/s", out["half"]["otelcol"]))
+    if "memory" in out:
+        print(_row(f"`usagecore serve` at {half} requests/s for {args.rss_seconds:.0f} s", out["memory"]))
+    m = {name: statistics.median(v) for name, v in peaks.items()}
+    print(f"\nTargets: throughput {m['usagecore']:,.0f} vs the Collector's {m['otelcol']:,.0f} requests/s "
+          f"(medians; {'met' if m['usagecore'] >= m['otelcol'] else 'NOT met'}); "
+          f"p99 at half load {out['half']['usagecore']['p99_ms']} ms "
+          f"({'met' if out['half']['usagecore']['p99_ms'] < 20 else 'NOT met'}, target 20 ms)", end="")
+    if "memory" in out:
+        rss = out["memory"]["rss_mb"]
+        print(f"; RSS after {args.rss_seconds:.0f} s {rss} MB ({'met' if rss < 150 else 'NOT met'}, target 150 MB)"
+              f"; memory over time (s, MB): {out['memory']['rss_samples_mb']}", end="")
+    print(".")
+    lost = [r for r in [*out["peak"], out["half"]["usagecore"], out.get("memory", {})] if r.get("lost")]
+    if lost:
+        print(f"\nLOSS: {len(lost)} usagecore runs stored fewer records than were acknowledged.")
 
 
 if __name__ == "__main__":

@@ -33,9 +33,10 @@ from usagecore.config import spool_dir
 from usagecore.store import Store, Writer
 
 BATCH_FILES = 1000
-# A batch stops growing past this many payload bytes (segments of
-# `usagecore serve` hold up to 8 MiB each): it bounds the drain's memory.
-BATCH_BYTES = 64 << 20
+# A batch stops growing past this many payload bytes (a segment of `usagecore
+# serve` holds up to 8 MiB, a quarter second of requests): it bounds the
+# drain's memory, which decoding and converting a batch multiplies.
+BATCH_BYTES = 4 << 20
 # Modules that register handlers when imported.
 HANDLER_MODULES = ("usagecore.live.claude_code", "usagecore.live.otlp", "usagecore.live.codex",
                    "usagecore.live.opencode")
@@ -188,6 +189,10 @@ class StoreSession:
     `REFRESH_S`, so those figures stay fresh."""
 
     REFRESH_S = 30.0
+    # A drain batch is small: one DuckDB thread, so that DuckDB does not take
+    # the receiver's cores. (No low `memory_limit`: the primary-key indexes
+    # of a large store count against it, and inserts then fail.)
+    SETTINGS = (("threads", "1"),)
 
     def __init__(self, db_path: Path, what: str = "usagecore serve"):
         self.db_path, self.what = db_path, what
@@ -201,6 +206,8 @@ class StoreSession:
             lock.__enter__()
             try:
                 self._store = _open_store(self.db_path)
+                for name, value in self.SETTINGS:
+                    self._store.con.execute(f"SET {name} = '{value}'")
             except BaseException:
                 lock.__exit__(None, None, None)
                 raise

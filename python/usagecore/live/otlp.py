@@ -83,7 +83,9 @@ _POINTS_SQL = """
 CREATE OR REPLACE TEMP TABLE otlp_new_points AS
 WITH fresh AS (
     SELECT * FROM (""" + _UNIQUE.format(table="arrow_points", key="point_id") + """)
-    WHERE point_id NOT IN (SELECT point_id FROM otel_metric_points)
+    -- A point's id includes its time: only stored points of the batch's time
+    -- range can be the same, and the zone maps skip the rest of the table.
+    WHERE point_id NOT IN (SELECT point_id FROM otel_metric_points WHERE time_unix_nano BETWEEN $1 AND $2)
 ),
 ordered AS (
     SELECT f.*,
@@ -219,7 +221,8 @@ def store(writer, converted: dict) -> None:
     con = writer.con
     con.register("arrow_points", converted["points"])
     try:
-        con.execute(_POINTS_SQL)
+        [(first, last)] = con.execute("SELECT min(time_unix_nano), max(time_unix_nano) FROM arrow_points").fetchall()
+        con.execute(_POINTS_SQL, [first or 0, last or 0])
     finally:
         con.unregister("arrow_points")
     con.execute(_SERIES_SQL)
