@@ -342,7 +342,9 @@ def main() -> None:
     parser.add_argument("--half-rate", type=float, default=0.0,
                         help="the half-load rate (default: half of usagecore's median peak)")
     parser.add_argument("--rss-seconds", type=float, default=0.0,
-                        help="then usagecore at half load for this long, memory sampled (e.g. 600)")
+                        help="then usagecore under load for this long, memory sampled (e.g. 600)")
+    parser.add_argument("--rss-rate", type=float, default=0.0,
+                        help="the memory run's rate (default: the half-load rate)")
     parser.add_argument("--max-requests", type=int, default=2_000_000)
     parser.add_argument("--only", choices=["usagecore", "otelcol"], help="one run of one receiver")
     parser.add_argument("--json", type=Path, help="also write every result here")
@@ -368,9 +370,10 @@ def main() -> None:
     out["half_rate"] = half
     out["half"]["usagecore"] = bench_usagecore(args.seconds, args.connections, half, args.max_requests)
     out["half"]["otelcol"] = bench_otelcol(args.seconds, args.connections, half, args.max_requests)
+    rss_rate = args.rss_rate or half
     if args.rss_seconds:
-        print(f"memory run: usagecore at {half} requests/s for {args.rss_seconds:.0f} s", file=sys.stderr)
-        out["memory"] = bench_usagecore(args.rss_seconds, args.connections, half, args.max_requests,
+        print(f"memory run: usagecore at {rss_rate} requests/s for {args.rss_seconds:.0f} s", file=sys.stderr)
+        out["memory"] = bench_usagecore(args.rss_seconds, args.connections, rss_rate, args.max_requests,
                                         sample_every=10.0)
     out["load_after"] = _load()
     if args.json:
@@ -390,7 +393,7 @@ def main() -> None:
     print(_row(f"`usagecore serve` at {half} requests/s", out["half"]["usagecore"]))
     print(_row(f"otelcol at {half} requests/s", out["half"]["otelcol"]))
     if "memory" in out:
-        print(_row(f"`usagecore serve` at {half} requests/s for {args.rss_seconds:.0f} s", out["memory"]))
+        print(_row(f"`usagecore serve` at {rss_rate:.0f} requests/s for {args.rss_seconds:.0f} s", out["memory"]))
     m = {name: statistics.median(v) for name, v in peaks.items()}
     print(f"\nTargets: throughput {m['usagecore']:,.0f} vs the Collector's {m['otelcol']:,.0f} requests/s "
           f"(medians; {'met' if m['usagecore'] >= m['otelcol'] else 'NOT met'}); "
