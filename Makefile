@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-test run test lint bench
+.PHONY: install install-test run test lint bench fuzz
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,3 +45,9 @@ lint:
 
 bench: install
 	$(BIN)/python bench/run.py --size 1GB
+
+# Coverage-guided fuzzing of every decoder (cargo-fuzz and a nightly toolchain; fuzz/README.md).
+FUZZ_SECONDS ?= 300
+fuzz:
+	cd fuzz && cargo +nightly run --quiet --bin seed_corpus
+	cd fuzz && cargo +nightly fuzz run decoders corpus/decoders -- -max_total_time=$(FUZZ_SECONDS) -max_len=300000
