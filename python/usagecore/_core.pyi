@@ -54,14 +54,19 @@ class OpenCodeStats(TypedDict):
     skipped_lines: int
     duplicate_records: int
 
-class OpenCodeRead(TypedDict):
-    events: Any
-    raws: Any
-    cursors: Any
+class OpenCodeBatch(TypedDict):
+    events: Any  # Arrow table with usage_events columns
+    raws: Any  # Arrow table with usage_raw_events columns
+    repeats: bool  # an event of an earlier batch comes again: merge, do not plain-insert
     stats: OpenCodeStats
     problems: list[ProblemTuple]
 
-def read_opencode(databases: list[tuple[str, int]], storages: list[tuple[str, int]]) -> OpenCodeRead: ...
+class OpenCodeReader:
+    """Reads OpenCode's legacy trees, then its databases, in batches."""
+
+    def __init__(self, databases: list[tuple[str, int]], storages: list[tuple[str, str | None]]) -> None: ...
+    def read(self, max_bytes: int) -> OpenCodeBatch | None: ...
+    def cursors(self) -> Any: ...  # Arrow table with file_cursors columns
 def model_ref(raw: str) -> str: ...
 
 class Spooled(TypedDict):

@@ -33,6 +33,11 @@ COMMIT_BYTES = 1 << 30
 # Raw records read per commit of their own (see _read_and_store): DuckDB holds
 # an open transaction's inserts in memory.
 RAW_COMMIT_BYTES = 256 << 20
+# OpenCode messages (JSON bytes) read per Rust call and committed per
+# transaction: a message is small, and its decoded event and raw record
+# cost several times its bytes, so both are much smaller than for files.
+OPENCODE_BATCH_BYTES = 4 << 20
+OPENCODE_COMMIT_BYTES = 32 << 20
 # Below this much to read, importing the price source in the background
 # would not overlap with anything.
 PREFETCH_PRICES_BYTES = 32 << 20
@@ -332,34 +337,71 @@ def backfill_opencode(
     """Import OpenCode's messages from its databases and legacy JSON files
     under `roots`, each from its cursor on; return what happened.
 
-    The databases are opened read-only and never written. `keep_content` has
-    nothing to add: OpenCode keeps message text in parts, which are not read.
+    Read and stored in batches of about OPENCODE_BATCH_BYTES of messages
+    (memory stays bounded), committed every OPENCODE_COMMIT_BYTES; the cursors commit last, so
+    after a crash the next run reads the batches again, and they merge into
+    what is stored (an OpenCode message is last-write-wins). The databases
+    are opened read-only and never written. `keep_content` has nothing to
+    add: OpenCode keeps message text in parts, which are not read.
     """
     del keep_content
     started = time.perf_counter()
     summary = Summary(source=OPENCODE)
     databases, storages = opencode_sources(roots)
     summary.files = len(databases) + len(storages)
-    cursors = store.cursors(OPENCODE)
-
-    def since(path: str) -> int:
-        cursor = cursors.get(path)
-        return int(cursor[1]) if cursor else 0
-
     if summary.files:
-        result = _core.read_opencode([(p, since(p)) for p in databases], [(p, since(p)) for p in storages])
-        with store.transaction(OPENCODE) as writer:
-            writer.add_raws(result["raws"])
-            writer.add_cursors(result["cursors"])
-            _tally_read(summary, {"reread_files": 0, "synthetic_lines": 0, "skipped_files": 0, **result["stats"]})
-            written = writer.add_events(result["events"])
-        _tally_events(summary, {"duplicate_records": result["stats"]["duplicate_records"], "sidechain_replays": 0},
-                      written)
-        summary.problems = [{"path": p, "offset": o, "message": m} for p, o, m in result["problems"]]
-        if progress is not None:
-            progress(1, 1)
+        cursors = store.cursors(OPENCODE)
+        reader = _core.OpenCodeReader(
+            [(p, int(cursors[p][1]) if p in cursors else 0) for p in databases],
+            [(p, cursors[p][6] if p in cursors else None) for p in storages],
+        )
+        total = sum(_size(p) for p in databases + storages)
+        _read_and_store_opencode(store, reader, summary, progress, total)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _size(path: str) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0
+
+
+def _read_and_store_opencode(store: Store, reader: object, summary: Summary,
+                             progress: Callable[[int, int], None] | None, total: int) -> None:
+    """Each batch is stored while Rust reads the next one."""
+    problems: list = []
+    background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usagecore")
+    with _no_cycle_collection(), store.bulk(), background:
+        upcoming = background.submit(reader.read, OPENCODE_BATCH_BYTES)
+        writer, done, finished = None, 0, False
+        while not finished:
+            with store.transaction(OPENCODE, after=writer) as writer:
+                size = 0
+                while size < OPENCODE_COMMIT_BYTES:
+                    result = upcoming.result()
+                    if result is None:
+                        writer.add_cursors(reader.cursors())
+                        finished = True
+                        break
+                    upcoming = background.submit(reader.read, OPENCODE_BATCH_BYTES)
+                    # A batch that repeats an earlier one's event must merge with it.
+                    origin = None if result["repeats"] else reader
+                    writer.add_raws(result.pop("raws"), origin=origin)
+                    written = writer.add_events(result.pop("events"), origin=origin)
+                    stats = result["stats"]
+                    _tally_read(summary, {"reread_files": 0, "synthetic_lines": 0, "skipped_files": 0, **stats})
+                    _tally_events(summary, {"duplicate_records": stats["duplicate_records"], "sidechain_replays": 0},
+                                  written)
+                    problems.extend(result["problems"])
+                    size += stats["bytes"]
+                    done += stats["bytes"]
+                    if progress is not None:
+                        progress(min(done, total), total)
+    if progress is not None:
+        progress(total, total)
+    summary.problems = [{"path": p, "offset": o, "message": m} for p, o, m in problems]
 
 
 def read_transcripts(store: Store, writer: Writer, paths: list[str], *, account_id: str | None = None,
