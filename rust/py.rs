@@ -57,6 +57,14 @@ fn discover_jsonl(py: Python<'_>, roots: Vec<PathBuf>) -> (Vec<FileTuple>, Vec<(
     (files, problems_list(problems))
 }
 
+/// The fingerprint of every file under `paths` (see `unchanged`):
+/// (hash as 32 hex digits, newest modification time in ns, files).
+#[pyfunction]
+fn fingerprint(py: Python<'_>, paths: Vec<PathBuf>) -> (String, i64, u64) {
+    let found = py.detach(|| crate::unchanged::fingerprint(&paths));
+    (format!("{:032x}", found.hash), found.newest_mtime_ns, found.files)
+}
+
 /// The JSONL history formats a `Reader` knows, by `source_system`.
 #[derive(Clone, Copy)]
 enum Format {
@@ -146,6 +154,7 @@ impl Reader {
             ("skipped_lines", s.skipped_lines),
             ("reread_files", s.reread_files),
             ("skipped_files", s.skipped_files),
+            ("unreadable_files", s.unreadable_files),
             ("problem_count", result.problem_count),
         ] {
             stats.set_item(name, value)?;
@@ -467,6 +476,7 @@ fn model_ref(raw: &str) -> String {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(discover_jsonl, m)?)?;
+    m.add_function(wrap_pyfunction!(fingerprint, m)?)?;
     m.add_class::<Reader>()?;
     m.add_function(wrap_pyfunction!(decode_claude_hooks, m)?)?;
     m.add_function(wrap_pyfunction!(decode_codex_notify, m)?)?;

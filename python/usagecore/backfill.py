@@ -12,13 +12,17 @@ import gc
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from usagecore import _core
-from usagecore.store import Store, WriteResult, Writer
+
+if TYPE_CHECKING:  # not at run time: a backfill with nothing to do never loads DuckDB
+    from concurrent.futures import Executor
+
+    from usagecore.store import Store, WriteResult, Writer
 
 CLAUDE = "claude_code"
 CODEX = "codex"
@@ -60,6 +64,8 @@ class Summary:
     reread_files: int = 0
     # Files not in the source's format (e.g. Codex's legacy rollouts without usage).
     skipped_files: int = 0
+    # Files that could not be read at all: the next run tries them again.
+    unreadable_files: int = 0
     seconds: float = 0.0
     problems: list[dict] = field(default_factory=list)
 
@@ -133,6 +139,7 @@ def _tally_read(summary: Summary, stats: dict) -> None:
     summary.skipped_lines += stats["skipped_lines"]
     summary.reread_files += stats["reread_files"]
     summary.skipped_files += stats["skipped_files"]
+    summary.unreadable_files += stats.get("unreadable_files", 0)
 
 
 def _tally_events(summary: Summary, finished: dict, written: WriteResult) -> None:
@@ -148,7 +155,7 @@ class _Ahead:
     lets go of the GIL) already works on the next. Nothing here holds on to
     a result once taken."""
 
-    def __init__(self, pool: ThreadPoolExecutor, steps: list[Callable[[], dict]]):
+    def __init__(self, pool: Executor, steps: list[Callable[[], dict]]):
         self.pool = pool
         self.steps = iter(steps)
         self._submit_next()
@@ -201,6 +208,8 @@ def _read_and_store(store: Store, source: str, commits: list[list[tuple[list, in
         reader = _core.Reader(source, keep_content=keep_content)
         readers.append(reader)
         steps += [partial(reader.read, files) for files, _ in commit] + [reader.finish]
+    from concurrent.futures import ThreadPoolExecutor
+
     background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="usagecore")
     with _no_cycle_collection(), store.bulk(), background:
         if total >= PREFETCH_PRICES_BYTES:
@@ -242,7 +251,7 @@ def backfill_claude(
     `progress(done, total)` is called in bytes after each batch is stored.
     """
     started = time.perf_counter()
-    files, problems = _core.discover_jsonl(_absolute(roots))
+    files, problems = _core.discover_jsonl(absolute(roots))
     return _backfill_files(store, CLAUDE, files, problems, started, keep_content, progress)
 
 
@@ -256,9 +265,9 @@ def backfill_codex(
     """Import Codex rollouts under `roots` (`sessions/`, `archived_sessions/`,
     or rollout files); return what happened."""
     started = time.perf_counter()
-    absolute = _absolute(roots)
-    files, problems = _core.discover_jsonl(absolute)
-    return _backfill_files(store, CODEX, codex_rollouts(files, absolute), problems, started, keep_content,
+    given = absolute(roots)
+    files, problems = _core.discover_jsonl(given)
+    return _backfill_files(store, CODEX, codex_rollouts(files, given), problems, started, keep_content,
                            progress)
 
 
@@ -277,7 +286,7 @@ def codex_rollouts(files: list[tuple[str, int, int]], roots: list[str]) -> list[
     return sorted(chosen.values())
 
 
-def _absolute(roots: list[Path]) -> list[str]:
+def absolute(roots: list[Path]) -> list[str]:
     # Absolute paths: cursors and source_ref must not depend on the working directory.
     return [str(Path(r).expanduser().absolute()) for r in roots]
 
@@ -315,7 +324,7 @@ def opencode_sources(roots: list[Path]) -> tuple[list[str], list[str]]:
     `storage/` folders under `roots` (a data folder, or those given directly)."""
     databases: list[str] = []
     storages: list[str] = []
-    for root in map(Path, _absolute(roots)):
+    for root in map(Path, absolute(roots)):
         if root.is_file():
             databases.append(str(root))
         elif root.name == "storage" and (root / "message").is_dir():
@@ -325,6 +334,17 @@ def opencode_sources(roots: list[Path]) -> tuple[list[str], list[str]]:
             if (root / "storage" / "message").is_dir():
                 storages.append(str(root / "storage"))
     return list(dict.fromkeys(databases)), list(dict.fromkeys(storages))
+
+
+def read_paths(source: str, roots: list[Path]) -> list[str]:
+    """What a backfill of `source` over `roots` reads: for the JSONL sources
+    the roots themselves; for OpenCode its databases with their write-ahead
+    logs (not the shared-memory file, which readers write) and the legacy
+    trees' message folders."""
+    if source != OPENCODE:
+        return absolute(roots)
+    databases, storages = opencode_sources(roots)
+    return databases + [db + "-wal" for db in databases] + [str(Path(s) / "message") for s in storages]
 
 
 def backfill_opencode(
@@ -371,6 +391,8 @@ def _size(path: str) -> int:
 def _read_and_store_opencode(store: Store, reader: object, summary: Summary,
                              progress: Callable[[int, int], None] | None, total: int) -> None:
     """Each batch is stored while Rust reads the next one."""
+    from concurrent.futures import ThreadPoolExecutor
+
     problems: list = []
     background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usagecore")
     with _no_cycle_collection(), store.bulk(), background:
