@@ -66,6 +66,8 @@ class Summary:
     skipped_files: int = 0
     # Files that could not be read at all: the next run tries them again.
     unreadable_files: int = 0
+    # Nothing changed since the last complete run: the store was not opened.
+    unchanged: bool = False
     seconds: float = 0.0
     problems: list[dict] = field(default_factory=list)
 
@@ -80,6 +82,8 @@ class Summary:
         return out
 
     def line(self) -> str:
+        if self.unchanged:
+            return f"{self.source}: {self.files} files, unchanged since the last backfill ({self.seconds:.2f} s)"
         return (
             f"{self.source}: {self.files} files ({self.files_read} read), {self.lines:,} lines, "
             f"{self.events:,} new events, {self.merged_events:,} updated, "

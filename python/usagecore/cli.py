@@ -151,7 +151,7 @@ def _run_backfill(ctx: click.Context, source: str, paths: tuple[Path, ...], keep
     last = unchanged.last_run(db_path, snapshot)
     if last is not None:
         # Nothing changed since the last complete run: nothing to read.
-        summary = importer.Summary(source=source, files=last.get("files", 0))
+        summary = importer.Summary(source=source, files=last.get("files", 0), unchanged=True)
         summary.seconds = time.perf_counter() - started
     else:
         summary = _backfill_and_record(ctx, source, roots, snapshot, keep_content, as_json, what)
