@@ -40,7 +40,7 @@ RAW_COMMIT_BYTES = 256 << 20
 # OpenCode messages (JSON bytes) read per Rust call and committed per
 # transaction: a message is small, and its decoded event and raw record
 # cost several times its bytes, so both are much smaller than for files.
-OPENCODE_BATCH_BYTES = 4 << 20
+OPENCODE_BATCH_BYTES = 8 << 20
 OPENCODE_COMMIT_BYTES = 32 << 20
 # Below this much to read, importing the price source in the background
 # would not overlap with anything.
@@ -401,6 +401,11 @@ def _read_and_store_opencode(store: Store, reader: object, summary: Summary,
     background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usagecore")
     with _no_cycle_collection(), store.bulk(), background:
         upcoming = background.submit(reader.read, OPENCODE_BATCH_BYTES)
+        if total >= PREFETCH_PRICES_BYTES:
+            # Imported while the first batch is read, not when its events go in.
+            prices = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usagecore")
+            prices.submit(_import_price_source)
+            prices.shutdown(wait=False)
         writer, done, finished = None, 0, False
         while not finished:
             with store.transaction(OPENCODE, after=writer) as writer:
