@@ -494,3 +494,16 @@ def test_install_backfills_the_history_on_disk(isolated_home):
 
 def run_json_sql(query: str) -> list[dict]:
     return json.loads(run_cli("sql", query, "--format", "json").stdout)
+
+
+@pytest.mark.parametrize("integration", [["claude-code"], ["codex"], ["opencode"], ["otel", "claude-code"],
+                                         ["otel", "codex"]])
+def test_install_then_uninstall_on_an_empty_home_leaves_it_empty(isolated_home, integration):
+    """Folders an install had to create (the agent's config folder, our hooks
+    folder) go again with uninstall; nothing else is left behind."""
+    env = {"CODEX_HOME": str(isolated_home / ".codex")}
+    before = snapshot(isolated_home)
+    run_cli("install", *integration, "--no-backfill", env=env)
+    assert snapshot(isolated_home) != before
+    run_cli("uninstall", *integration, env=env)
+    assert snapshot(isolated_home) == before

@@ -133,7 +133,7 @@ def test_opencode_plugin_forwards_completed_messages_tools_and_sessions(isolated
 
     run_cli("uninstall", "opencode")
     assert not plugin.exists()
-    assert list(plugin.parent.iterdir()) == []
+    assert not plugin.parent.exists()  # install created the plugins folder: uninstall removes it
 
 
 @pytest.mark.skipif(NODE is None, reason="needs Node.js to load the OpenCode plugin")

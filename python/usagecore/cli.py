@@ -420,6 +420,7 @@ def sql(ctx: click.Context, query: str, fmt: str) -> None:
         raise click.ClickException(
             f"store {path} is read-only: only {' and '.join(_READ_ONLY_STATEMENTS)} statements can run on it")
     with _open(ctx, read_only=read_only) as store:
+        store.changed = not read_only
         if settings is not None:
             from usagecore import providers
 

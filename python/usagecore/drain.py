@@ -174,10 +174,16 @@ def _open_store(db_path: Path) -> Store:
                           "run `usagecore backfill` to rebuild it)") from err
 
 
+def _pending(root: Path | None, before: str | None, limit: int) -> list[Path]:
+    """Spool files oldest first; only those that arrived before `before` (a
+    file name prefix, see `drain`), if given."""
+    return [path for path in spool.pending(root, limit=limit) if before is None or path.name < before]
+
+
 def _drain_pass(db_path: Path, root: Path | None, keep_content: bool, summary: DrainSummary,
-                lock_timeout: float) -> bool:
-    """Store one batch; False when the spool was empty."""
-    paths = spool.pending(root, limit=BATCH_FILES)
+                lock_timeout: float, before: str | None) -> bool:
+    """Store one batch; False when there was nothing (before `before`) to store."""
+    paths = _pending(root, before, BATCH_FILES)
     if not paths:
         return False
     entries, quarantined = _load(paths, root)
@@ -198,12 +204,13 @@ def drain_lock_path(root: Path | None = None) -> Path:
 
 
 def drain_pending(db_path: Path, summary: DrainSummary, *, root: Path | None = None, keep_content: bool = False,
-                  lock_timeout: float | None = None) -> None:
-    """Store everything pending now, batch by batch. For a caller that holds
-    the drain lock (`drain` below, or `usagecore serve` for as long as it runs)."""
+                  lock_timeout: float | None = None, before: str | None = None) -> None:
+    """Store everything pending (that arrived before `before`), batch by batch.
+    For a caller that holds the drain lock (`drain` below, or `usagecore serve`
+    for as long as it runs)."""
     timeout = locks.DEFAULT_TIMEOUT_S if lock_timeout is None else lock_timeout
     spool.recover(root)
-    while _drain_pass(db_path, root, keep_content, summary, timeout):
+    while _drain_pass(db_path, root, keep_content, summary, timeout, before):
         # The store is free between batches; without a pause the next batch
         # took it back first every time, for as long as hooks kept coming, and
         # a report or backfill waiting its turn gave up. Let waiters in.
@@ -215,27 +222,36 @@ def drain(db_path: Path, *, root: Path | None = None, wait: bool = True, keep_co
           lock_timeout: float | None = None) -> DrainSummary:
     """Store everything in the spool.
 
-    `wait`: if another drain is running, wait for it to finish and then drain
-    what is left (so that everything spooled before the call is stored when
-    it returns); otherwise leave the work to that drain.
+    `wait` (a user's `usagecore collect`): if another drain is running, wait
+    for it to finish, then store everything spooled before the call; what
+    arrives meanwhile goes to a background drain, so that the call returns
+    while hooks keep coming. Otherwise (a background drain) leave the work to
+    the drain already running, or store until the spool is empty.
     """
     started = time.perf_counter()
     root = root or spool_dir()
     summary = DrainSummary()
     timeout = locks.DEFAULT_TIMEOUT_S if lock_timeout is None else lock_timeout
+    # Spool file names start with their arrival time in nanoseconds.
+    before = f"{time.time_ns():019d}" if wait else None
     while True:
         try:
             with locks.hold(drain_lock_path(root), timeout=max(timeout, 60.0) if wait else 0.0,
                             what="usagecore collect", quiet=True):
-                drain_pending(db_path, summary, root=root, keep_content=keep_content, lock_timeout=timeout)
+                drain_pending(db_path, summary, root=root, keep_content=keep_content, lock_timeout=timeout,
+                              before=before)
         except locks.Busy:
             if wait:
                 raise
             break
         # A payload spooled just before the lock was let go found it taken
         # and started no drain of its own: look once more.
-        if not spool.pending(root, limit=1):
+        if not _pending(root, before, 1):
             break
+    if before is not None and spool.pending(root, limit=1):
+        from usagecore.ingest import start_drain
+
+        start_drain(str(db_path), str(root))
     summary.left_in_spool = len(spool.pending(root))
     summary.seconds = time.perf_counter() - started
     return summary

@@ -58,12 +58,18 @@ def _read_stdin() -> bytes:
     return sys.stdin.buffer.read()
 
 
-def _start_drain() -> None:
-    """A detached `usagecore collect --background`, unless a drain (or `serve`)
-    already holds the drain lock; that one re-checks the spool before it stops."""
+def start_drain(db_path: str | None = None, spool_root: str | None = None) -> None:
+    """A detached `usagecore collect --background` (on the default store and
+    spool unless given), unless a drain (or `serve`) already holds the drain
+    lock; that one re-checks the spool before it stops."""
     from usagecore import locks
 
-    if locks.is_locked(os.path.join(config.spool_root(), "drain.lock")):
+    env = dict(os.environ)
+    if db_path is not None:
+        env[config.DB_ENV] = db_path
+    if spool_root is not None:
+        env[config.SPOOL_ENV] = spool_root
+    if locks.is_locked(os.path.join(spool_root or config.spool_root(), "drain.lock")):
         return
     state = config.state_root()
     os.makedirs(state, exist_ok=True)
@@ -75,11 +81,11 @@ def _start_drain() -> None:
         (os.POSIX_SPAWN_OPEN, 2, log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),
     ]
     argv = [sys.executable, "-m", "usagecore", "collect", "--background"]
-    os.posix_spawn(sys.executable, argv, os.environ, file_actions=actions, setsid=True)
+    os.posix_spawn(sys.executable, argv, env, file_actions=actions, setsid=True)
 
 
 def collect_in_background(db_path: Path | None = None) -> int:
-    """`usagecore collect --background`, what `_start_drain` runs. Dispatched
+    """`usagecore collect --background`, what `start_drain` runs. Dispatched
     before click (a Stop hook's events are queryable that much sooner), and
     gone before DuckDB is imported when another drain is already at work.
     Its stderr is `drain.log`."""
@@ -117,7 +123,7 @@ def main(args: list[str]) -> int:
         spool.deliver(source, CHANNELS[source], body,
                       account_id=os.environ.get("USAGECORE_TELEMETRY_ACCOUNT_ID") or None)
         if not config.env_flag("USAGECORE_TELEMETRY_SPOOL_ONLY", False):
-            _start_drain()
+            start_drain()
     except Exception as err:  # noqa: BLE001  (a hook must never fail the agent; say why if asked)
         _say(f"{type(err).__name__}: {err}")
     return 0

@@ -46,8 +46,8 @@ def overlay(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
 
 
 def persist(con: duckdb.DuckDBPyConnection, settings: Settings | None = None) -> bool:
-    """Rewrite the store's mirror of the settings when it differs; False when
-    the settings cannot be read (the mirror then keeps the last good ones)."""
+    """Rewrite the store's mirror of the settings when it differs; whether it
+    did. Settings that cannot be read leave the mirror with the last good ones."""
     try:
         settings = settings or load()
     except SettingsError:
@@ -60,4 +60,5 @@ def persist(con: duckdb.DuckDBPyConnection, settings: Settings | None = None) ->
         con.execute("BEGIN TRANSACTION")
         _fill(con, "main", settings)
         con.execute("COMMIT")
-    return True
+        return True
+    return False

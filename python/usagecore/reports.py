@@ -176,6 +176,7 @@ def unmapped(con: duckdb.DuckDBPyConnection, settings: Settings, f: Filters, tz:
 # arithmetic. Zones Python does not know fall back to ICU.
 
 US_PER_DAY = 86_400_000_000
+HOUR_US = 3_600_000_000
 
 
 def _offset_us(zone_info: Any, us: int) -> int:
@@ -378,68 +379,97 @@ def _blocks(con: duckdb.DuckDBPyConnection, tz: str, f: Filters, now: datetime) 
     """
     cte, params = _events_cte(con, tz, f)
     model_set = ModelSet(con)
-    span_us = BLOCK_HOURS * 3_600_000_000
+    span_us = BLOCK_HOURS * HOUR_US
+    measures = ", ".join(f"coalesce({m}, 0) AS {m}" if m == "cost_usd" else m for m in MEASURE_NAMES)
     sql = f"""{cte},
-        b AS (SELECT billing_provider_id AS provider, (epoch_us(occurred_at) + 3599999999) // 3600000000 AS hour_end,
+        b AS (SELECT billing_provider_id AS provider, (epoch_us(occurred_at) + {HOUR_US - 1}) // {HOUR_US} AS hour_end,
                      min(epoch_us(occurred_at)) AS first_us, max(epoch_us(occurred_at)) AS last_us,
-                     {model_set.sql()}, {MEASURES}
+                     {model_set.sql()}, count(cost_usd) AS priced, {MEASURES}
               FROM e GROUP BY 1, 2)
-        SELECT *, coalesce(first_us - lag(last_us) OVER w > {span_us}, false) AS gap
+        SELECT provider, hour_end, first_us, last_us,
+               coalesce(first_us - lag(last_us) OVER w > {span_us}, false) AS gap, models, priced, {measures}
         FROM b WINDOW w AS (PARTITION BY provider ORDER BY hour_end) ORDER BY provider, hour_end"""
-    _, buckets = _fetch(con, sql, params)
-    span = timedelta(hours=BLOCK_HOURS)
-    blocks: list[dict] = []
-    block: dict | None = None
-    for b in buckets:
-        hour_end = datetime.fromtimestamp(b["hour_end"] * 3600, UTC)
-        if block is None or b["provider"] != block["provider"] or b["gap"] or hour_end > block["start"] + span:
-            first = _utc(b["first_us"])
-            block = {"provider": b["provider"], "start": first.replace(minute=0, second=0, microsecond=0),
-                     "first": first, "models": 0 if model_set.masked else set(),
-                     **{m: None if m == "cost_usd" else 0 for m in MEASURE_NAMES}}
-            blocks.append(block)
-        block["last_us"] = b["last_us"]
+    buckets = con.execute(sql, params).fetchall()
+    if not buckets:
+        columns = ["block_start", "block_end", "status", "provider", "models", *MEASURE_NAMES]
+        return Report("blocks", tz, columns, [], _totals([], MEASURE_NAMES), f)
+    provider, hour_end, first_us, last_us, gap, models, priced, *measures = zip(*buckets)
+
+    # Where each block starts in the ordered buckets: the walk touches integers only,
+    # the sums are then taken over each block's slice of the columns.
+    starts: list[int] = []
+    current, end_hour = None, 0
+    for i, (p, h, g) in enumerate(zip(provider, hour_end, gap)):
+        if p != current or g or h > end_hour:
+            starts.append(i)
+            current, end_hour = p, first_us[i] // HOUR_US + BLOCK_HOURS
+    bounds = zip(starts, starts[1:] + [len(buckets)])
+
+    local = _local_formatter(tz, min(first_us), max(last_us) + span_us)
+    now_us = round((now - EPOCH).total_seconds() * 1_000_000)
+    rows = []
+    for a, b in bounds:
+        block = {name: sum(column[a:b]) for name, column in zip(MEASURE_NAMES, measures)}
+        if not sum(priced[a:b]):
+            block["cost_usd"] = None
         if model_set.masked:
-            block["models"] |= b["models"] or 0
+            mask = 0
+            for m in models[a:b]:
+                mask |= m or 0
+            block_models = mask
         else:
-            block["models"].update(b["models"] or ())
-        for m in MEASURE_NAMES:
-            if b[m] is not None:
-                block[m] = (block[m] or 0) + b[m]
+            block_models = sorted({m for ms in models[a:b] for m in ms or ()})
+        rows.append(_block_row(provider[a], first_us[a], last_us[b - 1], block_models, block, now_us, local))
     if model_set.masked:
-        model_set.decode(blocks)
-    zone_info = _zoneinfo(tz)
-    rows = [_block_row(block, now, span, zone_info) for block in blocks]
+        model_set.decode(rows)
     rows.sort(key=lambda r: (r["start_utc"], r["provider"]))
     columns = ["block_start", "block_end", "status", "provider", "models", *MEASURE_NAMES]
     return Report("blocks", tz, columns, rows, _totals(rows, MEASURE_NAMES), f)
 
 
-def _block_row(block: dict, now: datetime, span: timedelta, zone_info: Any) -> dict:
-    start, first = block["start"], block["first"]
-    last = _utc(block["last_us"])
-    end = start + span
-    active = now < end and now - last < span
-    minutes = (last - first).total_seconds() / 60
+def _block_row(provider: str, first_us: int, last_us: int, models: Any, measures: dict, now_us: int,
+               local: Any) -> dict:
+    span_us = BLOCK_HOURS * HOUR_US
+    start_us = first_us - first_us % HOUR_US
+    end_us = start_us + span_us
+    active = now_us < end_us and now_us - last_us < span_us
+    minutes = (last_us - first_us) / 60e6
     burn = None
     if minutes > 0:
-        burn = {"tokens_per_minute": block["total_tokens"] / minutes,
-                "cost_per_hour": (block["cost_usd"] or 0) / minutes * 60}
+        burn = {"tokens_per_minute": measures["total_tokens"] / minutes,
+                "cost_per_hour": (measures["cost_usd"] or 0) / minutes * 60}
     projection = None
     if active and burn:
-        remaining = max(0.0, (end - now).total_seconds() / 60)
-        projection = {"total_tokens": round(block["total_tokens"] + burn["tokens_per_minute"] * remaining),
-                      "cost_usd": (block["cost_usd"] or 0) + burn["cost_per_hour"] / 60 * remaining,
+        remaining = max(0.0, (end_us - now_us) / 60e6)
+        projection = {"total_tokens": round(measures["total_tokens"] + burn["tokens_per_minute"] * remaining),
+                      "cost_usd": (measures["cost_usd"] or 0) + burn["cost_per_hour"] / 60 * remaining,
                       "remaining_minutes": round(remaining)}
+    return {"block_start": local(start_us), "block_end": local(end_us), "last_event": local(last_us),
+            "provider": provider, "status": "active" if active else "ended", "models": models, **measures,
+            "start_utc": local(start_us, utc=True), "end_utc": local(end_us, utc=True), "burn_rate": burn, "projection": projection}
 
-    def local(moment: datetime) -> str:
-        return moment.astimezone(zone_info).strftime("%Y-%m-%d %H:%M")
 
-    return {"block_start": local(start), "block_end": local(end), "last_event": local(last),
-            "provider": block["provider"], "status": "active" if active else "ended",
-            "models": sorted(block["models"]), **{m: block[m] for m in MEASURE_NAMES},
-            "start_utc": start.isoformat().replace("+00:00", "Z"), "end_utc": end.isoformat().replace("+00:00", "Z"),
-            "burn_rate": burn, "projection": projection}
+def _local_formatter(tz: str, first_us: int, last_us: int) -> Any:
+    """`us -> 'YYYY-MM-DD HH:MM'` on the zone's wall clock. Thousands of blocks
+    are formatted per report: offsets come from the zone's transitions over the
+    range and dates from a cache, instead of a datetime conversion each."""
+    from bisect import bisect_right
+
+    spans = _transitions(tz, first_us, last_us) or [(first_us - US_PER_DAY, 0)]
+    starts = [start for start, _ in spans]
+    offsets = [offset for _, offset in spans]
+    days: dict[int, str] = {}
+
+    def local(us: int, utc: bool = False) -> str:
+        wall = us if utc else us + offsets[max(0, bisect_right(starts, us) - 1)]
+        day, minute = divmod(wall // 60_000_000, 1440)
+        if day not in days:
+            days[day] = _utc(day * US_PER_DAY).strftime("%Y-%m-%d")
+        if utc:
+            return f"{days[day]}T{minute // 60:02d}:{minute % 60:02d}:00Z"
+        return f"{days[day]} {minute // 60:02d}:{minute % 60:02d}"
+
+    return local
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -447,12 +477,3 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def _utc(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)
-
-
-def _zoneinfo(tz: str) -> Any:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC

@@ -167,12 +167,14 @@ class Store:
         quoted = str(self.path).replace("'", "''")
         self.con.execute(f"ATTACH '{quoted}' AS store ({option})")
         self.con.execute("USE store")
+        # Whether this process wrote anything; only then is status's summary redone on close.
+        self.changed = False
         if not read_only:
-            migrate(self.con)
+            self.changed = bool(migrate(self.con))
             # The store's copy of the provider links, for SQL clients (providers.py).
             from usagecore import providers
 
-            providers.persist(self.con)
+            self.changed |= providers.persist(self.con)
 
     @classmethod
     def for_reading(cls, path: Path | str) -> Store:
@@ -189,7 +191,7 @@ class Store:
         # A writer leaves the figures `usagecore status` shows beside the
         # file, so that status need not open the store (status.py).
         summary = None
-        if not self.read_only:
+        if self.changed:
             from usagecore import status
 
             try:
@@ -244,6 +246,7 @@ class Store:
             self.con.execute("ROLLBACK")
             raise
         self.con.execute("COMMIT")
+        self.changed = True
 
     def cursors(self, source_system: str, paths: list[str] | None = None
                 ) -> dict[str, tuple[str, int, int, int, int, int, str | None]]:

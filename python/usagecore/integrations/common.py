@@ -159,11 +159,19 @@ def manifest() -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def _save_manifest(value: dict) -> None:
-    if value:
+# The manifest's own key: the folders its first write created.
+MANIFEST_FOLDERS = "_created_folders"
+
+
+def _save_manifest(value: dict) -> list[str]:
+    """Write the manifest; when no integration is left, remove it and return
+    the folders its first write created (to remove when empty)."""
+    if any(key != MANIFEST_FOLDERS for key in value):
+        value.setdefault(MANIFEST_FOLDERS, _missing_folders(_manifest_path()))
         atomic_write(_manifest_path(), json.dumps(value, indent=2) + "\n", 0o600)  # may hold a token
-    else:  # the last integration is gone: so is the record of it
-        _manifest_path().unlink(missing_ok=True)
+        return []
+    _manifest_path().unlink(missing_ok=True)  # the last integration is gone: so is the record of it
+    return value.get(MANIFEST_FOLDERS, [])
 
 
 def atomic_write(path: Path, text: str, mode: int | None = None) -> None:
@@ -195,10 +203,23 @@ def backup(path: Path, text: str) -> Path:
     return target
 
 
+def _missing_folders(path: Path) -> list[str]:
+    """The folders above `path` that do not exist yet, deepest first."""
+    missing = []
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        missing.append(str(folder))
+        folder = folder.parent
+    return missing
+
+
 def apply(plan: Plan, *, forget: bool = False) -> list[Path]:
     """Write a plan: back up every existing file it changes, write atomically,
-    and record (or forget) the integration in the manifest. Returns the backups."""
+    and record (or forget) the integration in the manifest. Returns the backups.
+    A file removed again takes with it the folders its install created, when
+    they are empty."""
     backups = []
+    emptied: list[str] = []
     entry = manifest().get(plan.integration, {})
     originals = entry.get("originals", {})
     # A second install must not forget what the first one replaced.
@@ -211,14 +232,18 @@ def apply(plan: Plan, *, forget: bool = False) -> list[Path]:
         ours = key in originals and originals[key]["before"] is None
         if change.before is not None and not ours:
             backups.append(backup(change.path, change.before))
+        created = _missing_folders(change.path) if change.after is not None else []
         if change.after is None:
             change.path.unlink(missing_ok=True)
+            emptied += originals.get(key, {}).get("created_folders", [])
         else:
             executable = change.path.suffix in (".sh",)
             atomic_write(change.path, change.after, 0o755 if executable else None)
         if not forget and key not in originals:
             # The first install's view of the file: what uninstall may restore.
             originals[key] = {"before": change.before, "written": _digest(change.after)}
+            if created:
+                originals[key]["created_folders"] = created
         elif not forget:
             originals[key]["written"] = _digest(change.after)
     full = manifest()
@@ -227,7 +252,13 @@ def apply(plan: Plan, *, forget: bool = False) -> list[Path]:
     else:
         full[plan.integration] = {**entry, **record, "originals": originals,
                                   "installed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    _save_manifest(full)
+    emptied += _save_manifest(full)
+    # Deepest first; one that is not empty (the user's files, the store) stays.
+    for folder in sorted(set(emptied), key=lambda f: f.count(os.sep), reverse=True):
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
     return backups
 
 
