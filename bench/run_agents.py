@@ -163,6 +163,16 @@ def check_by_key(got: dict, truth: dict) -> dict:
 
 
 def store_by_key(db: Path) -> dict:
+    """The store's totals, read in a child process: this process stays small, because a
+    child's peak RSS as wait4 reports it includes what it was forked from."""
+    import subprocess
+
+    out = subprocess.run([str(PYTHON), str(Path(__file__).resolve()), "store-totals", str(db)],
+                         check=True, capture_output=True).stdout
+    return json.loads(out)
+
+
+def _store_totals(db: Path) -> dict:
     import duckdb
 
     con = duckdb.connect(str(db), read_only=True)
@@ -291,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in ("baseline-codex", "baseline-opencode"):
         sys.stdout.write(json.dumps(baseline(argv[0].removeprefix("baseline-"), Path(argv[1]))))
+        return 0
+    if argv and argv[0] == "store-totals":
+        sys.stdout.write(json.dumps(_store_totals(Path(argv[1]))))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
