@@ -19,6 +19,7 @@ class ReadStats(TypedDict):
     skipped_lines: int
     reread_files: int
     skipped_files: int
+    unreadable_files: int
     problem_count: int
 
 class ReadResult(TypedDict):
@@ -35,6 +36,9 @@ class Finished(TypedDict):
 def discover_jsonl(
     roots: list[str | PathLike[str]],
 ) -> tuple[list[tuple[str, int, int]], list[ProblemTuple]]: ...
+
+def fingerprint(paths: list[str | PathLike[str]]) -> tuple[str, int, int]:
+    """Every file under `paths` by path, size and mtime: (hash hex, newest mtime ns, files)."""
 
 class Reader:
     """Reads one source's JSONL history (`claude_code` transcripts or `codex`
