@@ -370,8 +370,13 @@ pub fn decode_line(
         Some("assistant") => decode_assistant(line, parsed, source, wanted),
         Some("progress") => match subagent_copy(parsed) {
             // A copy of `<synthetic>` is not counted again as such.
-            Some(copy) => decode_assistant(line, copy, source, wanted)
-                .map(|decoded| if matches!(decoded, Decoded::Synthetic) { Decoded::Irrelevant } else { decoded }),
+            Some(copy) => decode_assistant(line, copy, source, wanted).map(|decoded| {
+                if matches!(decoded, Decoded::Synthetic) {
+                    Decoded::Irrelevant
+                } else {
+                    decoded
+                }
+            }),
             None => Ok(Decoded::Irrelevant),
         },
         _ => Ok(Decoded::Irrelevant),
@@ -532,10 +537,19 @@ mod tests {
         assert!(!copy_raw.payload.contains("secret"));
 
         // Other progress lines, and payloads of another shape, are not usage (nor errors).
-        for data in [r#"{"type":"bash_progress","output":"usage"}"#, r#"{"type":"agent_progress","message":"usage"}"#,
-                     r#"{"type":"agent_progress","message":{"type":"user","message":{"usage":{}}}}"#, r#""usage""#] {
-            let line = format!(r#"{{"type":"progress","data":{data},"uuid":"u","timestamp":"2026-04-20T09:12:02Z"}}"#);
-            assert!(matches!(decode_line(line.as_bytes(), &SOURCE, |_| true), Ok(Decoded::Irrelevant)), "{line}");
+        for data in [
+            r#"{"type":"bash_progress","output":"usage"}"#,
+            r#"{"type":"agent_progress","message":"usage"}"#,
+            r#"{"type":"agent_progress","message":{"type":"user","message":{"usage":{}}}}"#,
+            r#""usage""#,
+        ] {
+            let line = format!(
+                r#"{{"type":"progress","data":{data},"uuid":"u","timestamp":"2026-04-20T09:12:02Z"}}"#
+            );
+            assert!(
+                matches!(decode_line(line.as_bytes(), &SOURCE, |_| true), Ok(Decoded::Irrelevant)),
+                "{line}"
+            );
         }
     }
 
