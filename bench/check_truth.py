@@ -32,6 +32,12 @@ def read_events(projects: Path) -> tuple[dict, dict]:
             except orjson.JSONDecodeError:
                 counts["malformed_lines"] += 1
                 continue
+            sidechain = bool(line.get("isSidechain"))
+            if line.get("type") == "progress":  # agent_progress embeds a subagent line: a side-chain copy
+                data = line.get("data") if isinstance(line.get("data"), dict) else {}
+                if data.get("type") != "agent_progress" or not isinstance(data.get("message"), dict):
+                    continue
+                line, sidechain = data["message"], True
             if line.get("type") != "assistant":
                 continue
             message = line.get("message") or {}
@@ -47,7 +53,7 @@ def read_events(projects: Path) -> tuple[dict, dict]:
             }
             current = responses.get(key)
             if current is None:
-                responses[key] = {**fields, "message_id": message["id"], "sidechain": bool(line.get("isSidechain")),
+                responses[key] = {**fields, "message_id": message["id"], "sidechain": sidechain,
                                   "day": line["timestamp"][:10], "model": message["model"],
                                   "session": line.get("sessionId")}
             else:

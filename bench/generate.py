@@ -34,7 +34,7 @@ from pathlib import Path
 
 import orjson
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 TRUTH_RULES = [
     "An event is one API response: assistant lines with the same (message.id, requestId) are one "
@@ -46,8 +46,10 @@ TRUTH_RULES = [
     "Lines whose message.model is '<synthetic>' are not events.",
     "A sidechain (isSidechain:true) event whose message.id also has a non-sidechain event is a "
     "replay and is dropped; other sidechain events (subagent files, old inline Task lines) count.",
-    "Only top-level type=assistant lines count: usage blocks inside toolUseResult (Task/Agent "
-    "results) and inside progress lines (agent_progress) are copies and never count.",
+    "Top-level type=assistant lines count, and the subagent assistant messages that agent_progress "
+    "lines embed: each is a copy of a line of the subagent's file and merges with it by the same key "
+    "(sidechain, like the subagent), so it adds spend only when the subagent's line was lost. Usage "
+    "blocks inside toolUseResult (Task/Agent results) are summaries and never count.",
     "Lines that are not valid JSON (truncated by a crash, garbage) are skipped; counts.malformed_lines "
     "is their number. A truncated line never contributes, even if its other lines survive.",
     "Identical lines in several files (resumed sessions copy earlier responses) count once.",
@@ -570,12 +572,12 @@ class Session:
         t.emit(t.envelope(body), chain=uuid)
 
     def progress(self, t: Transcript, data: dict, tool_use_id: str, parent_tool_use_id: str,
-                 timestamp: str | None = None) -> None:
+                 timestamp: str | None = None, record: tuple | None = None) -> None:
         uuid = self.ids.uuid()
         body = {"type": "progress", "data": data, "toolUseID": tool_use_id,
                 "parentToolUseID": parent_tool_use_id, "uuid": uuid,
                 "timestamp": timestamp or iso(self.now)}
-        t.emit(t.envelope(body), chain=uuid)
+        t.emit(t.envelope(body), record, chain=uuid)
 
     def hook_progress(self, t: Transcript, event: str, tool_name: str, tool_use_id: str) -> None:
         for command in self.project["hooks"]:
@@ -822,9 +824,13 @@ class Session:
         message, uuid, timestamp = response["lines"][-1]
         embedded = {"type": "assistant", "timestamp": timestamp, "message": message,
                     "requestId": response["request_id"], "uuid": uuid}
+        usage = message["usage"]
+        record = ((response["message_id"], response["request_id"]), response["message_id"], True,
+                  usage["input_tokens"], usage["output_tokens"], usage["cache_read_input_tokens"],
+                  usage["cache_creation_input_tokens"], 0, timestamp[:10], sub.model, self.session_id, self.cwd)
         self.progress(parent, {"message": embedded, "normalizedMessages": [], "type": "agent_progress",
                                "prompt": prompt, "agentId": sub.agent_id},
-                      f"agent_{response['message_id']}", task_tool_use_id, timestamp)
+                      f"agent_{response['message_id']}", task_tool_use_id, timestamp, record)
         self.traps["agent_progress_lines_with_usage"] += 1
 
     def run_inline_sidechain_task(self, t: Transcript, block: dict, assistant_uuid: str) -> None:

@@ -33,27 +33,41 @@ DUCKDB_COLUMNS = {
     "sessionId": "VARCHAR",
     "message": "STRUCT(id VARCHAR, model VARCHAR, usage STRUCT(input_tokens BIGINT, output_tokens BIGINT, "
                "cache_creation_input_tokens BIGINT, cache_read_input_tokens BIGINT))",
+    # agent_progress lines: the subagent's assistant line they embed.
+    "data": "STRUCT(type VARCHAR, message STRUCT(type VARCHAR, requestId VARCHAR, timestamp VARCHAR, "
+            "message STRUCT(id VARCHAR, model VARCHAR, usage STRUCT(input_tokens BIGINT, output_tokens BIGINT, "
+            "cache_creation_input_tokens BIGINT, cache_read_input_tokens BIGINT))))",
 }
 
-# 1. assistant lines with a message id and usage, minus locally generated '<synthetic>' ones;
+# 1. assistant lines with a message id and usage, minus locally generated '<synthetic>' ones,
+#    and the subagent assistant lines agent_progress lines embed (copies, side chain);
 # 2. one response per (message.id, requestId) - NULL requestIds group together - with the
 #    per-field max, which undoes pre-2.1.97 placeholder output_tokens;
 # 3. a sidechain response is a replay, and dropped, when its message.id has a non-sidechain one.
 # Timestamps end in 'Z', so the first ten characters are the UTC day.
 DEDUP_SQL = """
-WITH assistant_lines AS (
+WITH lines AS (
+    SELECT type = 'assistant' AS top_level, * EXCLUDE (requestId, timestamp, message)
+                                              REPLACE (coalesce(isSidechain, false) AS isSidechain),
+           CASE WHEN type = 'assistant' THEN message ELSE data.message.message END AS message,
+           CASE WHEN type = 'assistant' THEN requestId ELSE data.message.requestId END AS request_id,
+           CASE WHEN type = 'assistant' THEN timestamp ELSE data.message.timestamp END AS ts
+    FROM read_ndjson($files, columns = $columns, ignore_errors = true, format = 'newline_delimited')
+    WHERE type = 'assistant'
+       OR (type = 'progress' AND data.type = 'agent_progress' AND data.message.type = 'assistant')
+),
+assistant_lines AS (
     SELECT message.id AS message_id,
-           requestId AS request_id,
-           coalesce(isSidechain, false) AS is_sidechain,
-           substr(timestamp, 1, 10) AS day,
+           request_id,
+           isSidechain OR NOT top_level AS is_sidechain,
+           substr(ts, 1, 10) AS day,
            message.model AS model,
            message.usage.input_tokens AS input,
            message.usage.output_tokens AS output,
            message.usage.cache_read_input_tokens AS cache_read,
            message.usage.cache_creation_input_tokens AS cache_write
-    FROM read_ndjson($files, columns = $columns, ignore_errors = true, format = 'newline_delimited')
-    WHERE type = 'assistant'
-      AND message.id IS NOT NULL
+    FROM lines
+    WHERE message.id IS NOT NULL
       AND message.usage IS NOT NULL
       AND message.model IS DISTINCT FROM '<synthetic>'
 ),

@@ -41,7 +41,7 @@ REPO_DIR = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
 
 import peers  # noqa: E402  (bench/ is not a package)
-from generate import parse_size  # noqa: E402
+from generate import GENERATOR_VERSION, parse_size  # noqa: E402
 
 USAGECORE = REPO_DIR / ".venv" / "bin" / "usagecore"
 PYTHON = REPO_DIR / ".venv" / "bin" / "python"
@@ -122,7 +122,8 @@ def measure_repeated(name: str, commands: list[list], env: dict | None = None) -
 def ensure_corpus(size_text: str, seed: int, density: float, corpus: Path | None) -> Path:
     suffix = "" if density == 1 else f"-density{density:g}"
     corpus = corpus or BENCH_DIR / "corpus" / f"{size_text}-seed{seed}{suffix}"
-    if not (corpus / "truth.json").exists():
+    truth = corpus / "truth.json"
+    if not truth.exists() or orjson.loads(truth.read_bytes())["generator"]["version"] != GENERATOR_VERSION:
         print(f"generating {size_text} corpus (seed {seed}, density {density:g}) in {corpus} ...", flush=True)
         subprocess.run([sys.executable, str(BENCH_DIR / "generate.py"), "--out", str(corpus),
                         "--size", size_text, "--seed", str(seed), "--density", str(density)], check=True)

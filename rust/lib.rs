@@ -11,6 +11,7 @@
 //! normalize normalize       model ids, token vocabulary, stable ids
 //! dedup    dedup            one event per API call, per-field max across its lines
 //! hand-off arrow            canonical events and raw records as Arrow batches
+//! skip     unchanged        a fingerprint of a backfill's files: nothing changed, nothing to do
 //! ```
 //!
 //! `py` is the only module that knows Python; everything else builds and tests
@@ -28,6 +29,7 @@ pub mod normalize;
 pub mod opencode;
 pub mod otlp;
 pub mod server;
+pub mod unchanged;
 
 #[cfg(feature = "python")]
 mod py;

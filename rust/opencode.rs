@@ -188,17 +188,6 @@ pub fn decode_message(data: &str, origin: &Origin) -> Result<Record, DecodeError
     Ok(Some((event, raw)))
 }
 
-/// What reading one database produced.
-#[derive(Default)]
-pub struct DbRead {
-    pub records: Vec<(UsageEvent, RawRecord)>,
-    /// Rows looked at.
-    pub rows: u64,
-    /// The largest `time_updated` seen: the next run starts there.
-    pub max_time_updated: i64,
-    pub problems: Vec<Problem>,
-}
-
 fn open(path: &Path) -> rusqlite::Result<Connection> {
     let uri = format!("file:{}?mode=ro", path.to_string_lossy().replace('?', "%3f").replace('#', "%23"));
     let flags =
@@ -209,67 +198,114 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     Ok(con)
 }
 
-/// Assistant messages updated at or after `since` (ms) in the database at `path`.
-pub fn read_db(path: &Path, since: i64) -> Result<DbRead, rusqlite::Error> {
-    let con = open(path)?;
-    let shown = path.to_string_lossy();
-    let mut out = DbRead { max_time_updated: since, ..DbRead::default() };
-    // One read transaction: a consistent snapshot while OpenCode writes.
-    con.execute_batch("BEGIN")?;
-    let mut statement = con.prepare(
-        "SELECT m.id, m.session_id, m.time_created, m.time_updated, m.data, s.directory, s.parent_id IS NOT NULL \
-         FROM message AS m LEFT JOIN session AS s ON s.id = m.session_id WHERE m.time_updated >= ?1",
-    )?;
-    let mut rows = statement.query([since])?;
-    let mut raw_rows = Vec::new();
-    while let Some(row) = rows.next()? {
-        let id: String = row.get(0)?;
-        let session: Option<String> = row.get(1)?;
-        let created: Option<i64> = row.get(2)?;
-        let updated: Option<i64> = row.get(3)?;
-        // `data` is TEXT, but a damaged row could hold anything.
-        let data: Option<String> = row.get::<_, rusqlite::types::Value>(4).map(|v| match v {
-            rusqlite::types::Value::Text(t) => Some(t),
-            _ => None,
-        })?;
-        let directory: Option<String> = row.get(5)?;
-        let child: Option<bool> = row.get(6)?;
-        out.rows += 1;
-        out.max_time_updated = out.max_time_updated.max(updated.unwrap_or(since));
-        raw_rows.push((id, session, created, data, directory, child.unwrap_or(false)));
+/// What one batch of reading produced.
+#[derive(Default)]
+pub struct Batch {
+    pub records: Vec<(UsageEvent, RawRecord)>,
+    /// Database rows or legacy files looked at.
+    pub rows: u64,
+    /// Message JSON bytes looked at.
+    pub bytes: u64,
+    pub problems: Vec<Problem>,
+}
+
+/// One database read in batches of rows, all from one snapshot: a read
+/// transaction stays open from the first batch to the last, so rows
+/// OpenCode writes meanwhile are neither half seen nor seen twice.
+pub struct DbStream {
+    con: Connection,
+    shown: String,
+    since: i64,
+    /// Batches go through the rows in rowid order (keyset pagination).
+    after_rowid: i64,
+    /// The largest `time_updated` seen: the next run starts there.
+    pub max_time_updated: i64,
+    pub done: bool,
+}
+
+impl DbStream {
+    /// Open the database at `path` to read the messages updated at or after
+    /// `since` (ms).
+    pub fn open(path: &Path, since: i64) -> rusqlite::Result<Self> {
+        let con = open(path)?;
+        con.execute_batch("BEGIN")?;
+        let shown = path.to_string_lossy().into_owned();
+        Ok(DbStream { con, shown, since, after_rowid: i64::MIN, max_time_updated: since, done: false })
     }
-    drop(rows);
-    drop(statement);
-    con.execute_batch("COMMIT")?;
-    // Decoding is independent per row: on every core.
-    let decoded: Vec<Result<Record, (String, String)>> = raw_rows
-        .par_iter()
-        .map(|(id, session, created, data, directory, child)| {
-            let Some(data) = data else {
-                return Err((id.clone(), "message data is not text".to_owned()));
-            };
-            let origin = Origin {
-                channel: CHANNEL_DB,
-                source_ref: format!("{shown}#message/{id}"),
-                id: Some(id),
-                session_id: session.as_deref(),
-                time_created_ms: *created,
-                directory: directory.as_deref(),
-                child_session: *child,
-            };
-            decode_message(data, &origin).map_err(|e| (id.clone(), e.to_string()))
-        })
-        .collect();
-    for result in decoded {
-        match result {
-            Ok(Some(record)) => out.records.push(record),
-            Ok(None) => {}
-            Err((id, message)) => {
-                out.problems.push(Problem { path: format!("{shown}#message/{id}"), offset: 0, message })
+
+    /// The next rows, about `max_bytes` of message JSON, decoded. Once the
+    /// last row is read, `done` is set and the snapshot let go.
+    pub fn next_batch(&mut self, max_bytes: u64) -> rusqlite::Result<Batch> {
+        let mut statement = self.con.prepare_cached(
+            "SELECT m.rowid, m.id, m.session_id, m.time_created, m.time_updated, m.data, s.directory, \
+             s.parent_id IS NOT NULL \
+             FROM message AS m LEFT JOIN session AS s ON s.id = m.session_id \
+             WHERE m.rowid > ?1 AND m.time_updated >= ?2 ORDER BY m.rowid",
+        )?;
+        let mut rows = statement.query(rusqlite::params![self.after_rowid, self.since])?;
+        let mut raw_rows = Vec::new();
+        let mut batch = Batch::default();
+        let mut exhausted = true;
+        while let Some(row) = rows.next()? {
+            let rowid: i64 = row.get(0)?;
+            let id: String = row.get(1)?;
+            let session: Option<String> = row.get(2)?;
+            let created: Option<i64> = row.get(3)?;
+            let updated: Option<i64> = row.get(4)?;
+            // `data` is TEXT, but a damaged row could hold anything.
+            let data: Option<String> = row.get::<_, rusqlite::types::Value>(5).map(|v| match v {
+                rusqlite::types::Value::Text(t) => Some(t),
+                _ => None,
+            })?;
+            let directory: Option<String> = row.get(6)?;
+            let child: Option<bool> = row.get(7)?;
+            self.after_rowid = rowid;
+            self.max_time_updated = self.max_time_updated.max(updated.unwrap_or(self.since));
+            batch.rows += 1;
+            batch.bytes += data.as_ref().map_or(0, |d| d.len() as u64);
+            raw_rows.push((id, session, created, data, directory, child.unwrap_or(false)));
+            if batch.bytes >= max_bytes {
+                exhausted = false;
+                break;
             }
         }
+        drop(rows);
+        drop(statement);
+        if exhausted {
+            self.done = true;
+            self.con.execute_batch("COMMIT")?;
+        }
+        let shown = &self.shown;
+        // Decoding is independent per row: on every core.
+        let decoded: Vec<Result<Record, Problem>> = raw_rows
+            .par_iter()
+            .map(|(id, session, created, data, directory, child)| {
+                let path = format!("{shown}#message/{id}");
+                let Some(data) = data else {
+                    return Err(Problem { path, offset: 0, message: "message data is not text".to_owned() });
+                };
+                let origin = Origin {
+                    channel: CHANNEL_DB,
+                    source_ref: path.clone(),
+                    id: Some(id),
+                    session_id: session.as_deref(),
+                    time_created_ms: *created,
+                    directory: directory.as_deref(),
+                    child_session: *child,
+                };
+                decode_message(data, &origin).map_err(|e| Problem { path, offset: 0, message: e.to_string() })
+            })
+            .collect();
+        drop(raw_rows);
+        for result in decoded {
+            match result {
+                Ok(Some(record)) => batch.records.push(record),
+                Ok(None) => {}
+                Err(problem) => batch.problems.push(problem),
+            }
+        }
+        Ok(batch)
     }
-    Ok(out)
 }
 
 /// Every message id in the database (to let its copies in `storage/` go).
@@ -280,45 +316,93 @@ pub fn db_message_ids(path: &Path) -> Result<HashSet<String>, rusqlite::Error> {
     Ok(ids)
 }
 
-/// What reading a legacy `storage/` tree produced.
-#[derive(Default)]
-pub struct StorageRead {
-    pub records: Vec<(UsageEvent, RawRecord)>,
-    pub files: u64,
-    pub bytes: u64,
-    /// The newest modification time read (ns): the next run starts there.
-    pub max_mtime_ns: i64,
+/// One session folder of a legacy `storage/message/` tree as found now.
+/// Its `hash` covers its files' names, sizes and modification times, and is
+/// kept in the tree's cursor: a folder whose hash changed (or that is new)
+/// is read again whole, which finds every new or changed file, also one
+/// copied in with an old modification time.
+pub struct Folder {
+    pub name: String,
+    pub hash: String,
+    pub files: Vec<(PathBuf, u64)>,
+    /// A file or the folder could not be looked at: the folder is not
+    /// marked as read, so the next run tries again.
     pub problems: Vec<Problem>,
 }
 
-/// Assistant messages in `storage/message/<session>/<message>.json` files
-/// modified at or after `since_ns`, except those in `skip` (the database
-/// has them, and the database wins).
-pub fn read_storage(storage: &Path, since_ns: i64, skip: &HashSet<String>) -> StorageRead {
-    let mut out = StorageRead { max_mtime_ns: since_ns, ..StorageRead::default() };
-    let mut files: Vec<(PathBuf, i64)> = Vec::new();
-    let sessions = match std::fs::read_dir(storage.join("message")) {
+fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// The session folders of a legacy `storage/` tree, each with its hash and
+/// `*.json` files (stat'ed in parallel: a large tree has tens of thousands).
+pub fn scan_storage(storage: &Path) -> Result<Vec<Folder>, Problem> {
+    let root = storage.join("message");
+    let sessions = match std::fs::read_dir(&root) {
         Ok(entries) => entries,
-        Err(_) => return out,
-    };
-    for session in sessions.flatten() {
-        let Ok(messages) = std::fs::read_dir(session.path()) else { continue };
-        for message in messages.flatten() {
-            let path = message.path();
-            if path.extension().is_none_or(|e| e != "json") {
-                continue;
-            }
-            let mtime = message
-                .metadata()
-                .ok()
-                .and_then(|m| m.modified().ok())
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos() as i64);
-            if mtime >= since_ns {
-                files.push((path, mtime));
-            }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => {
+            let path = root.to_string_lossy().into_owned();
+            return Err(Problem { path, offset: 0, message: format!("cannot list folder: {err}") });
         }
-    }
+    };
+    let mut names: Vec<String> = sessions
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let folders = names
+        .into_par_iter()
+        .map(|name| {
+            let dir = root.join(&name);
+            let mut problems = Vec::new();
+            let mut entries: Vec<(String, u64, i64)> = Vec::new();
+            match std::fs::read_dir(&dir) {
+                Ok(listing) => {
+                    for entry in listing.flatten() {
+                        let file = entry.file_name().to_string_lossy().into_owned();
+                        if !file.ends_with(".json") {
+                            continue;
+                        }
+                        match entry.metadata() {
+                            Ok(meta) => entries.push((file, meta.len(), mtime_ns(&meta))),
+                            Err(err) => problems.push(Problem {
+                                path: dir.join(&file).to_string_lossy().into_owned(),
+                                offset: 0,
+                                message: format!("cannot read file: {err}"),
+                            }),
+                        }
+                    }
+                }
+                Err(err) => problems.push(Problem {
+                    path: dir.to_string_lossy().into_owned(),
+                    offset: 0,
+                    message: format!("cannot list folder: {err}"),
+                }),
+            }
+            entries.sort();
+            let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+            for (file, size, mtime) in &entries {
+                hasher.update(file.as_bytes());
+                hasher.update(&[0]);
+                hasher.update(&size.to_le_bytes());
+                hasher.update(&mtime.to_le_bytes());
+            }
+            let hash = format!("{:016x}", hasher.digest());
+            let files = entries.into_iter().map(|(file, size, _)| (dir.join(file), size)).collect();
+            Folder { name, hash, files, problems }
+        })
+        .collect();
+    Ok(folders)
+}
+
+/// Decode legacy message files, skipping the ids in `skip` (the database
+/// has them, and the database wins).
+pub fn read_storage_files(files: &[(PathBuf, u64)], skip: &HashSet<String>) -> Batch {
     let decoded: Vec<(u64, Result<Record, Problem>)> = files
         .par_iter()
         .map(|(path, _)| {
@@ -362,17 +446,207 @@ pub fn read_storage(storage: &Path, since_ns: i64, skip: &HashSet<String>) -> St
             (text.len() as u64, result)
         })
         .collect();
-    for ((_, mtime), (bytes, result)) in files.iter().zip(decoded) {
-        out.files += 1;
-        out.bytes += bytes;
-        out.max_mtime_ns = out.max_mtime_ns.max(*mtime);
+    let mut batch = Batch::default();
+    for (bytes, result) in decoded {
+        batch.rows += 1;
+        batch.bytes += bytes;
         match result {
-            Ok(Some(record)) => out.records.push(record),
+            Ok(Some(record)) => batch.records.push(record),
             Ok(None) => {}
-            Err(problem) => out.problems.push(problem),
+            Err(problem) => batch.problems.push(problem),
         }
     }
-    out
+    batch
+}
+
+/// The cursor state of a legacy tree: each session folder's hash.
+#[derive(serde::Serialize, Deserialize, Default)]
+struct StorageState {
+    folders: std::collections::BTreeMap<String, String>,
+}
+
+/// A legacy tree being read: the files of its changed folders, in batches.
+struct StorageRead {
+    path: String,
+    files: Vec<(PathBuf, u64)>,
+    position: usize,
+    state: StorageState,
+}
+
+/// Reads OpenCode's legacy trees, then its databases, in batches of about
+/// a given size, so memory stays bounded however large the history is. The
+/// trees go first: a message the database also has is skipped there, and
+/// when one is in both anyway (two databases), the later copy wins.
+pub struct Reader {
+    storages: std::collections::VecDeque<(String, Option<String>)>,
+    databases: std::collections::VecDeque<(String, i64)>,
+    storage: Option<StorageRead>,
+    database: Option<(String, DbStream)>,
+    /// Message ids the databases have; loaded when a tree has files to read.
+    in_databases: Option<HashSet<String>>,
+    all_databases: Vec<String>,
+    /// Event ids handed out so far, to tell whether a batch repeats one.
+    handed_out: crate::ids::IdSet,
+    pub cursors: Vec<crate::jsonl::scan::Cursor>,
+}
+
+/// One batch: its records (one per event), whether any of them repeats an
+/// event of an earlier batch, and what was looked at.
+#[derive(Default)]
+pub struct Step {
+    pub deduped: crate::dedup::Deduped,
+    pub repeats: bool,
+    pub files: u64,
+    pub rows: u64,
+    pub bytes: u64,
+    pub usage: u64,
+    pub problems: Vec<Problem>,
+}
+
+impl Reader {
+    /// `databases`: `(path, since)`, the largest `time_updated` read before
+    /// (ms, 0 for all); `storages`: `(path, state)`, the tree's cursor state.
+    pub fn new(databases: Vec<(String, i64)>, storages: Vec<(String, Option<String>)>) -> Self {
+        Reader {
+            all_databases: databases.iter().map(|(p, _)| p.clone()).collect(),
+            storages: storages.into(),
+            databases: databases.into(),
+            storage: None,
+            database: None,
+            in_databases: None,
+            handed_out: Default::default(),
+            cursors: Vec::new(),
+        }
+    }
+
+    /// The next batch of about `max_bytes` of message JSON; None when all is read.
+    pub fn next(&mut self, max_bytes: u64) -> Option<Step> {
+        let mut step = Step::default();
+        let batch = loop {
+            if let Some(read) = &mut self.storage {
+                if read.position < read.files.len() {
+                    let mut end = read.position;
+                    let mut bytes = 0;
+                    while end < read.files.len() && (bytes < max_bytes || end == read.position) {
+                        bytes += read.files[end].1;
+                        end += 1;
+                    }
+                    let skip = self.in_databases.get_or_insert_with(|| {
+                        let mut ids = HashSet::new();
+                        for path in &self.all_databases {
+                            if let Ok(found) = db_message_ids(Path::new(path)) {
+                                ids.extend(found);
+                            }
+                        }
+                        ids
+                    });
+                    let batch = read_storage_files(&read.files[read.position..end], skip);
+                    step.files += (end - read.position) as u64;
+                    read.position = end;
+                    break batch;
+                }
+                let files = read.files.len() as u64;
+                if let Some(done) = self.storage.take() {
+                    self.cursors.push(cursor(done.path, files, 0, serde_json::to_string(&done.state).ok()));
+                }
+                continue;
+            }
+            if let Some((path, stream)) = &mut self.database {
+                match stream.next_batch(max_bytes) {
+                    Ok(batch) => {
+                        if stream.done {
+                            let size = std::fs::metadata(path.as_str()).map_or(0, |m| m.len());
+                            let max = stream.max_time_updated;
+                            step.files += 1;
+                            if let Some((path, _)) = self.database.take() {
+                                self.cursors.push(cursor(path, u64::try_from(max).unwrap_or(0), size, None));
+                            }
+                        }
+                        break batch;
+                    }
+                    Err(err) => {
+                        step.problems.push(Problem {
+                            path: path.clone(),
+                            offset: 0,
+                            message: format!("cannot read OpenCode database: {err}"),
+                        });
+                        self.database = None;
+                        continue;
+                    }
+                }
+            }
+            if let Some((path, state)) = self.storages.pop_front() {
+                self.storage = self.plan_storage(path, state.as_deref(), &mut step.problems);
+                continue;
+            }
+            if let Some((path, since)) = self.databases.pop_front() {
+                match DbStream::open(Path::new(&path), since) {
+                    Ok(stream) => self.database = Some((path, stream)),
+                    Err(err) => step.problems.push(Problem {
+                        path,
+                        offset: 0,
+                        message: format!("cannot read OpenCode database: {err}"),
+                    }),
+                }
+                continue;
+            }
+            if step.problems.is_empty() && step.files == 0 {
+                return None;
+            }
+            break Batch::default();
+        };
+        step.rows += batch.rows;
+        step.bytes += batch.bytes;
+        step.usage += batch.records.len() as u64;
+        step.problems.extend(batch.problems);
+        let mut collector = crate::dedup::Collector::default();
+        for (event, raw) in batch.records {
+            step.repeats |= !self.handed_out.insert(event.event_id);
+            collector.add(event, raw);
+        }
+        step.deduped = collector.finish();
+        Some(step)
+    }
+
+    /// What of the tree at `path` to read: the files of its folders whose
+    /// hash differs from the one in `state`.
+    fn plan_storage(
+        &mut self,
+        path: String,
+        state: Option<&str>,
+        problems: &mut Vec<Problem>,
+    ) -> Option<StorageRead> {
+        let known: StorageState = state.and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+        let folders = match scan_storage(Path::new(&path)) {
+            Ok(folders) => folders,
+            Err(problem) => {
+                problems.push(problem);
+                return None;
+            }
+        };
+        let mut read = StorageRead { path, files: Vec::new(), position: 0, state: StorageState::default() };
+        for folder in folders {
+            let known_hash = known.folders.get(&folder.name);
+            if folder.problems.is_empty() {
+                if known_hash != Some(&folder.hash) {
+                    read.files.extend(folder.files);
+                }
+                read.state.folders.insert(folder.name, folder.hash);
+            } else {
+                // Read what can be read; the old hash stays, so the next run tries again.
+                problems.extend(folder.problems);
+                read.files.extend(folder.files);
+                if let Some(hash) = known_hash {
+                    read.state.folders.insert(folder.name, hash.clone());
+                }
+            }
+        }
+        Some(read)
+    }
+}
+
+fn cursor(path: String, offset: u64, size: u64, state: Option<String>) -> crate::jsonl::scan::Cursor {
+    crate::jsonl::scan::Cursor { path, offset, size, mtime_ns: 0, head_hash: 0, tail_hash: 0, state }
 }
 
 #[cfg(test)]

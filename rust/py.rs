@@ -57,6 +57,14 @@ fn discover_jsonl(py: Python<'_>, roots: Vec<PathBuf>) -> (Vec<FileTuple>, Vec<(
     (files, problems_list(problems))
 }
 
+/// The fingerprint of every file under `paths` (see `unchanged`):
+/// (hash as 32 hex digits, newest modification time in ns, files).
+#[pyfunction]
+fn fingerprint(py: Python<'_>, paths: Vec<PathBuf>) -> (String, i64, u64) {
+    let found = py.detach(|| crate::unchanged::fingerprint(&paths));
+    (format!("{:032x}", found.hash), found.newest_mtime_ns, found.files)
+}
+
 /// The JSONL history formats a `Reader` knows, by `source_system`.
 #[derive(Clone, Copy)]
 enum Format {
@@ -146,6 +154,7 @@ impl Reader {
             ("skipped_lines", s.skipped_lines),
             ("reread_files", s.reread_files),
             ("skipped_files", s.skipped_files),
+            ("unreadable_files", s.unreadable_files),
             ("problem_count", result.problem_count),
         ] {
             stats.set_item(name, value)?;
@@ -330,113 +339,67 @@ fn otlp_convert<'py>(
     Ok(out)
 }
 
-/// Read OpenCode's storage: `databases` and legacy `storages` folders, each
-/// `(path, since)` where `since` is the cursor's offset (the largest
-/// `time_updated` in ms, resp. the newest file mtime in ns, read before; 0
-/// for everything). A message in both counts once, and the database wins.
-/// Returns a dict with `events`, `raws`, `cursors` (Arrow tables), `stats`, `problems`.
-#[pyfunction]
-#[pyo3(signature = (databases, storages))]
-fn read_opencode<'py>(
-    py: Python<'py>,
-    databases: Vec<(String, i64)>,
-    storages: Vec<(String, i64)>,
-) -> PyResult<Bound<'py, PyDict>> {
-    use crate::opencode::{db_message_ids, read_db, read_storage};
-    let received_at_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
-    let (counts, problems, batches) = py.detach(|| {
-        let mut collector = Collector::default();
-        let mut problems = Vec::new();
-        let mut cursors = Vec::new();
-        let (mut files, mut bytes, mut rows, mut usage) = (0u64, 0u64, 0u64, 0u64);
-        // Legacy files first, so that the database's copy of a message, read
-        // after, is the one that stays (`Merge::Latest`); ids the database has
-        // are not even decoded from the files.
-        let mut in_databases = std::collections::HashSet::new();
-        for (path, _) in &databases {
-            if let Ok(ids) = db_message_ids(std::path::Path::new(path)) {
-                in_databases.extend(ids);
-            }
-        }
-        for (path, since) in &storages {
-            let read = read_storage(std::path::Path::new(path), *since, &in_databases);
-            files += read.files;
-            bytes += read.bytes;
-            rows += read.files;
-            usage += read.records.len() as u64;
-            problems.extend(read.problems);
-            for (event, raw) in read.records {
-                collector.add(event, raw);
-            }
-            cursors.push(Cursor {
-                path: path.clone(),
-                offset: u64::try_from(read.max_mtime_ns).unwrap_or(0),
-                size: 0,
-                mtime_ns: 0,
-                head_hash: 0,
-                tail_hash: 0,
-                state: None,
-            });
-        }
-        for (path, since) in &databases {
-            let file = std::path::Path::new(path);
-            match read_db(file, *since) {
-                Ok(read) => {
-                    let meta = std::fs::metadata(file).ok();
-                    files += 1;
-                    bytes += meta.as_ref().map_or(0, |m| m.len());
-                    rows += read.rows;
-                    usage += read.records.len() as u64;
-                    problems.extend(read.problems);
-                    for (event, raw) in read.records {
-                        collector.add(event, raw);
-                    }
-                    cursors.push(Cursor {
-                        path: path.clone(),
-                        offset: u64::try_from(read.max_time_updated).unwrap_or(0),
-                        size: meta.as_ref().map_or(0, |m| m.len()),
-                        mtime_ns: 0,
-                        head_hash: 0,
-                        tail_hash: 0,
-                        state: None,
-                    });
-                }
-                Err(err) => problems.push(Problem {
-                    path: path.clone(),
-                    offset: 0,
-                    message: format!("cannot read OpenCode database: {err}"),
-                }),
-            }
-        }
-        let skipped = problems.len() as u64;
-        let deduped = collector.finish();
-        let counts = (files, bytes, rows, usage, skipped, deduped.duplicate_records);
-        let batches = events_batch(&deduped.events).and_then(|events| {
-            Ok([events, raws_batch(&deduped.raws, received_at_us)?, cursors_batch(&cursors)?])
-        });
-        drop_later(deduped);
-        (counts, problems, batches)
-    });
-    let [events, raws, cursors] = batches.map_err(|e| PyValueError::new_err(e.to_string()))?;
-    let out = PyDict::new(py);
-    out.set_item("events", table(events)?)?;
-    out.set_item("raws", table(raws)?)?;
-    out.set_item("cursors", table(cursors)?)?;
-    let stats = PyDict::new(py);
-    let (files, bytes, rows, usage, skipped, duplicates) = counts;
-    for (name, value) in [
-        ("files", files),
-        ("bytes", bytes),
-        ("lines", rows),
-        ("usage_lines", usage),
-        ("skipped_lines", skipped),
-        ("duplicate_records", duplicates),
-    ] {
-        stats.set_item(name, value)?;
+/// Reads OpenCode's storage in batches (see `opencode::Reader`).
+#[pyclass(module = "usagecore._core")]
+struct OpenCodeReader {
+    // A database connection may move between threads but not be shared.
+    inner: std::sync::Mutex<crate::opencode::Reader>,
+}
+
+#[pymethods]
+impl OpenCodeReader {
+    /// `databases`: `(path, since)`, the cursor's offset (the largest
+    /// `time_updated` in ms read before, 0 for everything); `storages`:
+    /// `(path, state)`, the legacy tree's cursor state (None: read it all).
+    #[new]
+    fn new(databases: Vec<(String, i64)>, storages: Vec<(String, Option<String>)>) -> Self {
+        OpenCodeReader { inner: std::sync::Mutex::new(crate::opencode::Reader::new(databases, storages)) }
     }
-    out.set_item("stats", stats)?;
-    out.set_item("problems", problems_list(problems))?;
-    Ok(out)
+
+    /// The next batch of about `max_bytes` of messages, or None when all is
+    /// read: a dict with `events` and `raws` (Arrow tables), `repeats` (an
+    /// event of an earlier batch comes again), `stats`, `problems`.
+    fn read<'py>(&mut self, py: Python<'py>, max_bytes: u64) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let received_at_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
+        let inner = &self.inner;
+        let Some((mut step, batches)) = py.detach(|| {
+            // Poisoned only by a panic in an earlier read, whose state is still usable.
+            let step = inner.lock().unwrap_or_else(|e| e.into_inner()).next(max_bytes)?;
+            let batches = events_batch(&step.deduped.events)
+                .and_then(|events| Ok([events, raws_batch(&step.deduped.raws, received_at_us)?]));
+            Some((step, batches))
+        }) else {
+            return Ok(None);
+        };
+        let duplicates = step.deduped.duplicate_records;
+        drop_later(std::mem::take(&mut step.deduped));
+        let [events, raws] = batches.map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let out = PyDict::new(py);
+        out.set_item("events", table(events)?)?;
+        out.set_item("raws", table(raws)?)?;
+        out.set_item("repeats", step.repeats)?;
+        let stats = PyDict::new(py);
+        for (name, value) in [
+            ("files", step.files),
+            ("bytes", step.bytes),
+            ("lines", step.rows),
+            ("usage_lines", step.usage),
+            ("skipped_lines", step.problems.len() as u64),
+            ("duplicate_records", duplicates),
+        ] {
+            stats.set_item(name, value)?;
+        }
+        out.set_item("stats", stats)?;
+        out.set_item("problems", problems_list(step.problems))?;
+        Ok(Some(out))
+    }
+
+    /// The cursors of the databases and trees read to the end (Arrow table).
+    fn cursors(&self) -> PyResult<PyTable> {
+        let reader = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let batch = cursors_batch(&reader.cursors).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        table(batch)
+    }
 }
 
 /// Spooled payloads as `(spool name, received_at_ns, account_id, body)`,
@@ -513,12 +476,13 @@ fn model_ref(raw: &str) -> String {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(discover_jsonl, m)?)?;
+    m.add_function(wrap_pyfunction!(fingerprint, m)?)?;
     m.add_class::<Reader>()?;
     m.add_function(wrap_pyfunction!(decode_claude_hooks, m)?)?;
     m.add_function(wrap_pyfunction!(decode_codex_notify, m)?)?;
     m.add_function(wrap_pyfunction!(decode_opencode_plugin, m)?)?;
     m.add_function(wrap_pyfunction!(normalize_model, m)?)?;
-    m.add_function(wrap_pyfunction!(read_opencode, m)?)?;
+    m.add_class::<OpenCodeReader>()?;
     m.add_function(wrap_pyfunction!(model_ref, m)?)?;
     m.add_class::<OtlpServer>()?;
     m.add_function(wrap_pyfunction!(otlp_convert, m)?)?;

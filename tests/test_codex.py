@@ -249,3 +249,30 @@ def test_backfill_without_a_source_includes_codex(tmp_path, isolated_home):
     summary = run_json("backfill")
     assert [s["source"] for s in summary["sources"]] == ["claude_code", "codex"]
     assert (summary["events"], summary["sources"][1]["events"]) == (4, 4)
+
+
+def test_otlp_responses_share_no_key_with_the_rollout():
+    """Why a Codex response seen through OTLP and through the rollout stays two events
+    (README "One truth across paths"): the rollout names each response (`response_id`), but
+    Codex's `response.completed` log record carries only the thread, a millisecond timestamp,
+    the counts and the model; no response, turn or sequence id, and no trace context. Should a
+    Codex build add one, this fails and the merge can be built on it."""
+    run = CAPTURES / "codex" / "exec_http_json"
+    body = json.loads((run / "otlp" / "0002_v1_logs.json").read_text())
+    completed = []
+    for resource in body["resourceLogs"]:
+        for scope in resource["scopeLogs"]:
+            for record in scope["logRecords"]:
+                attrs = {a["key"] for a in record["attributes"]}
+                values = {a["key"]: next(iter(a["value"].values())) for a in record["attributes"]}
+                if values.get("event.kind") == "response.completed" and "input_token_count" in attrs:
+                    completed.append(record)
+                    assert not record.get("traceId") and not record.get("spanId")
+                    assert attrs <= {"event.name", "event.kind", "event.timestamp", "conversation.id", "app.version",
+                                     "originator", "terminal.type", "model", "slug", "input_token_count",
+                                     "output_token_count", "cached_token_count", "cache_write_token_count",
+                                     "reasoning_token_count", "tool_token_count", "ttft_ms", "duration_ms"}
+    records = [json.loads(line)["payload"] for line in next((run / "rollouts").rglob("*.jsonl")).read_text().splitlines()
+               if '"token_usage_record"' in line]
+    assert len(completed) == len(records) == 2
+    assert all(r["response_id"].startswith("resp_") for r in records)

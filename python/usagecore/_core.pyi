@@ -19,6 +19,7 @@ class ReadStats(TypedDict):
     skipped_lines: int
     reread_files: int
     skipped_files: int
+    unreadable_files: int
     problem_count: int
 
 class ReadResult(TypedDict):
@@ -35,6 +36,9 @@ class Finished(TypedDict):
 def discover_jsonl(
     roots: list[str | PathLike[str]],
 ) -> tuple[list[tuple[str, int, int]], list[ProblemTuple]]: ...
+
+def fingerprint(paths: list[str | PathLike[str]]) -> tuple[str, int, int]:
+    """Every file under `paths` by path, size and mtime: (hash hex, newest mtime ns, files)."""
 
 class Reader:
     """Reads one source's JSONL history (`claude_code` transcripts or `codex`
@@ -54,14 +58,19 @@ class OpenCodeStats(TypedDict):
     skipped_lines: int
     duplicate_records: int
 
-class OpenCodeRead(TypedDict):
-    events: Any
-    raws: Any
-    cursors: Any
+class OpenCodeBatch(TypedDict):
+    events: Any  # Arrow table with usage_events columns
+    raws: Any  # Arrow table with usage_raw_events columns
+    repeats: bool  # an event of an earlier batch comes again: merge, do not plain-insert
     stats: OpenCodeStats
     problems: list[ProblemTuple]
 
-def read_opencode(databases: list[tuple[str, int]], storages: list[tuple[str, int]]) -> OpenCodeRead: ...
+class OpenCodeReader:
+    """Reads OpenCode's legacy trees, then its databases, in batches."""
+
+    def __init__(self, databases: list[tuple[str, int]], storages: list[tuple[str, str | None]]) -> None: ...
+    def read(self, max_bytes: int) -> OpenCodeBatch | None: ...
+    def cursors(self) -> Any: ...  # Arrow table with file_cursors columns
 def model_ref(raw: str) -> str: ...
 
 class Spooled(TypedDict):

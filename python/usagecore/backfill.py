@@ -12,13 +12,17 @@ import gc
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from usagecore import _core
-from usagecore.store import Store, WriteResult, Writer
+
+if TYPE_CHECKING:  # not at run time: a backfill with nothing to do never loads DuckDB
+    from concurrent.futures import Executor
+
+    from usagecore.store import Store, WriteResult, Writer
 
 CLAUDE = "claude_code"
 CODEX = "codex"
@@ -33,6 +37,11 @@ COMMIT_BYTES = 1 << 30
 # Raw records read per commit of their own (see _read_and_store): DuckDB holds
 # an open transaction's inserts in memory.
 RAW_COMMIT_BYTES = 256 << 20
+# OpenCode messages (JSON bytes) read per Rust call and committed per
+# transaction: a message is small, and its decoded event and raw record
+# cost several times its bytes, so both are much smaller than for files.
+OPENCODE_BATCH_BYTES = 8 << 20
+OPENCODE_COMMIT_BYTES = 32 << 20
 # Below this much to read, importing the price source in the background
 # would not overlap with anything.
 PREFETCH_PRICES_BYTES = 32 << 20
@@ -55,6 +64,10 @@ class Summary:
     reread_files: int = 0
     # Files not in the source's format (e.g. Codex's legacy rollouts without usage).
     skipped_files: int = 0
+    # Files that could not be read at all: the next run tries them again.
+    unreadable_files: int = 0
+    # Nothing changed since the last complete run: the store was not opened.
+    unchanged: bool = False
     seconds: float = 0.0
     problems: list[dict] = field(default_factory=list)
 
@@ -69,6 +82,8 @@ class Summary:
         return out
 
     def line(self) -> str:
+        if self.unchanged:
+            return f"{self.source}: {self.files} files, unchanged since the last backfill ({self.seconds:.2f} s)"
         return (
             f"{self.source}: {self.files} files ({self.files_read} read), {self.lines:,} lines, "
             f"{self.events:,} new events, {self.merged_events:,} updated, "
@@ -128,6 +143,7 @@ def _tally_read(summary: Summary, stats: dict) -> None:
     summary.skipped_lines += stats["skipped_lines"]
     summary.reread_files += stats["reread_files"]
     summary.skipped_files += stats["skipped_files"]
+    summary.unreadable_files += stats.get("unreadable_files", 0)
 
 
 def _tally_events(summary: Summary, finished: dict, written: WriteResult) -> None:
@@ -143,7 +159,7 @@ class _Ahead:
     lets go of the GIL) already works on the next. Nothing here holds on to
     a result once taken."""
 
-    def __init__(self, pool: ThreadPoolExecutor, steps: list[Callable[[], dict]]):
+    def __init__(self, pool: Executor, steps: list[Callable[[], dict]]):
         self.pool = pool
         self.steps = iter(steps)
         self._submit_next()
@@ -196,6 +212,8 @@ def _read_and_store(store: Store, source: str, commits: list[list[tuple[list, in
         reader = _core.Reader(source, keep_content=keep_content)
         readers.append(reader)
         steps += [partial(reader.read, files) for files, _ in commit] + [reader.finish]
+    from concurrent.futures import ThreadPoolExecutor
+
     background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="usagecore")
     with _no_cycle_collection(), store.bulk(), background:
         if total >= PREFETCH_PRICES_BYTES:
@@ -237,7 +255,7 @@ def backfill_claude(
     `progress(done, total)` is called in bytes after each batch is stored.
     """
     started = time.perf_counter()
-    files, problems = _core.discover_jsonl(_absolute(roots))
+    files, problems = _core.discover_jsonl(absolute(roots))
     return _backfill_files(store, CLAUDE, files, problems, started, keep_content, progress)
 
 
@@ -251,9 +269,9 @@ def backfill_codex(
     """Import Codex rollouts under `roots` (`sessions/`, `archived_sessions/`,
     or rollout files); return what happened."""
     started = time.perf_counter()
-    absolute = _absolute(roots)
-    files, problems = _core.discover_jsonl(absolute)
-    return _backfill_files(store, CODEX, codex_rollouts(files, absolute), problems, started, keep_content,
+    given = absolute(roots)
+    files, problems = _core.discover_jsonl(given)
+    return _backfill_files(store, CODEX, codex_rollouts(files, given), problems, started, keep_content,
                            progress)
 
 
@@ -272,7 +290,7 @@ def codex_rollouts(files: list[tuple[str, int, int]], roots: list[str]) -> list[
     return sorted(chosen.values())
 
 
-def _absolute(roots: list[Path]) -> list[str]:
+def absolute(roots: list[Path]) -> list[str]:
     # Absolute paths: cursors and source_ref must not depend on the working directory.
     return [str(Path(r).expanduser().absolute()) for r in roots]
 
@@ -310,7 +328,7 @@ def opencode_sources(roots: list[Path]) -> tuple[list[str], list[str]]:
     `storage/` folders under `roots` (a data folder, or those given directly)."""
     databases: list[str] = []
     storages: list[str] = []
-    for root in map(Path, _absolute(roots)):
+    for root in map(Path, absolute(roots)):
         if root.is_file():
             databases.append(str(root))
         elif root.name == "storage" and (root / "message").is_dir():
@@ -320,6 +338,17 @@ def opencode_sources(roots: list[Path]) -> tuple[list[str], list[str]]:
             if (root / "storage" / "message").is_dir():
                 storages.append(str(root / "storage"))
     return list(dict.fromkeys(databases)), list(dict.fromkeys(storages))
+
+
+def read_paths(source: str, roots: list[Path]) -> list[str]:
+    """What a backfill of `source` over `roots` reads: for the JSONL sources
+    the roots themselves; for OpenCode its databases with their write-ahead
+    logs (not the shared-memory file, which readers write) and the legacy
+    trees' message folders."""
+    if source != OPENCODE:
+        return absolute(roots)
+    databases, storages = opencode_sources(roots)
+    return databases + [db + "-wal" for db in databases] + [str(Path(s) / "message") for s in storages]
 
 
 def backfill_opencode(
@@ -332,34 +361,78 @@ def backfill_opencode(
     """Import OpenCode's messages from its databases and legacy JSON files
     under `roots`, each from its cursor on; return what happened.
 
-    The databases are opened read-only and never written. `keep_content` has
-    nothing to add: OpenCode keeps message text in parts, which are not read.
+    Read and stored in batches of about OPENCODE_BATCH_BYTES of messages
+    (memory stays bounded), committed every OPENCODE_COMMIT_BYTES; the cursors commit last, so
+    after a crash the next run reads the batches again, and they merge into
+    what is stored (an OpenCode message is last-write-wins). The databases
+    are opened read-only and never written. `keep_content` has nothing to
+    add: OpenCode keeps message text in parts, which are not read.
     """
     del keep_content
     started = time.perf_counter()
     summary = Summary(source=OPENCODE)
     databases, storages = opencode_sources(roots)
     summary.files = len(databases) + len(storages)
-    cursors = store.cursors(OPENCODE)
-
-    def since(path: str) -> int:
-        cursor = cursors.get(path)
-        return int(cursor[1]) if cursor else 0
-
     if summary.files:
-        result = _core.read_opencode([(p, since(p)) for p in databases], [(p, since(p)) for p in storages])
-        with store.transaction(OPENCODE) as writer:
-            writer.add_raws(result["raws"])
-            writer.add_cursors(result["cursors"])
-            _tally_read(summary, {"reread_files": 0, "synthetic_lines": 0, "skipped_files": 0, **result["stats"]})
-            written = writer.add_events(result["events"])
-        _tally_events(summary, {"duplicate_records": result["stats"]["duplicate_records"], "sidechain_replays": 0},
-                      written)
-        summary.problems = [{"path": p, "offset": o, "message": m} for p, o, m in result["problems"]]
-        if progress is not None:
-            progress(1, 1)
+        cursors = store.cursors(OPENCODE)
+        reader = _core.OpenCodeReader(
+            [(p, int(cursors[p][1]) if p in cursors else 0) for p in databases],
+            [(p, cursors[p][6] if p in cursors else None) for p in storages],
+        )
+        total = sum(_size(p) for p in databases + storages)
+        _read_and_store_opencode(store, reader, summary, progress, total)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _size(path: str) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:
+        return 0
+
+
+def _read_and_store_opencode(store: Store, reader: object, summary: Summary,
+                             progress: Callable[[int, int], None] | None, total: int) -> None:
+    """Each batch is stored while Rust reads the next one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    problems: list = []
+    background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usagecore")
+    with _no_cycle_collection(), store.bulk(), background:
+        upcoming = background.submit(reader.read, OPENCODE_BATCH_BYTES)
+        if total >= PREFETCH_PRICES_BYTES:
+            # Imported while the first batch is read, not when its events go in.
+            prices = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usagecore")
+            prices.submit(_import_price_source)
+            prices.shutdown(wait=False)
+        writer, done, finished = None, 0, False
+        while not finished:
+            with store.transaction(OPENCODE, after=writer) as writer:
+                size = 0
+                while size < OPENCODE_COMMIT_BYTES:
+                    result = upcoming.result()
+                    if result is None:
+                        writer.add_cursors(reader.cursors())
+                        finished = True
+                        break
+                    upcoming = background.submit(reader.read, OPENCODE_BATCH_BYTES)
+                    # A batch that repeats an earlier one's event must merge with it.
+                    origin = None if result["repeats"] else reader
+                    writer.add_raws(result.pop("raws"), origin=origin)
+                    written = writer.add_events(result.pop("events"), origin=origin)
+                    stats = result["stats"]
+                    _tally_read(summary, {"reread_files": 0, "synthetic_lines": 0, "skipped_files": 0, **stats})
+                    _tally_events(summary, {"duplicate_records": stats["duplicate_records"], "sidechain_replays": 0},
+                                  written)
+                    problems.extend(result["problems"])
+                    size += stats["bytes"]
+                    done += stats["bytes"]
+                    if progress is not None:
+                        progress(min(done, total), total)
+    if progress is not None:
+        progress(total, total)
+    summary.problems = [{"path": p, "offset": o, "message": m} for p, o, m in problems]
 
 
 def read_transcripts(store: Store, writer: Writer, paths: list[str], *, account_id: str | None = None,

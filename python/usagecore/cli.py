@@ -7,7 +7,8 @@ import os
 import signal
 import sys
 import threading
-from contextlib import contextmanager
+import time
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import click
@@ -41,10 +42,11 @@ def _require_store(path: Path) -> None:
 
 
 @contextmanager
-def _open(ctx: click.Context, *, read_only: bool = False, what: str = ""):
+def _open(ctx: click.Context, *, read_only: bool = False, what: str = "", locked=None):
     """The store, once it is our turn: readers share it, a writer has it alone;
     whoever comes second waits briefly (see `usagecore.locks`). Readers never
-    create a store."""
+    create a store. `locked`: a context manager entered once the lock is
+    taken and left once the store is closed, before the lock is let go."""
     import duckdb
 
     from usagecore import locks
@@ -56,12 +58,13 @@ def _open(ctx: click.Context, *, read_only: bool = False, what: str = ""):
     try:
         # A reader that has to migrate an old file writes: it takes the lock alone.
         with locks.store_lock(path, exclusive=not read_only, what=what or f"usagecore {ctx.info_name}"):
-            try:
-                store = Store.for_reading(path) if read_only else Store(path)
-            except (duckdb.Error, OSError) as err:
-                raise click.ClickException(f"cannot open store {path}: {err}") from err
-            with store:
-                yield store
+            with locked or nullcontext():
+                try:
+                    store = Store.for_reading(path) if read_only else Store(path)
+                except (duckdb.Error, OSError) as err:
+                    raise click.ClickException(f"cannot open store {path}: {err}") from err
+                with store:
+                    yield store
     except locks.Busy as err:
         raise click.ClickException(str(err)) from err
 
@@ -136,17 +139,22 @@ def _run_backfill(ctx: click.Context, source: str, paths: tuple[Path, ...], keep
     """Backfill one source; print its problems and summary line. Returns the
     summary as a dict (None when nothing was found and `quiet_if_absent`)."""
     from usagecore import backfill as importer
-    from usagecore import config
+    from usagecore import config, unchanged
 
     finder, what = _DEFAULT_ROOTS[source]
     roots = list(paths) or getattr(config, finder)()
     if quiet_if_absent and not paths and not any(Path(r).exists() for r in roots):
         return None
-    run = getattr(importer, "backfill_" + source.removesuffix("_code"))
-    with _ctrl_c_exits_quietly():
-        with _open(ctx) as store:
-            progress = _progress_bar(f"{source}: reading {what}") if sys.stderr.isatty() and not as_json else None
-            summary = run(store, roots, keep_content=keep_content, progress=progress)
+    db_path = ctx.find_root().obj
+    started = time.perf_counter()
+    snapshot = unchanged.take(source, importer.absolute(roots), importer.read_paths(source, roots))
+    last = unchanged.last_run(db_path, snapshot)
+    if last is not None:
+        # Nothing changed since the last complete run: nothing to read.
+        summary = importer.Summary(source=source, files=last.get("files", 0), unchanged=True)
+        summary.seconds = time.perf_counter() - started
+    else:
+        summary = _backfill_and_record(ctx, source, roots, snapshot, keep_content, as_json, what)
     shown = summary.problems[:MAX_PROBLEMS_SHOWN]
     for problem in shown:
         click.echo(f"skipped: {problem['path']} at byte {problem['offset']}: {problem['message']}", err=True)
@@ -158,6 +166,33 @@ def _run_backfill(ctx: click.Context, source: str, paths: tuple[Path, ...], keep
     if not as_json:
         click.echo(summary.line(), err=True)
     return summary.as_dict()
+
+
+def _backfill_and_record(ctx: click.Context, source: str, roots: list, snapshot, keep_content: bool,
+                         as_json: bool, what: str):
+    """Backfill `source` from the store's cursors on; then, still holding the
+    store's lock, keep the fingerprint of what it read (usagecore.unchanged)."""
+    from usagecore import backfill as importer
+    from usagecore import unchanged
+
+    db_path = ctx.find_root().obj
+    done: list = []
+
+    @contextmanager
+    def fingerprints():
+        before = unchanged.store_stamp(db_path)
+        yield
+        if done:
+            summary = done[0]
+            retry = summary.unreadable_files or any(p["message"].startswith("cannot ") for p in summary.problems)
+            unchanged.record(db_path, None if retry else snapshot, before, summary.files)
+
+    run = getattr(importer, "backfill_" + source.removesuffix("_code"))
+    with _ctrl_c_exits_quietly():
+        with _open(ctx, locked=fingerprints()) as store:
+            progress = _progress_bar(f"{source}: reading {what}") if sys.stderr.isatty() and not as_json else None
+            done.append(run(store, roots, keep_content=keep_content, progress=progress))
+    return done[0]
 
 
 def _flags(ctx: click.Context, keep_content: bool, as_json: bool) -> tuple[bool, bool]:

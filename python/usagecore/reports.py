@@ -260,9 +260,12 @@ class ModelSet:
 
     def decode(self, rows: list[dict]) -> None:
         if self.masked:
+            lists: dict[int, list[str]] = {}  # few distinct sets among thousands of rows
             for row in rows:
                 mask = row["models"] or 0
-                row["models"] = [m for i, m in enumerate(self.names) if mask >> i & 1]
+                if mask not in lists:
+                    lists[mask] = [m for i, m in enumerate(self.names) if mask >> i & 1]
+                row["models"] = list(lists[mask])
 
 
 def _totals(rows: list[dict], names: tuple[str, ...]) -> dict:

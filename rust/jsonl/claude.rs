@@ -87,6 +87,24 @@ struct Line<'a> {
     is_api_error: Option<bool>,
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
     message: Option<Message<'a>>,
+    /// A progress line's payload, read only for `agent_progress` (`Progress`).
+    #[serde(borrow, default, skip_serializing)]
+    data: Option<&'a RawValue>,
+}
+
+/// The `data` of a `progress` line. An `agent_progress` line embeds a message
+/// of a running subagent, usage and all: a copy of a line of the subagent's
+/// own file, which it merges with (same call id). When that line was lost (a
+/// subagent file cut by a crash) the copy is the only record of the spend.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Progress<'a> {
+    #[serde(rename = "type", borrow, default, deserialize_with = "lenient::text")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "lenient::text")]
+    agent_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    message: Option<Line<'a>>,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -348,9 +366,51 @@ pub fn decode_line(
     wanted: impl Fn(Id) -> bool,
 ) -> Result<Decoded, DecodeError> {
     let parsed: Line = serde_json::from_slice(line).map_err(|err| explain(line, err))?;
-    if parsed.kind.as_deref() != Some("assistant") {
-        return Ok(Decoded::Irrelevant);
+    match parsed.kind.as_deref() {
+        Some("assistant") => decode_assistant(line, parsed, source, wanted),
+        Some("progress") => match subagent_copy(parsed) {
+            // A copy of `<synthetic>` is not counted again as such.
+            Some(copy) => decode_assistant(line, copy, source, wanted).map(|decoded| {
+                if matches!(decoded, Decoded::Synthetic) {
+                    Decoded::Irrelevant
+                } else {
+                    decoded
+                }
+            }),
+            None => Ok(Decoded::Irrelevant),
+        },
+        _ => Ok(Decoded::Irrelevant),
     }
+}
+
+/// The subagent's assistant line an `agent_progress` line embeds, in the
+/// envelope of the progress line (session, cwd, version, branch), marked as
+/// the side chain it belongs to. Anything else, or a payload that does not
+/// read as one, is not usage.
+fn subagent_copy(progress_line: Line) -> Option<Line> {
+    let progress: Progress = serde_json::from_str(progress_line.data?.get()).ok()?;
+    let embedded = progress.message?;
+    if progress.kind.as_deref() != Some("agent_progress") || embedded.kind.as_deref() != Some("assistant") {
+        return None;
+    }
+    Some(Line {
+        session_id: embedded.session_id.or(progress_line.session_id),
+        cwd: embedded.cwd.or(progress_line.cwd),
+        version: embedded.version.or(progress_line.version),
+        git_branch: embedded.git_branch.or(progress_line.git_branch),
+        is_sidechain: Some(true),
+        agent_id: embedded.agent_id.or(progress.agent_id),
+        data: None,
+        ..embedded
+    })
+}
+
+fn decode_assistant(
+    line: &[u8],
+    parsed: Line,
+    source: &Source,
+    wanted: impl Fn(Id) -> bool,
+) -> Result<Decoded, DecodeError> {
     let Some(message) = parsed.message.as_ref() else {
         return Ok(Decoded::Irrelevant);
     };
@@ -458,6 +518,38 @@ mod tests {
         match decode_line(line.as_bytes(), &SOURCE, |_| true).unwrap() {
             Decoded::Usage(pair) => *pair,
             other => panic!("expected usage, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn agent_progress_copy_is_the_subagent_call() {
+        let progress = format!(
+            r#"{{"parentUuid":"p","isSidechain":false,"cwd":"/home/me/my.app","sessionId":"s1","version":"2.1.98","gitBranch":"main","type":"progress","data":{{"message":{},"normalizedMessages":[],"type":"agent_progress","prompt":"x","agentId":"a1"}},"toolUseID":"agent_msg_1","parentToolUseID":"toolu_1","uuid":"u2","timestamp":"2026-04-20T09:12:02Z"}}"#,
+            r#"{"type":"assistant","message":{"id":"msg_1","type":"message","role":"assistant","model":"claude-opus-4-8","content":[{"type":"text","text":"secret words"}],"usage":{"input_tokens":3,"cache_creation_input_tokens":0,"cache_read_input_tokens":17842,"cache_creation":{"ephemeral_5m_input_tokens":37,"ephemeral_1h_input_tokens":8000},"output_tokens":441,"output_tokens_details":{"thinking_tokens":40}}},"requestId":"req_1","uuid":"u1","timestamp":"2026-04-20T09:12:01.118Z"}"#
+        );
+        let (copy, copy_raw) = usage(&progress);
+        let (original, original_raw) = usage(LINE);
+        assert_eq!((copy.event_id, copy_raw.raw_event_id), (original.event_id, original_raw.raw_event_id));
+        assert_eq!((copy.tokens, copy.occurred_at_us), (original.tokens, original.occurred_at_us));
+        assert!(copy.is_sidechain);
+        assert_eq!(copy.agent_id.as_deref(), Some("a1"));
+        assert_eq!(copy.session_id.as_deref(), Some("s1"));
+        assert!(!copy_raw.payload.contains("secret"));
+
+        // Other progress lines, and payloads of another shape, are not usage (nor errors).
+        for data in [
+            r#"{"type":"bash_progress","output":"usage"}"#,
+            r#"{"type":"agent_progress","message":"usage"}"#,
+            r#"{"type":"agent_progress","message":{"type":"user","message":{"usage":{}}}}"#,
+            r#""usage""#,
+        ] {
+            let line = format!(
+                r#"{{"type":"progress","data":{data},"uuid":"u","timestamp":"2026-04-20T09:12:02Z"}}"#
+            );
+            assert!(
+                matches!(decode_line(line.as_bytes(), &SOURCE, |_| true), Ok(Decoded::Irrelevant)),
+                "{line}"
+            );
         }
     }
 

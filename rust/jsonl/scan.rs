@@ -70,6 +70,8 @@ pub struct Stats {
     /// Files read from the start that turned out not to be in the format
     /// (e.g. legacy layouts without usage): skipped, not an error.
     pub skipped_files: u64,
+    /// Files that could not be read (no cursor moved): the next run tries again.
+    pub unreadable_files: u64,
 }
 
 impl Stats {
@@ -82,6 +84,7 @@ impl Stats {
         self.skipped_lines += other.skipped_lines;
         self.reread_files += other.reread_files;
         self.skipped_files += other.skipped_files;
+        self.unreadable_files += other.unreadable_files;
     }
 }
 
@@ -230,6 +233,11 @@ impl Report {
         if self.problems.len() < MAX_PROBLEMS {
             self.problems.push(Problem { path: path.to_owned(), offset, message });
         }
+    }
+
+    fn unreadable(&mut self, path: &str, offset: u64, err: impl std::fmt::Display) {
+        self.stats.unreadable_files += 1;
+        self.problem(path, offset, format!("cannot read file: {err}"));
     }
 
     fn add(&mut self, other: Report) {
@@ -485,7 +493,7 @@ pub fn read_files<F: LineFormat>(
     for (result, (file, _)) in planned.into_iter().zip(files) {
         match result {
             Ok(plan) => plans.push(plan),
-            Err(err) => all.problem(&file.path, 0, format!("cannot read file: {err}")),
+            Err(err) => all.unreadable(&file.path, 0, err),
         }
     }
     let mut units = Vec::new();
@@ -537,7 +545,7 @@ pub fn read_files<F: LineFormat>(
                 }
             }
             Err(err) => {
-                all.problem(&plans[unit.file].path, unit.from, format!("cannot read file: {err}"));
+                all.unreadable(&plans[unit.file].path, unit.from, err);
                 consumed[unit.file] = None;
             }
         }
@@ -556,7 +564,7 @@ pub fn read_files<F: LineFormat>(
         all.stats.reread_files += u64::from(plan.reread);
         match cursor {
             Ok(cursor) => cursors.push(cursor),
-            Err(err) => all.problem(&plan.path, offset, format!("cannot read file: {err}")),
+            Err(err) => all.unreadable(&plan.path, offset, err),
         }
     }
 
