@@ -46,7 +46,7 @@ impl Default for Limits {
             max_body_bytes: 16 << 20,
             max_decompressed_bytes: 64 << 20,
             queue: 4096,
-            max_pending_files: 20_000,
+            max_pending_files: 2_000,
             body_timeout: Duration::from_secs(30),
         }
     }

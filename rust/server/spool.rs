@@ -62,6 +62,8 @@ pub struct Limits {
     pub queue: usize,
     /// Writer threads, each appending to and syncing its own segment.
     pub writers: usize,
+    /// Segments waiting for the drain before requests get 503 and `Retry-After`:
+    /// rotated four times a second per busy writer, about two minutes of backlog.
     pub max_pending_files: u64,
     /// A segment this large is closed.
     pub max_file_bytes: usize,
@@ -74,7 +76,7 @@ impl Default for Limits {
         Limits {
             queue: 4096,
             writers: 4,
-            max_pending_files: 20_000,
+            max_pending_files: 2_000,
             max_file_bytes: 8 << 20,
             rotate_after: Duration::from_millis(250),
         }
