@@ -383,7 +383,8 @@ def _blocks(con: duckdb.DuckDBPyConnection, tz: str, f: Filters, now: datetime) 
     cte, params = _events_cte(con, tz, f)
     model_set = ModelSet(con)
     span_us = BLOCK_HOURS * HOUR_US
-    measures = ", ".join(f"coalesce({m}, 0) AS {m}" if m == "cost_usd" else m for m in MEASURE_NAMES)
+    # Sums of NULLs are NULL: zeros here, and a block's cost is NULL when none of it is priced.
+    measures = ", ".join(f"coalesce({m}, 0) AS {m}" for m in MEASURE_NAMES)
     sql = f"""{cte},
         b AS (SELECT billing_provider_id AS provider, (epoch_us(occurred_at) + {HOUR_US - 1}) // {HOUR_US} AS hour_end,
                      min(epoch_us(occurred_at)) AS first_us, max(epoch_us(occurred_at)) AS last_us,
@@ -449,7 +450,8 @@ def _block_row(provider: str, first_us: int, last_us: int, models: Any, measures
                       "remaining_minutes": round(remaining)}
     return {"block_start": local(start_us), "block_end": local(end_us), "last_event": local(last_us),
             "provider": provider, "status": "active" if active else "ended", "models": models, **measures,
-            "start_utc": local(start_us, utc=True), "end_utc": local(end_us, utc=True), "burn_rate": burn, "projection": projection}
+            "start_utc": local(start_us, utc=True), "end_utc": local(end_us, utc=True),
+            "burn_rate": burn, "projection": projection}
 
 
 def _local_formatter(tz: str, first_us: int, last_us: int) -> Any:
