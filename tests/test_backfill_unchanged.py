@@ -36,6 +36,16 @@ def _age(path: Path, ns_ago: int) -> None:
     os.utime(path, ns=(stamp, stamp))
 
 
+def _codex_home(tmp_path: Path) -> Path:
+    """A CODEX_HOME holding the captured rollout, written an hour ago."""
+    home = tmp_path / "codex"
+    target = home / "sessions" / ROLLOUT.name
+    target.parent.mkdir(parents=True)
+    shutil.copy(ROLLOUT, target)
+    _age(target, HOUR_NS)
+    return home
+
+
 def _codex_events(db: Path) -> tuple[int, int]:
     con = duckdb.connect(str(db), read_only=True)
     try:
@@ -71,11 +81,7 @@ def test_unchanged_rollouts_skip_the_store_and_a_grown_rollout_is_read(tmp_path)
 
 
 def test_a_store_that_lost_its_cursors_is_backfilled_again(tmp_path):
-    home = tmp_path / "codex"
-    target = home / "sessions" / ROLLOUT.name
-    target.parent.mkdir(parents=True)
-    shutil.copy(ROLLOUT, target)
-    _age(target, HOUR_NS)
+    home = _codex_home(tmp_path)
     env = {"CODEX_HOME": str(home)}
     db = tmp_path / "t.duckdb"
     assert run_json("--db", str(db), "backfill", "codex", env=env)["events"] == 4
@@ -89,11 +95,7 @@ def test_a_store_that_lost_its_cursors_is_backfilled_again(tmp_path):
 
 
 def test_a_backfill_of_another_source_keeps_the_first_one_skippable(tmp_path):
-    home = tmp_path / "codex"
-    target = home / "sessions" / ROLLOUT.name
-    target.parent.mkdir(parents=True)
-    shutil.copy(ROLLOUT, target)
-    _age(target, HOUR_NS)
+    home = _codex_home(tmp_path)
     data = tmp_path / "opencode"
     _capture_database(data)
     _age(data / "opencode.db", HOUR_NS)

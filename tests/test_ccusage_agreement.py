@@ -34,18 +34,19 @@ COST_TOL = 1e-9
 pytestmark = pytest.mark.skipif(not CCUSAGE.exists(), reason="ccusage not installed (npm install --prefix bench)")
 
 
-class Capture:
-    def __init__(self, run: str, root: Path):
-        self.run = run
+class ClaudeConfig:
+    """A Claude config folder (`root/claude`, its `projects/` filled by `fill`)
+    that ccusage reads as CLAUDE_CONFIG_DIR and we backfill into a store of our own."""
+
+    def __init__(self, root: Path, fill):
         self.config = root / "claude"
-        shutil.copytree(CAPTURES / "claude-code" / run / "transcripts", self.config / "projects")
+        fill(self.config)
         self.home = root / "home"
         self.home.mkdir()
         self.db = root / "store.duckdb"
         self.env = {"HOME": str(self.home), "XDG_STATE_HOME": str(self.home / "state"),
                     "XDG_CONFIG_HOME": str(self.home / "config"), "TZ": "UTC", "CLAUDE_CONFIG_DIR": ""}
         run_cli("--db", str(self.db), "backfill", "claude", str(self.config / "projects"), env=self.env)
-        self.expected = TOTALS[f"claude-code/{run}"]["expected"]
 
     def ccusage(self, kind: str) -> dict:
         env = {**os.environ, "HOME": str(self.home), "CLAUDE_CONFIG_DIR": str(self.config), "NO_COLOR": "1"}
@@ -56,6 +57,15 @@ class Capture:
     def ours(self, kind: str) -> dict:
         return json.loads(run_cli("--db", str(self.db), "report", kind, "--json", "--tz", "UTC", "--breakdown",
                                   env=self.env).stdout)
+
+
+class Capture(ClaudeConfig):
+    """A real captured run's transcripts."""
+
+    def __init__(self, run: str, root: Path):
+        super().__init__(root, lambda config: shutil.copytree(
+            CAPTURES / "claude-code" / run / "transcripts", config / "projects"))
+        self.expected = TOTALS[f"claude-code/{run}"]["expected"]
 
 
 @pytest.fixture(scope="module", params=RUNS)
@@ -150,17 +160,11 @@ CCUSAGE_DAILY = {"merge_without_request_id": False, "subagent_copies": True, "dr
 CCUSAGE_OTHERS = {"merge_without_request_id": True, "subagent_copies": False, "drop_replays": False}
 
 
-class Generated:
+class Generated(ClaudeConfig):
     def __init__(self, root: Path):
-        self.config = root / "claude"
-        subprocess.run([sys.executable, str(GENERATE), "--out", str(self.config), "--size", "8MB", "--seed", "1"],
-                       check=True, capture_output=True, timeout=300)
-        self.home = root / "home"
-        self.home.mkdir()
-        self.db = root / "store.duckdb"
-        self.env = {"HOME": str(self.home), "XDG_STATE_HOME": str(self.home / "state"),
-                    "XDG_CONFIG_HOME": str(self.home / "config"), "TZ": "UTC", "CLAUDE_CONFIG_DIR": ""}
-        run_cli("--db", str(self.db), "backfill", "claude", str(self.config / "projects"), env=self.env)
+        super().__init__(root, lambda config: subprocess.run(
+            [sys.executable, str(GENERATE), "--out", str(config), "--size", "8MB", "--seed", "1"],
+            check=True, capture_output=True, timeout=300))
         self.lines = []  # (path, line as parsed, or None when it does not parse)
         for path in sorted((self.config / "projects").rglob("*.jsonl")):
             for raw in path.read_bytes().split(b"\n"):
@@ -169,9 +173,6 @@ class Generated:
                         self.lines.append((path, json.loads(raw)))
                     except ValueError:
                         self.lines.append((path, None))
-
-    ccusage = Capture.ccusage
-    ours = Capture.ours
 
     def usage_lines(self, *, subagent_copies: bool = True):
         """(path, line, sidechain, is_copy) of every assistant line with usage."""
