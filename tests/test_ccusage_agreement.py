@@ -1,8 +1,8 @@
 """Our daily, monthly, session and blocks reports against ccusage 20.0.24 on
 the real Claude Code captures (each capture its own CLAUDE_CONFIG_DIR, in the
-layout Claude Code writes).
+layout Claude Code writes), and on a generated corpus (below, "the bench corpus").
 
-Where both define a figure they agree: tokens of every kind per day, month,
+On the captures, where both define a figure they agree: tokens of every kind per day, month,
 session and 5-hour block, block start and end, and the cost of every model
 ccusage has a price for. The one difference: ccusage 20.0.24's offline
 price table has no `claude-opus-5-5` / `claude-haiku-5-5` (it reports them
