@@ -137,8 +137,7 @@ COLUMNS = {
 PRIMARY_KEYS = {
     "configured_providers": ["provider_id"],
     "provider_links": ["telemetry_provider_id"],
-    "otel_events": ["event_id"],
-    "otel_metric_points": ["point_id"],
+    # otel_events and otel_metric_points: none since migration 8 (live/otlp.py dedups them).
     "otel_metric_series": ["series_id"],
     "otel_spans": ["span_key"],
     "usage_events": ["event_id"],

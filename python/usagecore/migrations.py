@@ -86,6 +86,62 @@ WHERE event_type = 'message' AND billing_provider_id IS NULL
 GROUP BY ALL;
 """
 
+# Tables of migration 6 that migration 8 rebuilds.
+OTEL_METRIC_POINTS = """
+        CREATE TABLE otel_metric_points (
+            point_id             VARCHAR PRIMARY KEY,  -- stable: a retransmitted point is stored once
+            series_id            VARCHAR NOT NULL,     -- resource + scope + metric + point attributes
+            received_at          TIMESTAMPTZ NOT NULL,
+            metric_name          VARCHAR NOT NULL,
+            unit                 VARCHAR,
+            kind                 VARCHAR NOT NULL,     -- sum | gauge | histogram | exponential_histogram | summary
+            temporality          VARCHAR NOT NULL,     -- as received: delta | cumulative | unspecified
+            is_monotonic         BOOLEAN,
+            start_time_unix_nano BIGINT,
+            time_unix_nano       BIGINT NOT NULL,
+            start_time           TIMESTAMPTZ,
+            time                 TIMESTAMPTZ,
+            value                DOUBLE,               -- the number, or the sum of a histogram/summary
+            count                BIGINT,               -- observations of a histogram/summary
+            delta_value          DOUBLE,               -- what this point adds to its series (NULL for gauges)
+            delta_count          BIGINT,
+            attributes           VARCHAR,              -- JSON object
+            resource             VARCHAR,              -- JSON object
+            scope_name           VARCHAR,
+            service_name         VARCHAR,
+            source_system        VARCHAR,
+            session_id           VARCHAR,
+            model                VARCHAR,
+            account_id           VARCHAR,
+            user_id              VARCHAR
+        );
+"""
+OTEL_EVENTS = """
+        CREATE TABLE otel_events (
+            event_id                VARCHAR PRIMARY KEY,
+            received_at             TIMESTAMPTZ NOT NULL,
+            occurred_at             TIMESTAMPTZ NOT NULL,
+            time_unix_nano          BIGINT,
+            observed_time_unix_nano BIGINT,
+            event_name              VARCHAR,
+            severity_number         INTEGER,
+            severity_text           VARCHAR,
+            body                    VARCHAR,           -- only the event's name, unless --keep-content
+            attributes              VARCHAR,           -- JSON object, content left out unless --keep-content
+            resource                VARCHAR,
+            scope_name              VARCHAR,
+            service_name            VARCHAR,
+            source_system           VARCHAR,
+            session_id              VARCHAR,
+            prompt_id               VARCHAR,
+            sequence                BIGINT,
+            trace_id                VARCHAR,
+            span_id                 VARCHAR,
+            account_id              VARCHAR,
+            user_id                 VARCHAR
+        );
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
         1,
@@ -230,34 +286,8 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (
         6,
         "OpenTelemetry: metric points (with per-series deltas), log events, usage spans",
-        """
-        CREATE TABLE otel_metric_points (
-            point_id             VARCHAR PRIMARY KEY,  -- stable: a retransmitted point is stored once
-            series_id            VARCHAR NOT NULL,     -- resource + scope + metric + point attributes
-            received_at          TIMESTAMPTZ NOT NULL,
-            metric_name          VARCHAR NOT NULL,
-            unit                 VARCHAR,
-            kind                 VARCHAR NOT NULL,     -- sum | gauge | histogram | exponential_histogram | summary
-            temporality          VARCHAR NOT NULL,     -- as received: delta | cumulative | unspecified
-            is_monotonic         BOOLEAN,
-            start_time_unix_nano BIGINT,
-            time_unix_nano       BIGINT NOT NULL,
-            start_time           TIMESTAMPTZ,
-            time                 TIMESTAMPTZ,
-            value                DOUBLE,               -- the number, or the sum of a histogram/summary
-            count                BIGINT,               -- observations of a histogram/summary
-            delta_value          DOUBLE,               -- what this point adds to its series (NULL for gauges)
-            delta_count          BIGINT,
-            attributes           VARCHAR,              -- JSON object
-            resource             VARCHAR,              -- JSON object
-            scope_name           VARCHAR,
-            service_name         VARCHAR,
-            source_system        VARCHAR,
-            session_id           VARCHAR,
-            model                VARCHAR,
-            account_id           VARCHAR,
-            user_id              VARCHAR
-        );
+        f"""
+{OTEL_METRIC_POINTS}
         CREATE TABLE otel_metric_series (
             series_id            VARCHAR PRIMARY KEY,  -- the last point seen of each cumulative series
             start_time_unix_nano BIGINT,
@@ -265,29 +295,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             value                DOUBLE,
             count                BIGINT
         );
-        CREATE TABLE otel_events (
-            event_id                VARCHAR PRIMARY KEY,
-            received_at             TIMESTAMPTZ NOT NULL,
-            occurred_at             TIMESTAMPTZ NOT NULL,
-            time_unix_nano          BIGINT,
-            observed_time_unix_nano BIGINT,
-            event_name              VARCHAR,
-            severity_number         INTEGER,
-            severity_text           VARCHAR,
-            body                    VARCHAR,           -- only the event's name, unless --keep-content
-            attributes              VARCHAR,           -- JSON object, content left out unless --keep-content
-            resource                VARCHAR,
-            scope_name              VARCHAR,
-            service_name            VARCHAR,
-            source_system           VARCHAR,
-            session_id              VARCHAR,
-            prompt_id               VARCHAR,
-            sequence                BIGINT,
-            trace_id                VARCHAR,
-            span_id                 VARCHAR,
-            account_id              VARCHAR,
-            user_id                 VARCHAR
-        );
+{OTEL_EVENTS}
         CREATE TABLE otel_spans (
             span_key             VARCHAR PRIMARY KEY,  -- trace id + span id
             received_at          TIMESTAMPTZ NOT NULL,
@@ -318,6 +326,24 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         # What a stateful reader (Codex: session, model, cumulative total)
         # knew at the cursor, as JSON, so a later run resumes the file there.
         "ALTER TABLE file_cursors ADD COLUMN state VARCHAR;",
+    ),
+    (
+        8,
+        "OpenTelemetry log events and metric points without primary-key indexes",
+        # DuckDB keeps a primary key's index whole in memory (it cannot be
+        # evicted): for these two append-only tables that was most of what
+        # `usagecore serve` grew by as the store grew. Their ids include the
+        # record's times, so live/otlp.py looks for a stored duplicate among
+        # the rows of the same times (zone maps skip the rest) instead.
+        "".join(
+            ddl.replace(f"CREATE TABLE {table} (", f"CREATE TABLE {table}_v8 (").replace("PRIMARY KEY", "NOT NULL")
+            + f"""
+        INSERT INTO {table}_v8 SELECT * FROM {table};
+        DROP TABLE {table};
+        ALTER TABLE {table}_v8 RENAME TO {table};
+        """
+            for table, ddl in (("otel_events", OTEL_EVENTS), ("otel_metric_points", OTEL_METRIC_POINTS))
+        ),
     ),
 ]
 

@@ -207,6 +207,29 @@ def _merge_genai_pairs(con, events) -> None:
     con.execute("DROP TABLE otlp_genai_pairs")
 
 
+# A log event's id includes its record's times: a stored duplicate has the
+# same ones, so only the stored events of the batch's time ranges are looked
+# at (zone maps skip the rest; the table has no index, migration 8).
+_OTEL_EVENTS_SQL = """
+INSERT INTO otel_events BY NAME
+SELECT * FROM (""" + _UNIQUE.format(table="arrow_otel_events", key="event_id") + """)
+WHERE event_id NOT IN (
+    SELECT event_id FROM otel_events
+    WHERE time_unix_nano BETWEEN $1 AND $2 AND observed_time_unix_nano BETWEEN $3 AND $4)
+"""
+
+
+def _insert_otel_events(con, events) -> None:
+    con.register("arrow_otel_events", events)
+    try:
+        [bounds] = con.execute("SELECT min(time_unix_nano), max(time_unix_nano), min(observed_time_unix_nano), "
+                               "max(observed_time_unix_nano) FROM arrow_otel_events").fetchall()
+        if bounds[0] is not None:
+            con.execute(_OTEL_EVENTS_SQL, list(bounds))
+    finally:
+        con.unregister("arrow_otel_events")
+
+
 def _insert_unique(con, arrow_table, name: str, table: str, key: str) -> None:
     con.register(name, arrow_table)
     try:
@@ -228,7 +251,7 @@ def store(writer, converted: dict) -> None:
     con.execute(_SERIES_SQL)
     con.execute("INSERT INTO otel_metric_points BY NAME SELECT * EXCLUDE (is_cumulative) FROM otlp_new_points")
     con.execute("DROP TABLE otlp_new_points")
-    _insert_unique(con, converted["otel_events"], "arrow_otel_events", "otel_events", "event_id")
+    _insert_otel_events(con, converted["otel_events"])
     _insert_unique(con, converted["spans"], "arrow_spans", "otel_spans", "span_key")
     writer.add_raws(converted["raws"])
     writer.add_events(converted["events"])
