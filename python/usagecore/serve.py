@@ -169,7 +169,7 @@ def serve(db_path: Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_HTTP_P
                 ready(state)
             while not stop.is_set():
                 _drain_now(db_path, root, keep_content, summary, session)
-                session.give_way()
+                session.let_go()
                 stop.wait(DRAIN_INTERVAL_S)
         finally:
             # Everything acknowledged is in the spool once stop() returns.

@@ -169,6 +169,8 @@ class Store:
         self.con.execute("USE store")
         # Whether this process wrote anything; only then is status's summary redone on close.
         self.changed = False
+        # Inside `bulk`: DuckDB has one thread while Rust reads, every core for the events.
+        self._bulk = False
         if not read_only:
             self.changed = bool(migrate(self.con))
             # The store's copy of the provider links, for SQL clients (providers.py).
@@ -187,11 +189,13 @@ class Store:
             store = cls(path, read_only=True)
         return store
 
-    def close(self) -> None:
+    def close(self, *, summarize: bool = True) -> None:
         # A writer leaves the figures `usagecore status` shows beside the
         # file, so that status need not open the store (status.py).
+        # `summarize=False`: a writer that closes often (serve) does that now
+        # and then only; the figures are a scan of every event.
         summary = None
-        if self.changed:
+        if self.changed and summarize:
             from usagecore import status
 
             try:
@@ -219,9 +223,11 @@ class Store:
         # while Rust reads on, instead of five at a time or at the commit.
         self.con.execute("SET write_buffer_row_group_count = 1")
         self.con.execute("SET memory_limit = '100MB'")
+        self._bulk = True
         try:
             yield
         finally:
+            self._bulk = False
             self.con.execute("RESET threads")
             self.con.execute("RESET write_buffer_row_group_count")
             self.con.execute("RESET memory_limit")
@@ -241,7 +247,7 @@ class Store:
         """
         self.con.execute("BEGIN TRANSACTION")
         try:
-            yield Writer(self.con, source_system, after=after)
+            yield Writer(self.con, source_system, after=after, all_cores_for_events=self._bulk)
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
@@ -283,9 +289,11 @@ class Writer:
     no conflicts to look for, which is most of a first backfill's cost.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, source_system: str, *, after: Writer | None = None):
+    def __init__(self, con: duckdb.DuckDBPyConnection, source_system: str, *, after: Writer | None = None,
+                 all_cores_for_events: bool = False):
         self.con = con
         self.source_system = source_system
+        self.all_cores_for_events = all_cores_for_events
         # Tables empty when the transaction began, and which reader filled them since.
         if after is None:
             self._fresh = {t for t in ("usage_raw_events", "usage_events") if self._count(t) == 0}
@@ -333,6 +341,10 @@ class Writer:
         `account_id` fills the events that name none (the user's override)."""
         # Events go in at the end of a transaction, once Rust has finished
         # reading: DuckDB may use every core again (Store.bulk leaves it one).
+        # Other writers keep their setting (`usagecore serve`'s drain: one
+        # thread, the receiver has the other cores).
+        if not self.all_cores_for_events:
+            return self._add_events(events, account_id, origin)
         threads = self.con.execute("SELECT current_setting('threads')").fetchone()[0]
         self.con.execute("RESET threads")
         result = self._add_events(events, account_id, origin)
@@ -365,5 +377,9 @@ class Writer:
                 prices.apply_costs(
                     con, "e.cost_source = 'unknown' AND e.event_id IN (SELECT event_id FROM new_events)"
                 )
-            replays = con.execute(DROP_SIDECHAIN_REPLAYS_SQL).fetchall()[0][0]
+            # Only events with a message id can replay one (a scan of the
+            # whole table otherwise; OpenTelemetry events have none).
+            has_message_ids = con.execute(
+                "SELECT count(*) FROM new_events WHERE message_id IS NOT NULL").fetchall()[0][0]
+            replays = con.execute(DROP_SIDECHAIN_REPLAYS_SQL).fetchall()[0][0] if has_message_ids else 0
             return WriteResult(self._count("usage_events") - before, merged, replays)
