@@ -261,76 +261,29 @@ def _store_events(writer: Writer, finished: dict, summary: Summary, origin: obje
     _tally_events(summary, finished, written)
 
 
-class _Reads:
-    """A backfill's reads, planned and under way: per transaction one Rust
-    reader, its reads, then its events. Each step runs in the background
-    while the previous result is being stored, so the events are prepared
-    while the last raw records go in, and the next transaction's first read
-    runs while this one's events go in."""
+def _read_and_store(store: Store, source: str, commits: list[list[tuple[list, int]]], summary: Summary,
+                    problems: list, keep_content: bool, progress: Callable[[int, int], None] | None) -> None:
+    total, done = sum(size for commit in commits for _, size in commit), 0
+    # Per transaction, one reader: its reads, then its events. Each step runs
+    # while the previous result is being stored, so the events are prepared
+    # while the last raw records go in, and the next transaction's first read
+    # runs while this one's events go in.
+    steps: list[Callable[[], dict]] = []
+    readers = []
+    for commit in commits:
+        reader = _core.Reader(source, keep_content=keep_content)
+        readers.append(reader)
+        steps += [partial(reader.read, files) for files, _ in commit] + [reader.finish]
+    from concurrent.futures import ThreadPoolExecutor
 
-    def __init__(self, source: str, files: list[tuple[str, int, int]], cursors: dict, keep_content: bool):
-        tasks, sizes = [], []
-        for path, size, mtime_ns in files:
-            cursor = cursors.get(path)
-            if cursor is not None and cursor[2] == size and cursor[3] == mtime_ns:
-                continue  # unchanged since it was last read
-            tasks.append((path, size, mtime_ns, cursor))
-            sizes.append(size - cursor[1] if cursor and cursor[1] <= size else size)
-        self.commits = _plan(tasks, sizes)
-        self.total = sum(sizes)
-        self.readers = []
-        steps: list[Callable[[], dict]] = []
-        for commit in self.commits:
-            reader = _core.Reader(source, keep_content=keep_content)
-            self.readers.append(reader)
-            steps += [partial(reader.read, files) for files, _ in commit] + [reader.finish]
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="usagecore")
-        if self.total >= PREFETCH_PRICES_BYTES:
-            self.background.submit(_import_price_source)
-        self.results = _Ahead(self.background, steps)
-
-    def close(self) -> None:
-        self.background.shutdown()
-
-
-@dataclass
-class HeadStart:
-    """A backfill into a store that does not exist yet, begun before the store
-    is: with no cursors, what to read does not depend on it, so the files are
-    found and the first batches read while DuckDB loads and the store is made."""
-
-    source: str
-    files: list[tuple[str, int, int]]
-    problems: list
-    started: float
-    reads: _Reads
-
-
-def start_reading(source: str, roots: list[Path], *, keep_content: bool = False) -> HeadStart | None:
-    """A head start for a backfill of `source` (JSONL sources only)."""
-    if source not in (CLAUDE, CODEX):
-        return None
-    started = time.perf_counter()
-    files, problems = _discover(source, roots)
-    return HeadStart(source, files, problems, started, _Reads(source, files, {}, keep_content))
-
-
-def _discover(source: str, roots: list[Path]) -> tuple[list[tuple[str, int, int]], list]:
-    given = absolute(roots)
-    files, problems = _core.discover_jsonl(given)
-    return (codex_rollouts(files, given) if source == CODEX else files), problems
-
-
-def _read_and_store(store: Store, source: str, reads: _Reads, summary: Summary, problems: list,
-                    progress: Callable[[int, int], None] | None) -> None:
-    done = 0
-    results = reads.results
-    with _no_cycle_collection(), store.bulk():
+    background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="usagecore")
+    with _no_cycle_collection(), store.bulk(), background:
+        if total >= PREFETCH_PRICES_BYTES:
+            background.submit(_import_price_source)
+        results = _Ahead(background, steps)
         raws = _WholeRowGroups(store.rows_per_group)
         writer = None
-        for commit, reader in zip(reads.commits, reads.readers):
+        for commit, reader in zip(commits, readers):
             cursors = []
             # Raw records commit on their own, every RAW_COMMIT_BYTES read: DuckDB
             # holds that much of them at a time, not a whole transaction's. They
@@ -346,7 +299,7 @@ def _read_and_store(store: Store, source: str, reads: _Reads, summary: Summary, 
                         cursors.append(result["cursors"])
                         done += size
                         if progress is not None:
-                            progress(done, reads.total)
+                            progress(done, total)
                     if group_number < len(groups):
                         raws.before_commit(writer)
                     else:  # before the cursors that say the files were read
@@ -363,14 +316,14 @@ def backfill_claude(
     *,
     keep_content: bool = False,
     progress: Callable[[int, int], None] | None = None,
-    head: HeadStart | None = None,
 ) -> Summary:
     """Import Claude Code transcripts under `roots`; return what happened.
 
-    `progress(done, total)` is called in bytes after each batch is stored;
-    `head`: the reading already begun by `start_reading`.
+    `progress(done, total)` is called in bytes after each batch is stored.
     """
-    return _backfill_files(store, CLAUDE, roots, keep_content, progress, head)
+    started = time.perf_counter()
+    files, problems = _core.discover_jsonl(absolute(roots))
+    return _backfill_files(store, CLAUDE, files, problems, started, keep_content, progress)
 
 
 def backfill_codex(
@@ -379,11 +332,14 @@ def backfill_codex(
     *,
     keep_content: bool = False,
     progress: Callable[[int, int], None] | None = None,
-    head: HeadStart | None = None,
 ) -> Summary:
     """Import Codex rollouts under `roots` (`sessions/`, `archived_sessions/`,
     or rollout files); return what happened."""
-    return _backfill_files(store, CODEX, roots, keep_content, progress, head)
+    started = time.perf_counter()
+    given = absolute(roots)
+    files, problems = _core.discover_jsonl(given)
+    return _backfill_files(store, CODEX, codex_rollouts(files, given), problems, started, keep_content,
+                           progress)
 
 
 def codex_rollouts(files: list[tuple[str, int, int]], roots: list[str]) -> list[tuple[str, int, int]]:
@@ -409,25 +365,26 @@ def absolute(roots: list[Path]) -> list[str]:
 def _backfill_files(
     store: Store,
     source: str,
-    roots: list[Path],
+    files: list[tuple[str, int, int]],
+    problems: list,
+    started: float,
     keep_content: bool,
     progress: Callable[[int, int], None] | None,
-    head: HeadStart | None,
 ) -> Summary:
-    if head is None:
-        started = time.perf_counter()
-        files, problems = _discover(source, roots)
-        reads = _Reads(source, files, store.cursors(source), keep_content)
-    else:
-        # The store was new: it has no cursors that would change what to read.
-        started, files, problems, reads = head.started, head.files, list(head.problems), head.reads
     summary = Summary(source=source)
     summary.files = len(files)
-    try:
-        if reads.commits:
-            _read_and_store(store, source, reads, summary, problems, progress)
-    finally:
-        reads.close()
+    cursors = store.cursors(source)
+    tasks, sizes = [], []
+    for path, size, mtime_ns in files:
+        cursor = cursors.get(path)
+        if cursor is not None and cursor[2] == size and cursor[3] == mtime_ns:
+            continue  # unchanged since it was last read
+        tasks.append((path, size, mtime_ns, cursor))
+        sizes.append(size - cursor[1] if cursor and cursor[1] <= size else size)
+
+    commits = _plan(tasks, sizes)
+    if commits:
+        _read_and_store(store, source, commits, summary, problems, keep_content, progress)
     summary.problems = [{"path": p, "offset": o, "message": m} for p, o, m in problems]
     summary.seconds = time.perf_counter() - started
     return summary

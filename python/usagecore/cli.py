@@ -47,7 +47,10 @@ def _open(ctx: click.Context, *, read_only: bool = False, what: str = "", locked
     whoever comes second waits briefly (see `usagecore.locks`). Readers never
     create a store. `locked`: a context manager entered once the lock is
     taken and left once the store is closed, before the lock is let go."""
+    import duckdb
+
     from usagecore import locks
+    from usagecore.store import Store
 
     path = ctx.find_root().obj
     if read_only:
@@ -56,11 +59,6 @@ def _open(ctx: click.Context, *, read_only: bool = False, what: str = "", locked
         # A reader that has to migrate an old file writes: it takes the lock alone.
         with locks.store_lock(path, exclusive=not read_only, what=what or f"usagecore {ctx.info_name}"):
             with locked or nullcontext():
-                # Loaded only now, so that `locked` may start work that runs meanwhile.
-                import duckdb
-
-                from usagecore.store import Store
-
                 try:
                     store = Store.for_reading(path) if read_only else Store(path)
                 except (duckdb.Error, OSError) as err:
@@ -179,14 +177,10 @@ def _backfill_and_record(ctx: click.Context, source: str, roots: list, snapshot,
 
     db_path = ctx.find_root().obj
     done: list = []
-    head: list = []
 
     @contextmanager
-    def while_locked():
+    def fingerprints():
         before = unchanged.store_stamp(db_path)
-        if not Path(db_path).exists():
-            # A new store has no cursors: reading can begin while DuckDB loads and makes it.
-            head.append(importer.start_reading(source, roots, keep_content=keep_content))
         yield
         if done:
             summary = done[0]
@@ -195,10 +189,9 @@ def _backfill_and_record(ctx: click.Context, source: str, roots: list, snapshot,
 
     run = getattr(importer, "backfill_" + source.removesuffix("_code"))
     with _ctrl_c_exits_quietly():
-        with _open(ctx, locked=while_locked()) as store:
+        with _open(ctx, locked=fingerprints()) as store:
             progress = _progress_bar(f"{source}: reading {what}") if sys.stderr.isatty() and not as_json else None
-            started = {"head": head[0]} if head and head[0] is not None else {}
-            done.append(run(store, roots, keep_content=keep_content, progress=progress, **started))
+            done.append(run(store, roots, keep_content=keep_content, progress=progress))
     return done[0]
 
 
