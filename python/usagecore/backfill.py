@@ -228,7 +228,8 @@ class _WholeRowGroups:
             entry = self.held[0]
             raws, offset, origin = entry
             count = min(rows, self._rows_left(entry))
-            writer.add_raws(raws, origin=origin, rows=(offset, count))
+            part = None if (offset, count) == (0, raws.num_rows) else (offset, count)
+            writer.add_raws(raws, origin=origin, rows=part)
             entry[1] += count
             if not self._rows_left(entry):
                 self.held.popleft()
