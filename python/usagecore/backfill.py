@@ -203,6 +203,8 @@ class _WholeRowGroups:
         self.written = 0  # rows put in during the current transaction
 
     def add(self, writer: Writer, raws: Any, origin: object) -> None:
+        if not raws.num_rows:
+            return  # held entries always have rows left
         self.held.append([raws, 0, origin])
         self.held_rows += raws.num_rows
         while self.held_rows - self._rows_left(self.held[0]) >= self.rows_per_group:
