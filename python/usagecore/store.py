@@ -8,7 +8,7 @@ only has to provide the same few methods.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,6 +156,8 @@ ROW_GROUP_SIZE = 16_384
 class Store:
     """A migrated DuckDB file."""
 
+    rows_per_group = ROW_GROUP_SIZE
+
     def __init__(self, path: Path | str, *, read_only: bool = False):
         self.path = Path(path)
         self.read_only = read_only
@@ -223,6 +225,9 @@ class Store:
         # while Rust reads on, instead of five at a time or at the commit.
         self.con.execute("SET write_buffer_row_group_count = 1")
         self.con.execute("SET memory_limit = '100MB'")
+        # Rows need not keep the order they came in (queries sort what they
+        # show): the events, written last on every core, go in twice as fast.
+        self.con.execute("SET preserve_insertion_order = false")
         self._bulk = True
         try:
             yield
@@ -231,6 +236,7 @@ class Store:
             self.con.execute("RESET threads")
             self.con.execute("RESET write_buffer_row_group_count")
             self.con.execute("RESET memory_limit")
+            self.con.execute("RESET preserve_insertion_order")
 
     @contextmanager
     def transaction(self, source_system: str = "", *, after: Writer | None = None) -> Iterator[Writer]:
@@ -319,19 +325,29 @@ class Writer:
     def _count(self, table: str) -> int:
         return self.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
 
-    def add_raws(self, raws: Any, *, origin: object | None = None) -> None:
-        """Insert raw records (an Arrow table); ones already stored are kept as they are.
+    def add_raws(self, raws: Any, *, origin: object | None = None, rows: tuple[int, int] | None = None) -> None:
+        """Insert raw records (an Arrow table; `rows`: only `(offset, count)` of
+        them); ones already stored are kept as they are.
         `origin`: the Rust reader they came from (see `_plain_insert`)."""
         on_conflict = "" if self._plain_insert("usage_raw_events", origin) else " ON CONFLICT DO NOTHING"
+        # Ordered, so that the parts of a table are the same whatever the
+        # insertion order setting (Store.bulk leaves it off).
+        part = "" if rows is None else f" ORDER BY raw_event_id LIMIT {int(rows[1])} OFFSET {int(rows[0])}"
         with _registered(self.con, "new_raws", raws):
-            self.con.execute("INSERT INTO usage_raw_events BY NAME SELECT * FROM new_raws" + on_conflict)
+            self.con.execute("INSERT INTO usage_raw_events BY NAME SELECT * FROM new_raws" + part + on_conflict)
 
     def add_cursors(self, cursors: Any, source_system: str | None = None) -> None:
-        """Record how far files were read (an Arrow table of `file_cursors` columns)."""
-        with _registered(self.con, "new_cursors", cursors):
+        """Record how far files were read: an Arrow table of `file_cursors`
+        columns, or a list of them (one statement for all)."""
+        tables = cursors if isinstance(cursors, list) else [cursors]
+        names = [f"new_cursors_{i}" for i in range(len(tables))]
+        with ExitStack() as registered:
+            for name, table in zip(names, tables):
+                registered.enter_context(_registered(self.con, name, table))
             self.con.execute(
                 "INSERT OR REPLACE INTO file_cursors BY NAME "
-                "SELECT *, ? AS source_system, current_timestamp AS updated_at FROM new_cursors",
+                "SELECT *, ? AS source_system, current_timestamp AS updated_at FROM ("
+                + " UNION ALL ".join(f"SELECT * FROM {name}" for name in names) + ")",
                 [source_system or self.source_system],
             )
 
