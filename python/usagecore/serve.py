@@ -98,6 +98,17 @@ def _fewer_malloc_arenas() -> None:
         pass  # not glibc: its allocator has its own policy
 
 
+def _malloc_trim():
+    """glibc's `malloc_trim`, which hands the free memory of every arena back
+    to the system; None when the C library is not glibc."""
+    import ctypes
+
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
 # How much lower than the receiver's the drain's CPU priority is (a nice
 # increment): the receiver's threads answer agents that wait for the
 # acknowledgement, the drain is background work with a spool in front of it.
@@ -164,12 +175,18 @@ def serve(db_path: Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_HTTP_P
         previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
                     } if threading.current_thread() is threading.main_thread() else {}
         _drain_in_background()
+        trim = _malloc_trim()
         try:
             if ready:
                 ready(state)
             while not stop.is_set():
                 _drain_now(db_path, root, keep_content, summary, session)
                 session.let_go()
+                # What the batch and the store's indexes took is free now;
+                # without this glibc kept most of it (100 MB at a 345,000-event
+                # store) until the next batch.
+                if trim is not None:
+                    trim(0)
                 stop.wait(DRAIN_INTERVAL_S)
         finally:
             # Everything acknowledged is in the spool once stop() returns.
