@@ -33,15 +33,15 @@ from usagecore.config import spool_dir
 from usagecore.store import Store, Writer
 
 BATCH_FILES = 1000
-# A batch stops growing past this many payload bytes: it bounds the drain's
-# memory, which decoding and converting a batch multiplies (a backlog of
-# OpenTelemetry requests: the drain peaked at 350 MB with 4 MiB batches, 440
-# with 8, 590 with 16). Larger batches fill more whole row groups
-# (store.ROW_GROUP_SIZE), which DuckDB writes straight into the file, where a
-# smaller transaction goes through the write-ahead log and is compressed
-# again at the checkpoint: the same backlog took 12 % less CPU with 8 MiB
-# than with 4 (28 % with 16).
-BATCH_BYTES = 8 << 20
+# A batch stops growing past this many payload bytes (a segment of `usagecore
+# serve` holds up to 8 MiB, a quarter second of requests): it bounds the
+# drain's memory, which decoding and converting a batch multiplies. Larger
+# batches fill more whole row groups (store.ROW_GROUP_SIZE), which DuckDB
+# writes straight into the file instead of through the write-ahead log and a
+# checkpoint: a backlog of OpenTelemetry requests took 12 % less CPU with
+# 8 MiB, 28 % with 16, but the drain then peaked at 440 and 590 MB instead
+# of 350 (serve at its peak: 380 MB instead of 280).
+BATCH_BYTES = 4 << 20
 # Modules that register handlers when imported.
 HANDLER_MODULES = ("usagecore.live.claude_code", "usagecore.live.otlp", "usagecore.live.codex",
                    "usagecore.live.opencode")
