@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from usagecore import prices
+from usagecore import pairing, prices
 from usagecore.migrations import MIGRATIONS, migrate
 
 TOKEN_COLUMNS = (
@@ -141,7 +141,7 @@ def _has_pending_migrations(con: duckdb.DuckDBPyConnection) -> bool:
 
 @dataclass
 class WriteResult:
-    new_events: int  # net: inserted minus side-chain replays dropped
+    new_events: int  # net: inserted minus side-chain replays and responses paired away (pairing.py)
     merged_events: int
     sidechain_replays: int
 
@@ -348,14 +348,18 @@ class Writer:
             if account_id is not None:
                 quoted = account_id.replace("'", "''")
                 source = f"(SELECT * REPLACE (coalesce(account_id, '{quoted}') AS account_id) FROM arrow_events)"
+            codex = pairing.codex_batch(con, source)
+            if codex is not None and codex.has_otlp:
+                source = pairing.without_paired_away(source)
             con.execute(f"CREATE OR REPLACE TEMP VIEW new_events AS SELECT * FROM {source}")
             total = self._count("new_events")
             if not total:
                 return WriteResult(0, 0, 0)
-            pairs = con.execute("SELECT DISTINCT provider_id, model_raw FROM new_events").fetchall()
-            prices.ensure_prices(con, pairs)
+            model_pairs = con.execute("SELECT DISTINCT provider_id, model_raw FROM new_events").fetchall()
+            prices.ensure_prices(con, model_pairs)
             price_sql, params = prices.price_lookup_sql(con, "timezone('UTC', e.occurred_at)")
             if self._plain_insert("usage_events", origin):
+                # Only rows of this origin are stored: no other path to pair with.
                 con.execute(_event_insert_sql(price_sql), params)
                 return WriteResult(total, 0, 0)
             before = self._count("usage_events")
@@ -366,4 +370,6 @@ class Writer:
                     con, "e.cost_source = 'unknown' AND e.event_id IN (SELECT event_id FROM new_events)"
                 )
             replays = con.execute(DROP_SIDECHAIN_REPLAYS_SQL).fetchall()[0][0]
-            return WriteResult(self._count("usage_events") - before, merged, replays)
+            # A response already stored through the other path counts as merged.
+            paired = pairing.pair_codex(con, codex) if codex is not None else 0
+            return WriteResult(self._count("usage_events") - before, merged + paired, replays)
