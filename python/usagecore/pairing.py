@@ -32,9 +32,9 @@ from usagecore import prices
 # (Codex 0.169.0, every capture). Rollouts written before `token_usage_record`
 # existed have only `token_count` lines, written after the tools the response
 # called have run (107 ms for `ls` in the captures; minutes for a long build or
-# test run). Ten minutes covers that; a wider window can only pair wrongly two
-# responses of one thread with the same model and every token count the same,
-# which the closest-first rule still pairs right when both paths see both.
+# test run). Ten minutes covers that. A wide window risks little: only two
+# responses of one thread with the same model and every token count the same
+# can pair crosswise, which changes no count once both paths have seen both.
 WINDOW = "INTERVAL 10 MINUTE"
 
 TOKENS = ("input_tokens", "cache_read_tokens", "output_tokens", "reasoning_tokens")

@@ -329,8 +329,9 @@ class Writer:
 
     def add_events(self, events: Any, *, account_id: str | None = None, origin: object | None = None
                    ) -> WriteResult:
-        """Insert and price events (an Arrow table), merging those already stored.
-        `account_id` fills the events that name none (the user's override)."""
+        """Insert and price events (an Arrow table), merging those already stored
+        and pairing Codex responses with their sighting through the other path
+        (pairing.py). `account_id` fills the events that name none (the user's override)."""
         # Events go in at the end of a transaction, once Rust has finished
         # reading: DuckDB may use every core again (Store.bulk leaves it one).
         threads = self.con.execute("SELECT current_setting('threads')").fetchone()[0]
