@@ -16,7 +16,8 @@ no second partner.
 It runs inside the writer's transaction whenever Codex messages are written
 (`store.Writer.add_events`: the OTLP drain, `notify`, `backfill codex`), in
 whichever order the two paths come, and looks only at pairs with a message of
-the batch. A batch without Codex messages costs one small query over the batch.
+the batch. A batch without Codex messages costs nothing: the writer counts
+the batch anyway, and the same query says whether it holds Codex messages.
 """
 
 from __future__ import annotations
@@ -48,18 +49,22 @@ class CodexBatch(NamedTuple):
     has_otlp: bool
 
 
-def codex_batch(con: duckdb.DuckDBPyConnection, source: str) -> CodexBatch | None:
-    """The Codex messages among the events `source` (a table or subquery), or None."""
-    since, until, has_otlp = con.execute(
-        f"SELECT min(occurred_at), max(occurred_at), bool_or(source_channel = 'otlp') FROM {source} "
-        "WHERE source_system = 'codex' AND event_type = 'message'").fetchone()
-    return None if since is None else CodexBatch(since, until, bool(has_otlp))
+_CODEX = "source_system = 'codex' AND event_type = 'message'"
+
+
+def count_batch(con: duckdb.DuckDBPyConnection) -> tuple[int, CodexBatch | None]:
+    """How many events `new_events` holds, and its Codex messages (None when
+    there are none): one query the writer needs anyway for the count."""
+    total, since, until, has_otlp = con.execute(
+        f"SELECT count(*), min(occurred_at) FILTER (WHERE {_CODEX}), max(occurred_at) FILTER (WHERE {_CODEX}), "
+        f"bool_or(source_channel = 'otlp') FILTER (WHERE {_CODEX}) FROM new_events").fetchall()[0]
+    return total, (None if since is None else CodexBatch(since, until, bool(has_otlp)))
 
 
 def without_paired_away(source: str) -> str:
     """`source` without the OTLP messages already paired away: a retransmitted
     log record must not bring its row back."""
-    return (f"(SELECT * FROM {source} WHERE NOT (source_system = 'codex' AND source_channel = 'otlp' "
+    return (f"(SELECT * FROM {source} WHERE NOT ({_CODEX} AND source_channel = 'otlp' "
             "AND event_id IN (SELECT dropped_event_id FROM paired_events)))")
 
 
@@ -68,11 +73,11 @@ def without_paired_away(source: str) -> str:
 _EDGES_SQL = f"""
 CREATE OR REPLACE TEMP TABLE codex_pair_edges AS
 WITH batch AS (
-    SELECT event_id FROM new_events WHERE source_system = 'codex' AND event_type = 'message'
+    SELECT event_id FROM new_events WHERE {_CODEX}
 ),
 sightings AS (
     SELECT * FROM usage_events
-    WHERE source_system = 'codex' AND event_type = 'message' AND source_channel IN ('otlp', 'rollout')
+    WHERE {_CODEX} AND source_channel IN ('otlp', 'rollout')
       AND session_id IS NOT NULL AND occurred_at BETWEEN $1 - {WINDOW} AND $2 + {WINDOW}
       AND event_id NOT IN (SELECT kept_event_id FROM paired_events)
 )
@@ -126,16 +131,16 @@ def pair_codex(con: duckdb.DuckDBPyConnection, batch: CodexBatch) -> int:
     # No `finally` for the temp tables: after a failure the transaction is
     # aborted, dropping would fail too and hide the real error.
     con.execute(_EDGES_SQL, [batch.since, batch.until])
-    if not con.execute("SELECT count(*) FROM codex_pair_edges").fetchone()[0]:
+    if not con.execute("SELECT count(*) FROM codex_pair_edges").fetchall()[0][0]:
         con.execute("DROP TABLE codex_pair_edges")
         return 0
     con.execute("CREATE OR REPLACE TEMP TABLE codex_pairs (otlp_event VARCHAR, rollout_event VARCHAR)")
-    while con.execute(_ROUND_SQL).fetchone()[0]:
+    while con.execute(_ROUND_SQL).fetchall()[0][0]:
         con.execute(_TAKEN_SQL)
     con.execute(_MERGE_SQL)
     con.execute("INSERT INTO paired_events SELECT otlp_event, rollout_event, current_timestamp FROM codex_pairs")
     paired = con.execute("DELETE FROM usage_events WHERE event_id IN (SELECT otlp_event FROM codex_pairs)"
-                         ).fetchone()[0]
+                         ).fetchall()[0][0]
     # A gap filled in the model or provider changes the price.
     prices.apply_costs(con, "e.event_id IN (SELECT rollout_event FROM codex_pairs)")
     con.execute("DROP TABLE codex_pairs")

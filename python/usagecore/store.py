@@ -349,11 +349,12 @@ class Writer:
             if account_id is not None:
                 quoted = account_id.replace("'", "''")
                 source = f"(SELECT * REPLACE (coalesce(account_id, '{quoted}') AS account_id) FROM arrow_events)"
-            codex = pairing.codex_batch(con, source)
+            con.execute(f"CREATE OR REPLACE TEMP VIEW new_events AS SELECT * FROM {source}")
+            total, codex = pairing.count_batch(con)
             if codex is not None and codex.has_otlp:
                 source = pairing.without_paired_away(source)
-            con.execute(f"CREATE OR REPLACE TEMP VIEW new_events AS SELECT * FROM {source}")
-            total = self._count("new_events")
+                con.execute(f"CREATE OR REPLACE TEMP VIEW new_events AS SELECT * FROM {source}")
+                total = self._count("new_events")
             if not total:
                 return WriteResult(0, 0, 0)
             model_pairs = con.execute("SELECT DISTINCT provider_id, model_raw FROM new_events").fetchall()
