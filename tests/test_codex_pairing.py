@@ -240,3 +240,18 @@ def test_two_responses_alike_are_both_kept_each_paired_once(tmp_path, db_path, o
     before = everything(db_path)
     store_parts(db_path, [logs, [p for p in logs if p[0] == "/v1/logs"]])
     assert everything(db_path) == before
+
+
+def test_a_rollout_without_a_model_takes_the_otlp_one(tmp_path, db_path):
+    """Early rollouts may lack `turn_context` and with it the model: a model
+    only one side names does not keep the two apart, and OTLP fills it in."""
+    run = "codex/exec_http_json"
+    path = next((CAPTURES / run / "rollouts").rglob("rollout-*.jsonl"))
+    home = tmp_path / "codex-home"
+    write_rollout(home, [line for line in path.read_text().splitlines(keepends=True)
+                         if json.loads(line)["type"] != "turn_context"])
+    backfill(db_path, home)
+    assert query(db_path, "SELECT DISTINCT model FROM usage_events") == [(None,)]
+    store_parts(db_path, [parts(run)])
+    assert query(db_path, MESSAGES_SQL) == [expected(run)]
+    assert query(db_path, "SELECT DISTINCT source_channel, model FROM usage_events") == [("rollout", "gpt-5-mock")]

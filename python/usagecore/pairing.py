@@ -4,7 +4,7 @@ The two sightings share no id: Codex's `codex.sse_event` `response.completed`
 log record carries the thread (`conversation.id`), a time, the token counts and
 the model, and no response or turn id; the rollout's usage line names the
 response. So they are paired on what they share: a Codex OTLP message and a
-Codex rollout message of the same thread (`session_id`), model and token counts
+Codex rollout message of the same thread (`session_id`), model, account and token counts
 (input, cached, output, reasoning; both already in our vocabulary, cached
 outside input), at most `WINDOW` apart, the closest first, one to one (two
 responses that look alike pair with two partners). The rollout's row stays (it
@@ -69,7 +69,9 @@ def without_paired_away(source: str) -> str:
 
 
 # Every possible pair with a message of the batch (`new_events`): an OTLP and a
-# rollout sighting not paired yet, alike and within the window.
+# rollout sighting not paired yet, alike and within the window. A model or
+# account only one side names does not keep them apart (a rollout of an early
+# build may lack the model, which OTLP then gives it).
 _EDGES_SQL = f"""
 CREATE OR REPLACE TEMP TABLE codex_pair_edges AS
 WITH batch AS (
@@ -85,10 +87,9 @@ SELECT o.event_id AS otlp_event, r.event_id AS rollout_event,
        abs(epoch_us(o.occurred_at) - epoch_us(r.occurred_at)) AS apart
 FROM sightings AS o JOIN sightings AS r
   ON o.source_channel = 'otlp' AND r.source_channel = 'rollout'
- AND r.session_id = o.session_id AND r.model IS NOT DISTINCT FROM o.model
- AND {" AND ".join(f"r.{c} = o.{c}" for c in TOKENS)}
+ AND r.session_id = o.session_id AND {" AND ".join(f"r.{c} = o.{c}" for c in TOKENS)}
  AND r.occurred_at BETWEEN o.occurred_at - {WINDOW} AND o.occurred_at + {WINDOW}
- AND (o.account_id IS NULL OR r.account_id IS NULL OR o.account_id = r.account_id)
+ AND {" AND ".join(f"(o.{c} IS NULL OR r.{c} IS NULL OR o.{c} = r.{c})" for c in ("model", "account_id"))}
 WHERE o.event_id IN (SELECT event_id FROM batch) OR r.event_id IN (SELECT event_id FROM batch)
 """
 
