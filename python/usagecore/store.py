@@ -373,8 +373,8 @@ class Writer:
                 total = self._count("new_events")
             if not total:
                 return WriteResult(0, 0, 0)
-            model_pairs = con.execute("SELECT DISTINCT provider_id, model_raw FROM new_events").fetchall()
-            prices.ensure_prices(con, model_pairs)
+            pairs = con.execute("SELECT DISTINCT provider_id, model_raw FROM new_events").fetchall()
+            prices.ensure_prices(con, pairs)
             price_sql, params = prices.price_lookup_sql(con, "timezone('UTC', e.occurred_at)")
             if self._plain_insert("usage_events", origin):
                 # Only rows of this origin are stored: no other path to pair with.
