@@ -86,7 +86,7 @@ WHERE event_type = 'message' AND billing_provider_id IS NULL
 GROUP BY ALL;
 """
 
-# Tables of migration 6 that migration 8 rebuilds.
+# Tables of migration 6 that migration 9 rebuilds.
 OTEL_METRIC_POINTS = """
         CREATE TABLE otel_metric_points (
             point_id             VARCHAR PRIMARY KEY,  -- stable: a retransmitted point is stored once
@@ -329,6 +329,21 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     ),
     (
         8,
+        "paired_events",
+        # One API call seen through two paths under two ids (a Codex response
+        # through OTLP and through its rollout: pairing.py): the row that went,
+        # and the row it went into. A later sighting of the dropped id is not
+        # stored again, and a kept row takes no second partner.
+        """
+        CREATE TABLE paired_events (
+            dropped_event_id VARCHAR PRIMARY KEY,
+            kept_event_id    VARCHAR NOT NULL,
+            paired_at        TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
+    (
+        9,
         "OpenTelemetry log events and metric points without primary-key indexes",
         # DuckDB keeps a primary key's index whole in memory (it cannot be
         # evicted): for these two append-only tables that was most of what
@@ -336,11 +351,11 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         # record's times, so live/otlp.py looks for a stored duplicate among
         # the rows of the same times (zone maps skip the rest) instead.
         "".join(
-            ddl.replace(f"CREATE TABLE {table} (", f"CREATE TABLE {table}_v8 (").replace("PRIMARY KEY", "NOT NULL")
+            ddl.replace(f"CREATE TABLE {table} (", f"CREATE TABLE {table}_v9 (").replace("PRIMARY KEY", "NOT NULL")
             + f"""
-        INSERT INTO {table}_v8 SELECT * FROM {table};
+        INSERT INTO {table}_v9 SELECT * FROM {table};
         DROP TABLE {table};
-        ALTER TABLE {table}_v8 RENAME TO {table};
+        ALTER TABLE {table}_v9 RENAME TO {table};
         """
             for table, ddl in (("otel_events", OTEL_EVENTS), ("otel_metric_points", OTEL_METRIC_POINTS))
         ),

@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from usagecore import prices
+from usagecore import pairing, prices
 from usagecore.migrations import MIGRATIONS, migrate
 
 TOKEN_COLUMNS = (
@@ -141,7 +141,7 @@ def _has_pending_migrations(con: duckdb.DuckDBPyConnection) -> bool:
 
 @dataclass
 class WriteResult:
-    new_events: int  # net: inserted minus side-chain replays dropped
+    new_events: int  # net: inserted minus side-chain replays and responses paired away (pairing.py)
     merged_events: int
     sidechain_replays: int
 
@@ -217,14 +217,15 @@ class Store:
         self.close()
 
     @contextmanager
-    def bulk(self) -> Iterator[None]:
+    def bulk(self, memory_mb: int = 100) -> Iterator[None]:
         """Many writes in a row while Rust reads on the other cores: one
-        DuckDB thread, so the two do not fight over cores."""
+        DuckDB thread, so the two do not fight over cores; DuckDB's buffers
+        kept to `memory_mb`."""
         self.con.execute("SET threads = 1")
         # Each full row group goes to the file as soon as it is complete,
         # while Rust reads on, instead of five at a time or at the commit.
         self.con.execute("SET write_buffer_row_group_count = 1")
-        self.con.execute("SET memory_limit = '100MB'")
+        self.con.execute(f"SET memory_limit = '{int(memory_mb)}MB'")
         # Rows need not keep the order they came in (queries sort what they
         # show): the events, written last on every core, go in twice as fast.
         self.con.execute("SET preserve_insertion_order = false")
@@ -330,11 +331,17 @@ class Writer:
         them); ones already stored are kept as they are.
         `origin`: the Rust reader they came from (see `_plain_insert`)."""
         on_conflict = "" if self._plain_insert("usage_raw_events", origin) else " ON CONFLICT DO NOTHING"
-        # Ordered, so that the parts of a table are the same whatever the
-        # insertion order setting (Store.bulk leaves it off).
-        part = "" if rows is None else f" ORDER BY raw_event_id LIMIT {int(rows[1])} OFFSET {int(rows[0])}"
         with _registered(self.con, "new_raws", raws):
-            self.con.execute("INSERT INTO usage_raw_events BY NAME SELECT * FROM new_raws" + part + on_conflict)
+            if rows is None:
+                self.con.execute("INSERT INTO usage_raw_events BY NAME SELECT * FROM new_raws" + on_conflict)
+                return
+            # The parts of a table must be the same whatever the insertion order
+            # setting (Store.bulk leaves it off), and sorting would hold the table.
+            kept = self.con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
+            self.con.execute("SET preserve_insertion_order = true")
+            self.con.execute("INSERT INTO usage_raw_events BY NAME SELECT * FROM new_raws "
+                             f"LIMIT {int(rows[1])} OFFSET {int(rows[0])}" + on_conflict)
+            self.con.execute(f"SET preserve_insertion_order = {bool(kept)}")
 
     def add_cursors(self, cursors: Any, source_system: str | None = None) -> None:
         """Record how far files were read: an Arrow table of `file_cursors`
@@ -353,8 +360,9 @@ class Writer:
 
     def add_events(self, events: Any, *, account_id: str | None = None, origin: object | None = None
                    ) -> WriteResult:
-        """Insert and price events (an Arrow table), merging those already stored.
-        `account_id` fills the events that name none (the user's override)."""
+        """Insert and price events (an Arrow table), merging those already stored
+        and pairing Codex responses with their sighting through the other path
+        (pairing.py). `account_id` fills the events that name none (the user's override)."""
         # Events go in at the end of a transaction, once Rust has finished
         # reading: DuckDB may use every core again (Store.bulk leaves it one).
         # Other writers keep their setting (`usagecore serve`'s drain: one
@@ -377,13 +385,18 @@ class Writer:
                 quoted = account_id.replace("'", "''")
                 source = f"(SELECT * REPLACE (coalesce(account_id, '{quoted}') AS account_id) FROM arrow_events)"
             con.execute(f"CREATE OR REPLACE TEMP VIEW new_events AS SELECT * FROM {source}")
-            total = self._count("new_events")
+            total, codex = pairing.count_batch(con)
+            if codex is not None and codex.has_otlp:
+                source = pairing.without_paired_away(source)
+                con.execute(f"CREATE OR REPLACE TEMP VIEW new_events AS SELECT * FROM {source}")
+                total = self._count("new_events")
             if not total:
                 return WriteResult(0, 0, 0)
             pairs = con.execute("SELECT DISTINCT provider_id, model_raw FROM new_events").fetchall()
             prices.ensure_prices(con, pairs)
             price_sql, params = prices.price_lookup_sql(con, "timezone('UTC', e.occurred_at)")
             if self._plain_insert("usage_events", origin):
+                # Only rows of this origin are stored: no other path to pair with.
                 con.execute(_event_insert_sql(price_sql), params)
                 return WriteResult(total, 0, 0)
             before = self._count("usage_events")
@@ -398,4 +411,6 @@ class Writer:
             has_message_ids = con.execute(
                 "SELECT count(*) FROM new_events WHERE message_id IS NOT NULL").fetchall()[0][0]
             replays = con.execute(DROP_SIDECHAIN_REPLAYS_SQL).fetchall()[0][0] if has_message_ids else 0
-            return WriteResult(self._count("usage_events") - before, merged, replays)
+            # A response already stored through the other path counts as merged.
+            paired = pairing.pair_codex(con, codex) if codex is not None else 0
+            return WriteResult(self._count("usage_events") - before, merged + paired, replays)
