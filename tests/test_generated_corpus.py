@@ -20,6 +20,7 @@ import pytest
 
 from conftest import REPO, run_cli
 from usagecore import backfill
+from usagecore import store as store_module
 from usagecore.store import Store
 
 GENERATE = REPO / "bench" / "generate.py"
@@ -198,3 +199,37 @@ def test_many_small_transactions_store_what_one_does(corpus, tmp_path, monkeypat
         return events, raws
 
     assert contents(tmp_path / "small.duckdb") == contents(corpus.db)
+
+
+def test_raw_records_fill_whole_row_groups(tmp_path, monkeypatch):
+    """Raw records commit every RAW_COMMIT_BYTES read, each commit but a reader's
+    last holding back what would leave a short row group (a later checkpoint
+    would merge and compress those again). Here with row groups of 2,048 rows
+    and a dense corpus read in four raw commits of more than a row group each: the store must hold what
+    one commit stores, in row groups that are all full but the last."""
+    corpus = tmp_path / "dense"
+    subprocess.run([sys.executable, str(GENERATE), "--out", str(corpus), "--size", "64MB", "--seed", "1",
+                    "--density", "3"], check=True, capture_output=True, timeout=300)
+    with Store(tmp_path / "one.duckdb") as store:
+        whole = backfill.backfill_claude(store, [corpus / "projects"])
+    monkeypatch.setattr(store_module, "ROW_GROUP_SIZE", 2048)
+    monkeypatch.setattr(Store, "rows_per_group", 2048)
+    for name, size in (("FIRST_BATCH_BYTES", 512 << 10), ("BATCH_BYTES", 2 << 20), ("RAW_COMMIT_BYTES", 16 << 20)):
+        monkeypatch.setattr(backfill, name, size)
+    with Store(tmp_path / "aligned.duckdb") as store:
+        aligned = backfill.backfill_claude(store, [corpus / "projects"])
+    assert (aligned.events, aligned.usage_lines) == (whole.events, whole.usage_lines)
+
+    def contents(db: Path) -> list:
+        with duckdb.connect(str(db), read_only=True) as con:
+            return con.execute("SELECT raw_event_id, occurred_at, source_ref, payload FROM usage_raw_events "
+                               "ORDER BY raw_event_id").fetchall()
+
+    raws = contents(tmp_path / "aligned.duckdb")
+    assert len(raws) > 4 * 2048
+    assert raws == contents(tmp_path / "one.duckdb")
+    with duckdb.connect(str(tmp_path / "aligned.duckdb"), read_only=True) as con:
+        groups = [n for (n,) in con.execute(
+            "SELECT max(count) FROM pragma_storage_info('usage_raw_events') GROUP BY row_group_id "
+            "ORDER BY row_group_id").fetchall()]
+    assert groups[:-1] == [2048] * (len(groups) - 1) and sum(groups) == len(raws)

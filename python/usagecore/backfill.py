@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import gc
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from usagecore import _core
 
@@ -169,22 +170,83 @@ class _Ahead:
         return result
 
 
-def _store_raws(writer: Writer, result: dict, summary: Summary, problems: list, origin: object) -> None:
-    writer.add_raws(result.pop("raws"), origin=origin)
+def _take_raws(result: dict, summary: Summary, problems: list) -> Any:
+    """A read's raw records, its figures and problems counted."""
     _tally_read(summary, result["stats"])
     problems.extend(result["problems"])
+    return result.pop("raws")
+
+
+class _WholeRowGroups:
+    """Puts raw records into the store so that every transaction but the last
+    ends on a row group boundary.
+
+    DuckDB writes a large insert's full row groups straight into the file and
+    the rest at the commit, as a short row group. A later checkpoint merges
+    short row groups into full ones, compressing them again: after a first
+    backfill in several transactions that was a quarter of a second for
+    whichever process wrote next. So the newest records are held back (at
+    most a row group's worth and one batch) and only as many go in at a
+    commit as fill its last row group; the rest go into the next transaction.
+    """
+
+    def __init__(self, rows_per_group: int):
+        self.rows_per_group = rows_per_group
+        # [Arrow table, rows of it already put in, origin], oldest first.
+        self.held: deque[list] = deque()
+        self.held_rows = 0
+        self.written = 0  # rows put in during the current transaction
+
+    def add(self, writer: Writer, raws: Any, origin: object) -> None:
+        self.held.append([raws, 0, origin])
+        self.held_rows += raws.num_rows
+        while self.held_rows - self._rows_left(self.held[0]) >= self.rows_per_group:
+            self._put(writer, self._rows_left(self.held[0]))
+
+    def before_commit(self, writer: Writer) -> None:
+        """Put in the held records that fill the transaction's last row group."""
+        short = -self.written % self.rows_per_group
+        if self.held_rows >= short:
+            self._put(writer, short + (self.held_rows - short) // self.rows_per_group * self.rows_per_group)
+        self.written = 0
+
+    def flush(self, writer: Writer) -> None:
+        """Put in everything held (the last transaction)."""
+        self._put(writer, self.held_rows)
+
+    @staticmethod
+    def _rows_left(entry: list) -> int:
+        return entry[0].num_rows - entry[1]
+
+    def _put(self, writer: Writer, rows: int) -> None:
+        while rows > 0:
+            entry = self.held[0]
+            raws, offset, origin = entry
+            count = min(rows, self._rows_left(entry))
+            writer.add_raws(raws, origin=origin, rows=(offset, count))
+            entry[1] += count
+            if not self._rows_left(entry):
+                self.held.popleft()
+            rows -= count
+            self.held_rows -= count
+            self.written += count
 
 
 def _raw_groups(batches: list[tuple[list, int]]) -> list[list[tuple[list, int]]]:
-    """A transaction's batches in runs of about RAW_COMMIT_BYTES."""
+    """A transaction's batches in runs of about RAW_COMMIT_BYTES, all about the
+    same size: DuckDB writes a commit of fewer rows than a row group to its
+    write-ahead log instead of the file, and checkpoints it again on close."""
+    total = sum(size for _, size in batches)
+    count = max(1, round(total / RAW_COMMIT_BYTES))
     groups: list[list[tuple[list, int]]] = [[]]
-    size = 0
+    done = 0
     for batch in batches:
-        if groups[-1] and size >= RAW_COMMIT_BYTES:
+        # A new group where this batch would end further past the boundary than before it.
+        boundary = total * len(groups) / count
+        if groups[-1] and done + batch[1] / 2 > boundary:
             groups.append([])
-            size = 0
         groups[-1].append(batch)
-        size += batch[1]
+        done += batch[1]
     return groups
 
 
@@ -227,6 +289,7 @@ def _read_and_store(store: Store, source: str, reading: _Reading, summary: Summa
     commits, readers, results = reading.commits, reading.readers, reading.results
     total, done = sum(size for commit in commits for _, size in commit), 0
     with _no_cycle_collection(), store.bulk(), reading.pool:
+        raws = _WholeRowGroups(store.rows_per_group)
         writer = None
         for commit, reader in zip(commits, readers):
             cursors = []
@@ -235,19 +298,23 @@ def _read_and_store(store: Store, source: str, reading: _Reading, summary: Summa
             # never change, so going in ahead of their events and cursors is
             # harmless: after a crash in between, the next run reads the files
             # again and keeps the raw records already stored.
-            for group in _raw_groups(commit):
+            groups = _raw_groups(commit)
+            for group_number, group in enumerate(groups, 1):
                 with store.transaction(source, after=writer) as writer:
                     for _, size in group:
                         result = results.take()
-                        _store_raws(writer, result, summary, problems, reader)
+                        raws.add(writer, _take_raws(result, summary, problems), reader)
                         cursors.append(result["cursors"])
                         done += size
                         if progress is not None:
                             progress(done, total)
+                    if group_number < len(groups):
+                        raws.before_commit(writer)
+                    else:  # before the cursors that say the files were read
+                        raws.flush(writer)
             # Events and the cursors of the files they came from commit together.
             with store.transaction(source, after=writer) as writer:
-                for read_cursors in cursors:
-                    writer.add_cursors(read_cursors, source)
+                writer.add_cursors(cursors, source)
                 _store_events(writer, results.take(), summary, reader)
 
 
@@ -543,7 +610,7 @@ def read_transcripts(store: Store, writer: Writer, paths: list[str], *, account_
     if tasks:
         reader = _core.Reader(source, keep_content=keep_content)
         result = reader.read(tasks)
-        _store_raws(writer, result, summary, problems, reader)
+        writer.add_raws(_take_raws(result, summary, problems), origin=reader)
         writer.add_cursors(result["cursors"], source)
         finished = reader.finish()
         written = writer.add_events(finished.pop("events"), account_id=account_id, origin=reader)

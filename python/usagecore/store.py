@@ -8,7 +8,7 @@ only has to provide the same few methods.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,6 +155,8 @@ ROW_GROUP_SIZE = 16_384
 
 class Store:
     """A migrated DuckDB file."""
+
+    rows_per_group = ROW_GROUP_SIZE
 
     def __init__(self, path: Path | str, *, read_only: bool = False):
         self.path = Path(path)
@@ -311,19 +313,27 @@ class Writer:
     def _count(self, table: str) -> int:
         return self.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
 
-    def add_raws(self, raws: Any, *, origin: object | None = None) -> None:
-        """Insert raw records (an Arrow table); ones already stored are kept as they are.
+    def add_raws(self, raws: Any, *, origin: object | None = None, rows: tuple[int, int] | None = None) -> None:
+        """Insert raw records (an Arrow table; `rows`: only `(offset, count)` of
+        them); ones already stored are kept as they are.
         `origin`: the Rust reader they came from (see `_plain_insert`)."""
         on_conflict = "" if self._plain_insert("usage_raw_events", origin) else " ON CONFLICT DO NOTHING"
+        part = "" if rows is None else f" LIMIT {int(rows[1])} OFFSET {int(rows[0])}"
         with _registered(self.con, "new_raws", raws):
-            self.con.execute("INSERT INTO usage_raw_events BY NAME SELECT * FROM new_raws" + on_conflict)
+            self.con.execute("INSERT INTO usage_raw_events BY NAME SELECT * FROM new_raws" + part + on_conflict)
 
     def add_cursors(self, cursors: Any, source_system: str | None = None) -> None:
-        """Record how far files were read (an Arrow table of `file_cursors` columns)."""
-        with _registered(self.con, "new_cursors", cursors):
+        """Record how far files were read: an Arrow table of `file_cursors`
+        columns, or a list of them (one statement for all)."""
+        tables = cursors if isinstance(cursors, list) else [cursors]
+        names = [f"new_cursors_{i}" for i in range(len(tables))]
+        with ExitStack() as registered:
+            for name, table in zip(names, tables):
+                registered.enter_context(_registered(self.con, name, table))
             self.con.execute(
                 "INSERT OR REPLACE INTO file_cursors BY NAME "
-                "SELECT *, ? AS source_system, current_timestamp AS updated_at FROM new_cursors",
+                "SELECT *, ? AS source_system, current_timestamp AS updated_at FROM ("
+                + " UNION ALL ".join(f"SELECT * FROM {name}" for name in names) + ")",
                 [source_system or self.source_system],
             )
 
