@@ -555,19 +555,22 @@ def _read_and_store_opencode(store: Store, reader: object, summary: Summary,
         upcoming = background.submit(reader.read, OPENCODE_BATCH_BYTES)
     with _no_cycle_collection(), store.bulk(), background:
         writer, done, finished = None, 0, False
+        # Raw records go in whole row groups at a time (see _WholeRowGroups).
+        raws = _WholeRowGroups(store.rows_per_group)
         while not finished:
             with store.transaction(OPENCODE, after=writer) as writer:
                 size = 0
                 while size < OPENCODE_COMMIT_BYTES:
                     result = upcoming.result()
                     if result is None:
+                        raws.flush(writer)  # before the cursors that say all was read
                         writer.add_cursors(reader.cursors())
                         finished = True
                         break
                     upcoming = background.submit(reader.read, OPENCODE_BATCH_BYTES)
                     # A batch that repeats an earlier one's event must merge with it.
                     origin = None if result["repeats"] else reader
-                    writer.add_raws(result.pop("raws"), origin=origin)
+                    raws.add(writer, result.pop("raws"), origin)
                     written = writer.add_events(result.pop("events"), origin=origin)
                     stats = result["stats"]
                     _tally_read(summary, {"reread_files": 0, "synthetic_lines": 0, "skipped_files": 0, **stats})
@@ -578,6 +581,8 @@ def _read_and_store_opencode(store: Store, reader: object, summary: Summary,
                     done += stats["bytes"]
                     if progress is not None:
                         progress(min(done, total), total)
+                if not finished:
+                    raws.before_commit(writer)
     if progress is not None:
         progress(total, total)
     summary.problems = [{"path": p, "offset": o, "message": m} for p, o, m in problems]
