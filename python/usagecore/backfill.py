@@ -9,6 +9,7 @@ and Rust and DuckDB work side by side) and groups batches into transactions
 from __future__ import annotations
 
 import gc
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -150,23 +151,44 @@ def _tally_events(summary: Summary, finished: dict, written: WriteResult) -> Non
 
 
 class _Ahead:
-    """Runs `steps` (callables) one after another in the background, always
-    one ahead of the caller: while the caller stores one result, Rust (which
-    lets go of the GIL) already works on the next. Nothing here holds on to
-    a result once taken."""
+    """Runs `steps` (callables) one after another in the background, up to
+    `depth` ahead of the caller: while the caller stores one result (and
+    commits), Rust (which lets go of the GIL) reads on. A caller that stops
+    taking stops the steps once `depth` results wait. Nothing here holds on
+    to a result once taken."""
 
-    def __init__(self, pool: Executor, steps: list[Callable[[], dict]]):
-        self.pool = pool
-        self.steps = iter(steps)
-        self._submit_next()
+    def __init__(self, pool: Executor, steps: list[Callable[[], dict]], depth: int = 2):
+        self.pool, self.steps, self.depth = pool, iter(steps), depth
+        self.lock = threading.Lock()
+        self.upcoming: deque[Future] = deque()  # in order: the last may still run
+        self.running = False
+        self._next()
 
-    def _submit_next(self) -> None:
-        step = next(self.steps, None)
-        self.upcoming = None if step is None else self.pool.submit(step)
+    def _next(self) -> None:
+        with self.lock:
+            if self.running or len(self.upcoming) >= self.depth:
+                return
+            step = next(self.steps, None)
+            if step is None:
+                return
+            try:
+                future = self.pool.submit(step)
+            except RuntimeError:  # the pool is shutting down: the caller gave up
+                return
+            self.running = True
+            self.upcoming.append(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, _: Future) -> None:
+        with self.lock:
+            self.running = False
+        self._next()
 
     def take(self) -> dict:
-        result = self.upcoming.result()
-        self._submit_next()
+        with self.lock:
+            future = self.upcoming.popleft()
+        result = future.result()
+        self._next()
         return result
 
 
@@ -198,6 +220,8 @@ class _WholeRowGroups:
         self.written = 0  # rows put in during the current transaction
 
     def add(self, writer: Writer, raws: Any, origin: object) -> None:
+        if not raws.num_rows:
+            return  # held entries always have rows left
         self.held.append([raws, 0, origin])
         self.held_rows += raws.num_rows
         while self.held_rows - self._rows_left(self.held[0]) >= self.rows_per_group:
@@ -223,7 +247,8 @@ class _WholeRowGroups:
             entry = self.held[0]
             raws, offset, origin = entry
             count = min(rows, self._rows_left(entry))
-            writer.add_raws(raws, origin=origin, rows=(offset, count))
+            part = None if (offset, count) == (0, raws.num_rows) else (offset, count)
+            writer.add_raws(raws, origin=origin, rows=part)
             entry[1] += count
             if not self._rows_left(entry):
                 self.held.popleft()

@@ -221,12 +221,16 @@ class Store:
         # while Rust reads on, instead of five at a time or at the commit.
         self.con.execute("SET write_buffer_row_group_count = 1")
         self.con.execute("SET memory_limit = '100MB'")
+        # Rows need not keep the order they came in (queries sort what they
+        # show): the events, written last on every core, go in twice as fast.
+        self.con.execute("SET preserve_insertion_order = false")
         try:
             yield
         finally:
             self.con.execute("RESET threads")
             self.con.execute("RESET write_buffer_row_group_count")
             self.con.execute("RESET memory_limit")
+            self.con.execute("RESET preserve_insertion_order")
 
     @contextmanager
     def transaction(self, source_system: str = "", *, after: Writer | None = None) -> Iterator[Writer]:
@@ -318,7 +322,9 @@ class Writer:
         them); ones already stored are kept as they are.
         `origin`: the Rust reader they came from (see `_plain_insert`)."""
         on_conflict = "" if self._plain_insert("usage_raw_events", origin) else " ON CONFLICT DO NOTHING"
-        part = "" if rows is None else f" LIMIT {int(rows[1])} OFFSET {int(rows[0])}"
+        # Ordered, so that the parts of a table are the same whatever the
+        # insertion order setting (Store.bulk leaves it off).
+        part = "" if rows is None else f" ORDER BY raw_event_id LIMIT {int(rows[1])} OFFSET {int(rows[0])}"
         with _registered(self.con, "new_raws", raws):
             self.con.execute("INSERT INTO usage_raw_events BY NAME SELECT * FROM new_raws" + part + on_conflict)
 
