@@ -4,7 +4,9 @@ loopback inside a loopback-only network namespace, `NO_SINK=1` so that
 `usagecore serve`, started by `AGENT_SETUP` inside the sandbox, receives the
 agents' OTLP on `PORT_OTLP`). Claude Code also has our hooks installed, so
 each API call reaches the store through OTLP, the Stop hook (which reads the
-transcript) and a backfill afterwards: it must be counted exactly once."""
+transcript) and a backfill afterwards, and Codex has our `notify` program
+installed, so each response reaches it through OTLP, `notify` (which reads
+the rollout) and a backfill: each must be counted exactly once."""
 
 from __future__ import annotations
 
@@ -133,10 +135,22 @@ def test_claude_backfill_afterwards_adds_nothing(claude_home):
     assert _load(claude_home, "messages_after_backfill") == _load(claude_home, "messages")
 
 
-@pytest.fixture(scope="module")
-def codex_home(install_agents, tmp_path_factory) -> Path:
-    after = ["usagecore collect", _dump(MESSAGES_SQL, "messages"), _dump(CHANNELS_SQL, "channels")]
-    return _run(tmp_path_factory.mktemp("agents"), "codex", "run_codex.sh", "e2e-otlp", "binary", "", after)
+# Each Codex message: which path's row it is, and whether an OTLP sighting went into it.
+CODEX_ROWS_SQL = ("SELECT e.source_channel, e.request_id, count(p.dropped_event_id) AS paired "
+                  "FROM usage_events AS e LEFT JOIN paired_events AS p ON p.kept_event_id = e.event_id "
+                  "WHERE e.event_type = 'message' GROUP BY ALL ORDER BY e.request_id")
+
+
+@pytest.fixture(scope="module", params=["binary", "json"])
+def codex_home(request, install_agents, tmp_path_factory) -> Path:
+    """Codex with our `notify` program installed too: each response reaches the
+    store through OTLP and through its rollout (read at each turn's end by
+    `notify`, and by a backfill afterwards)."""
+    after = ["usagecore collect", _dump(MESSAGES_SQL, "messages"), _dump(CHANNELS_SQL, "channels"),
+             _dump(CODEX_ROWS_SQL, "rows"), "usagecore backfill codex --json > $HOME/backfill.json",
+             _dump(MESSAGES_SQL, "messages_after_backfill")]
+    return _run(tmp_path_factory.mktemp("agents"), "codex", "run_codex.sh", "e2e-otlp", request.param,
+                "usagecore install codex --no-backfill", after)
 
 
 def test_codex_exec_and_resume_counted_once(codex_home):
@@ -148,5 +162,19 @@ def test_codex_exec_and_resume_counted_once(codex_home):
             message["output"], message["reasoning"], message["cache_write"]) == (
         4, 4, expected["input_tokens"], expected["cached_input_tokens"], expected["output_tokens"],
         expected["reasoning_output_tokens"], 0)
+
+
+def test_codex_responses_arrived_through_otlp_and_notify(codex_home):
     channels = {(row["source_system"], row["source_channel"]): row["n"] for row in _load(codex_home, "channels")}
-    assert channels == {("codex", "otlp"): 4}
+    # A raw record per response from each path; a turn event per `notify`.
+    assert channels == {("codex", "otlp"): 4, ("codex", "rollout"): 4, ("codex", "notify"): 2}
+    # The rollout's rows stay (they name the response), each with its OTLP sighting in it.
+    rows = _load(codex_home, "rows")
+    assert [(row["source_channel"], row["request_id"][:13], row["paired"]) for row in rows] == [
+        ("rollout", f"resp_mock_00{n}", 1) for n in range(1, 5)]
+
+
+def test_codex_backfill_afterwards_adds_nothing(codex_home):
+    summary = json.loads((codex_home / "backfill.json").read_text())
+    assert summary["events"] == 0, summary
+    assert _load(codex_home, "messages_after_backfill") == _load(codex_home, "messages")

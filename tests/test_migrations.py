@@ -14,7 +14,7 @@ from conftest import run_cli
 from usagecore.migrations import MIGRATIONS, migrate
 
 TABLES = ["configured_providers", "file_cursors", "model_prices", "otel_events", "otel_metric_points",
-          "otel_metric_series", "otel_spans", "provider_links", "schema_migrations", "usage_events",
+          "otel_metric_series", "otel_spans", "paired_events", "provider_links", "schema_migrations", "usage_events",
           "usage_raw_events"]
 VIEWS = ["billed_usage", "daily_usage", "model_usage", "provider_usage", "session_usage", "tool_usage",
          "unmapped_usage", "usage_events_resolved"]
@@ -120,6 +120,11 @@ CONFIGURED_PROVIDERS = [
     ("account_id", "VARCHAR", NULL, None),
     ("plan_usd_month", "DOUBLE", NULL, None),
 ]
+PAIRED_EVENTS = [
+    ("dropped_event_id", "VARCHAR", NOT_NULL, None),
+    ("kept_event_id", "VARCHAR", NOT_NULL, None),
+    ("paired_at", TSTZ, NOT_NULL, None),
+]
 PROVIDER_LINKS = [
     ("telemetry_provider_id", "VARCHAR", NOT_NULL, None),
     ("provider_id", "VARCHAR", NOT_NULL, None),
@@ -133,6 +138,7 @@ COLUMNS = {
     "schema_migrations": SCHEMA_MIGRATIONS,
     "configured_providers": CONFIGURED_PROVIDERS,
     "provider_links": PROVIDER_LINKS,
+    "paired_events": PAIRED_EVENTS,
 }
 PRIMARY_KEYS = {
     "configured_providers": ["provider_id"],
@@ -141,6 +147,7 @@ PRIMARY_KEYS = {
     "otel_metric_points": ["point_id"],
     "otel_metric_series": ["series_id"],
     "otel_spans": ["span_key"],
+    "paired_events": ["dropped_event_id"],
     "usage_events": ["event_id"],
     "usage_raw_events": ["raw_event_id"],
     "file_cursors": ["path"],

@@ -319,6 +319,21 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         # knew at the cursor, as JSON, so a later run resumes the file there.
         "ALTER TABLE file_cursors ADD COLUMN state VARCHAR;",
     ),
+    (
+        8,
+        "paired_events",
+        # One API call seen through two paths under two ids (a Codex response
+        # through OTLP and through its rollout: pairing.py): the row that went,
+        # and the row it went into. A later sighting of the dropped id is not
+        # stored again, and a kept row takes no second partner.
+        """
+        CREATE TABLE paired_events (
+            dropped_event_id VARCHAR PRIMARY KEY,
+            kept_event_id    VARCHAR NOT NULL,
+            paired_at        TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
 ]
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from usagecore import prices
+from usagecore import pairing, prices
 from usagecore.migrations import MIGRATIONS, migrate
 
 TOKEN_COLUMNS = (
@@ -141,7 +141,7 @@ def _has_pending_migrations(con: duckdb.DuckDBPyConnection) -> bool:
 
 @dataclass
 class WriteResult:
-    new_events: int  # net: inserted minus side-chain replays dropped
+    new_events: int  # net: inserted minus side-chain replays and responses paired away (pairing.py)
     merged_events: int
     sidechain_replays: int
 
@@ -345,8 +345,9 @@ class Writer:
 
     def add_events(self, events: Any, *, account_id: str | None = None, origin: object | None = None
                    ) -> WriteResult:
-        """Insert and price events (an Arrow table), merging those already stored.
-        `account_id` fills the events that name none (the user's override)."""
+        """Insert and price events (an Arrow table), merging those already stored
+        and pairing Codex responses with their sighting through the other path
+        (pairing.py). `account_id` fills the events that name none (the user's override)."""
         # Events go in at the end of a transaction, once Rust has finished
         # reading: DuckDB may use every core again (Store.bulk leaves it one).
         threads = self.con.execute("SELECT current_setting('threads')").fetchone()[0]
@@ -365,13 +366,18 @@ class Writer:
                 quoted = account_id.replace("'", "''")
                 source = f"(SELECT * REPLACE (coalesce(account_id, '{quoted}') AS account_id) FROM arrow_events)"
             con.execute(f"CREATE OR REPLACE TEMP VIEW new_events AS SELECT * FROM {source}")
-            total = self._count("new_events")
+            total, codex = pairing.count_batch(con)
+            if codex is not None and codex.has_otlp:
+                source = pairing.without_paired_away(source)
+                con.execute(f"CREATE OR REPLACE TEMP VIEW new_events AS SELECT * FROM {source}")
+                total = self._count("new_events")
             if not total:
                 return WriteResult(0, 0, 0)
             pairs = con.execute("SELECT DISTINCT provider_id, model_raw FROM new_events").fetchall()
             prices.ensure_prices(con, pairs)
             price_sql, params = prices.price_lookup_sql(con, "timezone('UTC', e.occurred_at)")
             if self._plain_insert("usage_events", origin):
+                # Only rows of this origin are stored: no other path to pair with.
                 con.execute(_event_insert_sql(price_sql), params)
                 return WriteResult(total, 0, 0)
             before = self._count("usage_events")
@@ -382,4 +388,6 @@ class Writer:
                     con, "e.cost_source = 'unknown' AND e.event_id IN (SELECT event_id FROM new_events)"
                 )
             replays = con.execute(DROP_SIDECHAIN_REPLAYS_SQL).fetchall()[0][0]
-            return WriteResult(self._count("usage_events") - before, merged, replays)
+            # A response already stored through the other path counts as merged.
+            paired = pairing.pair_codex(con, codex) if codex is not None else 0
+            return WriteResult(self._count("usage_events") - before, merged + paired, replays)

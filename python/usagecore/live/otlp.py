@@ -14,7 +14,10 @@ records they imply. Here they go in with their merge rules:
   running total already holds it). Gauges have no delta.
 * log events and spans: stored once by their stable ids.
 * canonical events: through `Writer.add_events`, merged with the same call
-  seen through a hook or a transcript (store.py `_event_conflict_sql`).
+  seen through a hook or a transcript (store.py `_event_conflict_sql`). A
+  Codex response, which OTLP reports without an id its rollout shares, is
+  paired there with its rollout's row (pairing.py); a GenAI call reported both
+  as a log record and as a span is paired here (`_GENAI_PAIRS_SQL`).
 
 A spool file from the receiver is a segment of requests (header `framed`,
 frames back to back; see rust/server/spool.rs); files of earlier versions hold
@@ -145,7 +148,8 @@ QUALIFY row_number() OVER (PARTITION BY n.series_id ORDER BY n.time_unix_nano DE
 # (its attributes carry the cached part and the response id), gaps filled
 # from the log's (e.g. the reported cost); the log's row goes. Only pairs
 # with an event of this batch are looked for, in whichever order they came;
-# Claude Code and Codex have ids of their own that tie their sightings.
+# Claude Code has ids of its own that tie its sightings, and a Codex response
+# pairs with its rollout's row (pairing.py).
 _GENAI_CANDIDATES_SQL = """
 SELECT min(occurred_at) - INTERVAL 60 SECOND, max(occurred_at) + INTERVAL 60 SECOND FROM otlp_batch_events
 WHERE event_type = 'message' AND source_system NOT IN ('claude_code', 'codex')
