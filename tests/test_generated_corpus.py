@@ -203,8 +203,8 @@ def test_many_small_transactions_store_what_one_does(corpus, tmp_path, monkeypat
 
 def test_raw_records_fill_whole_row_groups(tmp_path, monkeypatch):
     """Raw records commit every RAW_COMMIT_BYTES read, each commit but a reader's
-    last holding back what would leave a short row group (a later checkpoint
-    would merge and compress those again). Here with row groups of 2,048 rows
+    last filled up to a row group boundary from the next batch (a short row
+    group would be merged and compressed again by a later checkpoint). Here with row groups of 2,048 rows
     and a dense corpus read in four raw commits of more than a row group each: the store must hold what
     one commit stores, in row groups that are all full but the last."""
     corpus = tmp_path / "dense"
@@ -234,36 +234,3 @@ def test_raw_records_fill_whole_row_groups(tmp_path, monkeypatch):
             "ORDER BY row_group_id").fetchall()]
     assert groups[:-1] == [2048] * (len(groups) - 1) and sum(groups) == len(raws)
 
-
-def test_held_back_raw_records_go_in_once_each():
-    """The parts `_WholeRowGroups` puts in: every row of every table exactly
-    once and in order, each transaction but the last a whole number of row
-    groups, whatever the table sizes (empty ones included)."""
-
-    class Table:
-        def __init__(self, name: str, num_rows: int):
-            self.name, self.num_rows = name, num_rows
-
-    class Writer:
-        def __init__(self):
-            self.rows: list[tuple[str, int]] = []
-
-        def add_raws(self, raws, *, origin, rows=None):
-            offset, count = rows or (0, raws.num_rows)
-            self.rows += [(raws.name, i) for i in range(offset, offset + count)]
-
-    sizes = [[5, 0, 7, 3], [0], [9, 9, 1], [4, 0]]
-    aligner = backfill._WholeRowGroups(4)
-    writer, put = Writer(), []
-    for number, transaction in enumerate(sizes, 1):
-        writer.rows = []
-        for i, size in enumerate(transaction):
-            aligner.add(writer, Table(f"{number}.{i}", size), origin=None)
-        if number < len(sizes):
-            aligner.before_commit(writer)
-            assert len(writer.rows) % 4 == 0
-        else:
-            aligner.flush(writer)
-        put += writer.rows
-    assert put == [(f"{n}.{i}", row) for n, transaction in enumerate(sizes, 1)
-                   for i, size in enumerate(transaction) for row in range(size)]

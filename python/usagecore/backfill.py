@@ -92,13 +92,14 @@ class Summary:
         )
 
 
-def _plan(tasks: list, sizes: list[int], first_batch_bytes: int = FIRST_BATCH_BYTES
+def _plan(tasks: list, sizes: list[int], batch_size: int = BATCH_BYTES, first_batch_bytes: int = FIRST_BATCH_BYTES
           ) -> list[list[tuple[list, int]]]:
     """Tasks grouped into transactions of about COMMIT_BYTES (as many as the
     total rounds to, all of the same size: 1.1 GiB is one, 1.6 GiB two halves),
-    and each transaction into batches of `(tasks, bytes)`. The very first
-    batch is small: nothing overlaps its reading, so it should not take long
-    (unless it is read while DuckDB loads, see `head_start`)."""
+    and each transaction into batches of `(tasks, bytes)` of about
+    `batch_size` bytes. The very first batch is small: nothing overlaps its
+    reading, so it should not take long (unless it is read while DuckDB
+    loads, see `head_start`)."""
     total = sum(sizes)
     commit_limit = total / max(1, round(total / COMMIT_BYTES))
     commits: list[list[tuple[list, int]]] = [[]]
@@ -109,7 +110,7 @@ def _plan(tasks: list, sizes: list[int], first_batch_bytes: int = FIRST_BATCH_BY
         commit_bytes += size
         if batch_bytes >= batch_limit or commit_bytes >= commit_limit:
             commits[-1].append((batch, batch_bytes))
-            batch, batch_bytes, batch_limit = [], 0, BATCH_BYTES
+            batch, batch_bytes, batch_limit = [], 0, batch_size
         if commit_bytes >= commit_limit:
             commits.append([])
             commit_bytes = 0
@@ -199,70 +200,20 @@ def _take_raws(result: dict, summary: Summary, problems: list) -> Any:
     return result.pop("raws")
 
 
-class _WholeRowGroups:
-    """Puts raw records into the store so that every transaction but the last
-    ends on a row group boundary.
-
-    DuckDB writes a large insert's full row groups straight into the file and
-    the rest at the commit, as a short row group. A later checkpoint merges
-    short row groups into full ones, compressing them again: after a first
-    backfill in several transactions that was a quarter of a second for
-    whichever process wrote next. So the newest records are held back (at
-    most a row group's worth and one batch) and only as many go in at a
-    commit as fill its last row group; the rest go into the next transaction.
-    """
-
-    def __init__(self, rows_per_group: int):
-        self.rows_per_group = rows_per_group
-        # [Arrow table, rows of it already put in, origin], oldest first.
-        self.held: deque[list] = deque()
-        self.held_rows = 0
-        self.written = 0  # rows put in during the current transaction
-
-    def add(self, writer: Writer, raws: Any, origin: object) -> None:
-        if not raws.num_rows:
-            return  # held entries always have rows left
-        self.held.append([raws, 0, origin])
-        self.held_rows += raws.num_rows
-        while self.held_rows - self._rows_left(self.held[0]) >= self.rows_per_group:
-            self._put(writer, self._rows_left(self.held[0]))
-
-    def before_commit(self, writer: Writer) -> None:
-        """Put in the held records that fill the transaction's last row group."""
-        short = -self.written % self.rows_per_group
-        if self.held_rows >= short:
-            self._put(writer, short + (self.held_rows - short) // self.rows_per_group * self.rows_per_group)
-        self.written = 0
-
-    def flush(self, writer: Writer) -> None:
-        """Put in everything held (the last transaction)."""
-        self._put(writer, self.held_rows)
-
-    @staticmethod
-    def _rows_left(entry: list) -> int:
-        return entry[0].num_rows - entry[1]
-
-    def _put(self, writer: Writer, rows: int) -> None:
-        while rows > 0:
-            entry = self.held[0]
-            raws, offset, origin = entry
-            count = min(rows, self._rows_left(entry))
-            part = None if (offset, count) == (0, raws.num_rows) else (offset, count)
-            writer.add_raws(raws, origin=origin, rows=part)
-            entry[1] += count
-            if not self._rows_left(entry):
-                self.held.popleft()
-            rows -= count
-            self.held_rows -= count
-            self.written += count
+def _put_raws(writer: Writer, raws: Any, origin: object, offset: int, count: int) -> int:
+    """Insert `count` raw records of `raws` from `offset` on; return `count`."""
+    if count:
+        whole = (offset, count) == (0, raws.num_rows)
+        writer.add_raws(raws, origin=origin, rows=None if whole else (offset, count))
+    return count
 
 
-def _raw_groups(batches: list[tuple[list, int]]) -> list[list[tuple[list, int]]]:
-    """A transaction's batches in runs of about RAW_COMMIT_BYTES, all about the
+def _raw_groups(batches: list[tuple[list, int]], commit_bytes: int) -> list[list[tuple[list, int]]]:
+    """A transaction's batches in runs of about `commit_bytes`, all about the
     same size: DuckDB writes a commit of fewer rows than a row group to its
     write-ahead log instead of the file, and checkpoints it again on close."""
     total = sum(size for _, size in batches)
-    count = max(1, round(total / RAW_COMMIT_BYTES))
+    count = max(1, round(total / commit_bytes))
     groups: list[list[tuple[list, int]]] = [[]]
     done = 0
     for batch in batches:
@@ -290,6 +241,7 @@ class _Reading:
     readers: list
     results: _Ahead
     pool: Executor
+    keep_content: bool
 
 
 def _start_reading(source: str, commits: list[list[tuple[list, int]]], keep_content: bool) -> _Reading:
@@ -306,37 +258,65 @@ def _start_reading(source: str, commits: list[list[tuple[list, int]]], keep_cont
     from concurrent.futures import ThreadPoolExecutor
 
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="usagecore")
-    return _Reading(commits, readers, _Ahead(pool, steps), pool)
+    return _Reading(commits, readers, _Ahead(pool, steps), pool, keep_content)
 
 
 def _read_and_store(store: Store, source: str, reading: _Reading, summary: Summary,
                     problems: list, progress: Callable[[int, int], None] | None) -> None:
     commits, readers, results = reading.commits, reading.readers, reading.results
+    keep_content = reading.keep_content
     total, done = sum(size for commit in commits for _, size in commit), 0
-    with _no_cycle_collection(), store.bulk(), reading.pool:
-        raws = _WholeRowGroups(store.rows_per_group)
+    # Whole lines make raw records several times larger: half the buffers.
+    with _no_cycle_collection(), store.bulk(50 if keep_content else 100), reading.pool:
         writer = None
         for commit, reader in zip(commits, readers):
-            cursors = []
-            # Raw records commit on their own, every RAW_COMMIT_BYTES read: DuckDB
-            # holds that much of them at a time, not a whole transaction's. They
+            cursors: list = []
+            taken = 0
+
+            def take_raws() -> Any:
+                nonlocal taken, done
+                result = results.take()
+                cursors.append(result["cursors"])
+                done += commit[taken][1]
+                taken += 1
+                if progress is not None:
+                    progress(done, total)
+                return _take_raws(result, summary, problems)
+
+            # Raw records commit on their own, every RAW_COMMIT_BYTES read (half
+            # that for whole lines): DuckDB holds that much of them at a time,
+            # not a whole transaction's. They
             # never change, so going in ahead of their events and cursors is
             # harmless: after a crash in between, the next run reads the files
             # again and keeps the raw records already stored.
-            groups = _raw_groups(commit)
-            for group_number, group in enumerate(groups, 1):
+            #
+            # Each such commit but the last ends on a row group boundary: DuckDB
+            # writes a large insert's full row groups straight into the file and
+            # the rest at the commit, as a short row group, which a later
+            # checkpoint merges and compresses again (after a first backfill, a
+            # quarter of a second for whichever process wrote next). So a commit
+            # takes the first records of the next batch to fill its last row
+            # group, and the next commit starts with the rest of that batch.
+            carried = None
+            groups = _raw_groups(commit, RAW_COMMIT_BYTES // 2 if keep_content else RAW_COMMIT_BYTES)
+            group_end = 0
+            for number, group in enumerate(groups, 1):
+                group_end += len(group)
                 with store.transaction(source, after=writer) as writer:
-                    for _, size in group:
-                        result = results.take()
-                        raws.add(writer, _take_raws(result, summary, problems), reader)
-                        cursors.append(result["cursors"])
-                        done += size
-                        if progress is not None:
-                            progress(done, total)
-                    if group_number < len(groups):
-                        raws.before_commit(writer)
-                    else:  # before the cursors that say the files were read
-                        raws.flush(writer)
+                    written = 0
+                    if carried is not None:
+                        raws, offset = carried
+                        carried = None
+                        written += _put_raws(writer, raws, reader, offset, raws.num_rows - offset)
+                    while taken < group_end:
+                        raws = take_raws()
+                        written += _put_raws(writer, raws, reader, 0, raws.num_rows)
+                    while number < len(groups) and written % store.rows_per_group and taken < len(commit):
+                        raws = take_raws()
+                        count = min(-written % store.rows_per_group, raws.num_rows)
+                        written += _put_raws(writer, raws, reader, 0, count)
+                        if count < raws.num_rows:
+                            carried = (raws, count)
             # Events and the cursors of the files they came from commit together.
             with store.transaction(source, after=writer) as writer:
                 writer.add_cursors(cursors, source)
@@ -356,9 +336,7 @@ def backfill_claude(
     `progress(done, total)` is called in bytes after each batch is stored.
     `head`: reading already begun by `head_start`.
     """
-    if head is not None:
-        return _backfill_files(store, CLAUDE, head, keep_content, progress)
-    return _backfill_files(store, CLAUDE, _found(CLAUDE, roots), keep_content, progress)
+    return _backfill_files(store, CLAUDE, head or _found(CLAUDE, roots), keep_content, progress)
 
 
 def backfill_codex(
@@ -371,18 +349,16 @@ def backfill_codex(
 ) -> Summary:
     """Import Codex rollouts under `roots` (`sessions/`, `archived_sessions/`,
     or rollout files); return what happened. `head`: see backfill_claude."""
-    if head is not None:
-        return _backfill_files(store, CODEX, head, keep_content, progress)
-    return _backfill_files(store, CODEX, _found(CODEX, roots), keep_content, progress)
+    return _backfill_files(store, CODEX, head or _found(CODEX, roots), keep_content, progress)
 
 
 @dataclass
 class HeadStart:
     """What a backfill found, and for a store that does not exist yet, its
     reading already begun: with no store there are no cursors, so every file
-    is read from its start, and Rust reads the first batch while Python loads
-    DuckDB and creates the store. Should the store have cursors after all
-    (another process made it meanwhile), the reading is left unused."""
+    is read from its start, and Rust reads the first batches while Python
+    loads DuckDB and creates the store. Should the store have cursors after
+    all (another process made it meanwhile), the reading is left unused."""
 
     source: str
     started: float
@@ -400,15 +376,21 @@ def _found(source: str, roots: list[Path]) -> HeadStart:
     return HeadStart(source, started, files, problems)
 
 
-def head_start(source: str, roots: list[Path], *, keep_content: bool = False) -> HeadStart | object:
+def _batch_bytes(keep_content: bool) -> int:
+    # Whole lines make raw records several times larger: half the batch.
+    return BATCH_BYTES // 2 if keep_content else BATCH_BYTES
+
+
+def head_start(source: str, roots: list[Path], *, keep_content: bool = False) -> HeadStart | _OpenCodeHead:
     """Begin the backfill of a store that does not exist yet: find the files
-    and read the first batch in the background (see HeadStart). The result
+    and read the first batches in the background (see HeadStart). The result
     goes to `backfill_<source>(..., head=...)`."""
     if source == OPENCODE:
         return _opencode_head_start(roots)
     head = _found(source, roots)
     tasks = [(path, size, mtime_ns, None) for path, size, mtime_ns in head.files]
-    commits = _plan(tasks, [size for _, size, _ in head.files], first_batch_bytes=BATCH_BYTES)
+    batch = _batch_bytes(keep_content)
+    commits = _plan(tasks, [size for _, size, _ in head.files], batch, first_batch_bytes=batch)
     if commits:
         head.reading = _start_reading(source, commits, keep_content)
     return head
@@ -457,7 +439,7 @@ def _backfill_files(
                 continue  # unchanged since it was last read
             tasks.append((path, size, mtime_ns, cursor))
             sizes.append(size - cursor[1] if cursor and cursor[1] <= size else size)
-        commits = _plan(tasks, sizes)
+        commits = _plan(tasks, sizes, _batch_bytes(keep_content))
         reading = _start_reading(source, commits, keep_content) if commits else None
     if reading is not None:
         _read_and_store(store, source, reading, summary, problems, progress)
@@ -580,22 +562,19 @@ def _read_and_store_opencode(store: Store, reader: object, summary: Summary,
         upcoming = background.submit(reader.read, OPENCODE_BATCH_BYTES)
     with _no_cycle_collection(), store.bulk(), background:
         writer, done, finished = None, 0, False
-        # Raw records go in whole row groups at a time (see _WholeRowGroups).
-        raws = _WholeRowGroups(store.rows_per_group)
         while not finished:
             with store.transaction(OPENCODE, after=writer) as writer:
                 size = 0
                 while size < OPENCODE_COMMIT_BYTES:
                     result = upcoming.result()
                     if result is None:
-                        raws.flush(writer)  # before the cursors that say all was read
                         writer.add_cursors(reader.cursors())
                         finished = True
                         break
                     upcoming = background.submit(reader.read, OPENCODE_BATCH_BYTES)
                     # A batch that repeats an earlier one's event must merge with it.
                     origin = None if result["repeats"] else reader
-                    raws.add(writer, result.pop("raws"), origin)
+                    writer.add_raws(result.pop("raws"), origin=origin)
                     written = writer.add_events(result.pop("events"), origin=origin)
                     stats = result["stats"]
                     _tally_read(summary, {"reread_files": 0, "synthetic_lines": 0, "skipped_files": 0, **stats})
@@ -606,8 +585,6 @@ def _read_and_store_opencode(store: Store, reader: object, summary: Summary,
                     done += stats["bytes"]
                     if progress is not None:
                         progress(min(done, total), total)
-                if not finished:
-                    raws.before_commit(writer)
     if progress is not None:
         progress(total, total)
     summary.problems = [{"path": p, "offset": o, "message": m} for p, o, m in problems]

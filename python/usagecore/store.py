@@ -213,14 +213,15 @@ class Store:
         self.close()
 
     @contextmanager
-    def bulk(self) -> Iterator[None]:
+    def bulk(self, memory_mb: int = 100) -> Iterator[None]:
         """Many writes in a row while Rust reads on the other cores: one
-        DuckDB thread, so the two do not fight over cores."""
+        DuckDB thread, so the two do not fight over cores; DuckDB's buffers
+        kept to `memory_mb`."""
         self.con.execute("SET threads = 1")
         # Each full row group goes to the file as soon as it is complete,
         # while Rust reads on, instead of five at a time or at the commit.
         self.con.execute("SET write_buffer_row_group_count = 1")
-        self.con.execute("SET memory_limit = '100MB'")
+        self.con.execute(f"SET memory_limit = '{int(memory_mb)}MB'")
         # Rows need not keep the order they came in (queries sort what they
         # show): the events, written last on every core, go in twice as fast.
         self.con.execute("SET preserve_insertion_order = false")
@@ -322,11 +323,17 @@ class Writer:
         them); ones already stored are kept as they are.
         `origin`: the Rust reader they came from (see `_plain_insert`)."""
         on_conflict = "" if self._plain_insert("usage_raw_events", origin) else " ON CONFLICT DO NOTHING"
-        # Ordered, so that the parts of a table are the same whatever the
-        # insertion order setting (Store.bulk leaves it off).
-        part = "" if rows is None else f" ORDER BY raw_event_id LIMIT {int(rows[1])} OFFSET {int(rows[0])}"
         with _registered(self.con, "new_raws", raws):
-            self.con.execute("INSERT INTO usage_raw_events BY NAME SELECT * FROM new_raws" + part + on_conflict)
+            if rows is None:
+                self.con.execute("INSERT INTO usage_raw_events BY NAME SELECT * FROM new_raws" + on_conflict)
+                return
+            # The parts of a table must be the same whatever the insertion order
+            # setting (Store.bulk leaves it off), and sorting would hold the table.
+            kept = self.con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
+            self.con.execute("SET preserve_insertion_order = true")
+            self.con.execute("INSERT INTO usage_raw_events BY NAME SELECT * FROM new_raws "
+                             f"LIMIT {int(rows[1])} OFFSET {int(rows[0])}" + on_conflict)
+            self.con.execute(f"SET preserve_insertion_order = {bool(kept)}")
 
     def add_cursors(self, cursors: Any, source_system: str | None = None) -> None:
         """Record how far files were read: an Arrow table of `file_cursors`
