@@ -285,10 +285,10 @@ def _read_and_store(store: Store, source: str, reading: _Reading, summary: Summa
 
             # Raw records commit on their own, every RAW_COMMIT_BYTES read (half
             # that for whole lines): DuckDB holds that much of them at a time,
-            # not a whole transaction's. They
-            # never change, so going in ahead of their events and cursors is
-            # harmless: after a crash in between, the next run reads the files
-            # again and keeps the raw records already stored.
+            # not a whole transaction's. They never change, so going in ahead of
+            # their events and cursors is harmless: after a crash in between,
+            # the next run reads the files again and keeps the raw records
+            # already stored.
             #
             # Each such commit but the last ends on a row group boundary: DuckDB
             # writes a large insert's full row groups straight into the file and
