@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-test run test lint bench fuzz
+.PHONY: install install-test run test lint bench fuzz price-snapshot
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ install-test: $(BIN)/python
 	# ccusage, for the tests that compare our reports with it (they skip without it).
 	@if command -v npm >/dev/null; then npm install --prefix bench --no-audit --no-fund --silent; \
 	else echo "npm not found: the ccusage comparisons will skip"; fi
+
+# genai-prices' data in the compact form prices.py reads without importing genai-prices
+# (python/usagecore/price_snapshot.py); after changing the genai-prices pin.
+price-snapshot: $(BIN)/python
+	$(BIN)/python -m usagecore.price_snapshot
 
 # The main job on the default store: import Claude Code history, show it by day.
 run: install

@@ -17,6 +17,7 @@
 //! our output includes it. OpenCode's `cost` is `reported`, and a reported
 //! 0 (subscription, free model) stays 0.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -34,20 +35,24 @@ pub const CHANNEL_DB: &str = "db";
 pub const CHANNEL_STORAGE: &str = "storage";
 pub const CHANNEL_PLUGIN: &str = "plugin";
 
-/// The fields of a message that matter for usage.
+/// The fields of a message that matter for usage, borrowed from its JSON
+/// where they can be (most messages are not usage; nothing is copied for them).
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct Message {
-    id: Option<String>,
-    #[serde(rename = "sessionID")]
-    session_id: Option<String>,
-    role: Option<String>,
-    #[serde(rename = "modelID")]
-    model_id: Option<String>,
-    #[serde(rename = "providerID")]
-    provider_id: Option<String>,
+struct Message<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(rename = "sessionID", borrow)]
+    session_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    role: Option<Cow<'a, str>>,
+    #[serde(rename = "modelID", borrow)]
+    model_id: Option<Cow<'a, str>>,
+    #[serde(rename = "providerID", borrow)]
+    provider_id: Option<Cow<'a, str>>,
     time: Option<Time>,
-    path: Option<MessagePath>,
+    #[serde(borrow)]
+    path: Option<MessagePath<'a>>,
     cost: Option<f64>,
     tokens: Option<MessageTokens>,
 }
@@ -58,8 +63,9 @@ struct Time {
 }
 
 #[derive(Deserialize, Default)]
-struct MessagePath {
-    cwd: Option<String>,
+struct MessagePath<'a> {
+    #[serde(borrow)]
+    cwd: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -123,8 +129,27 @@ pub fn message_event_id(message_id: &str) -> crate::ids::Id {
 
 /// One stored message as an event, or None when it is not an assistant
 /// message with usage (user messages; a message still waiting for its
-/// first tokens).
-pub fn decode_message(data: &str, origin: &Origin) -> Result<Record, DecodeError> {
+/// first tokens). Given its JSON as an owned `String`, the raw record keeps
+/// that string instead of a copy.
+pub fn decode_message<'a>(data: impl Into<Cow<'a, str>>, origin: &Origin) -> Result<Record, DecodeError> {
+    let data = data.into();
+    let Some(event) = decode_event(&data, origin)? else {
+        return Ok(None);
+    };
+    let raw = RawRecord {
+        raw_event_id: event.raw_event_id,
+        source_system: SOURCE_SYSTEM,
+        source_channel: origin.channel,
+        occurred_at_us: Some(event.occurred_at_us),
+        account_id: None,
+        source_ref: origin.source_ref.clone(),
+        // A message holds no text (that lives in its parts): kept as it is.
+        payload: data.into_owned(),
+    };
+    Ok(Some((event, raw)))
+}
+
+fn decode_event(data: &str, origin: &Origin) -> Result<Option<UsageEvent>, DecodeError> {
     let message: Message = serde_json::from_str(data)?;
     if message.role.as_deref() != Some("assistant") {
         return Ok(None);
@@ -134,25 +159,26 @@ pub fn decode_message(data: &str, origin: &Origin) -> Result<Record, DecodeError
     if tokens == Tokens::default() && cost.unwrap_or(0.0) == 0.0 {
         return Ok(None);
     }
-    let Some(id) = origin.id.map(str::to_owned).or(message.id) else {
+    let Some(id) = origin.id.map(str::to_owned).or(message.id.map(Cow::into_owned)) else {
         return Ok(None);
     };
-    let session_id = origin.session_id.map(str::to_owned).or(message.session_id);
+    let session_id = origin.session_id.map(str::to_owned).or(message.session_id.map(Cow::into_owned));
     let created_ms =
         message.time.as_ref().and_then(|t| t.created).filter(|t| t.is_finite()).map(|t| t as i64);
     let occurred_at_us = created_ms.or(origin.time_created_ms).ok_or(DecodeError::Timestamp)? * 1000;
     let raw_event_id = stable_id(&[SOURCE_SYSTEM.as_bytes(), id.as_bytes(), data.as_bytes()]);
-    let model_raw = message.model_id.filter(|m| !m.is_empty());
-    let project = message.path.and_then(|p| p.cwd).or(origin.directory.map(str::to_owned));
+    let model_raw = message.model_id.filter(|m| !m.is_empty()).map(Cow::into_owned);
+    let project =
+        message.path.and_then(|p| p.cwd).map(Cow::into_owned).or(origin.directory.map(str::to_owned));
     let event_id = message_event_id(&id);
-    let event = UsageEvent {
+    Ok(Some(UsageEvent {
         event_id,
         raw_event_id,
         occurred_at_us,
         event_type: "message",
         source_system: SOURCE_SYSTEM,
         source_channel: origin.channel,
-        provider_id: message.provider_id.filter(|p| !p.is_empty()),
+        provider_id: message.provider_id.filter(|p| !p.is_empty()).map(Cow::into_owned),
         account_id: None,
         model: model_raw.as_deref().map(model_id),
         model_raw,
@@ -174,18 +200,7 @@ pub fn decode_message(data: &str, origin: &Origin) -> Result<Record, DecodeError
         git_branch: None,
         // Tool-call and boundary fields stay empty.
         ..UsageEvent::bare(event_id, raw_event_id, occurred_at_us, "message", SOURCE_SYSTEM, origin.channel)
-    };
-    let raw = RawRecord {
-        raw_event_id,
-        source_system: SOURCE_SYSTEM,
-        source_channel: origin.channel,
-        occurred_at_us: Some(occurred_at_us),
-        account_id: None,
-        source_ref: origin.source_ref.clone(),
-        // A message holds no text (that lives in its parts): kept as it is.
-        payload: data.to_owned(),
-    };
-    Ok(Some((event, raw)))
+    }))
 }
 
 fn open(path: &Path) -> rusqlite::Result<Connection> {
@@ -278,7 +293,7 @@ impl DbStream {
         let shown = &self.shown;
         // Decoding is independent per row: on every core.
         let decoded: Vec<Result<Record, Problem>> = raw_rows
-            .par_iter()
+            .into_par_iter()
             .map(|(id, session, created, data, directory, child)| {
                 let path = format!("{shown}#message/{id}");
                 let Some(data) = data else {
@@ -287,16 +302,15 @@ impl DbStream {
                 let origin = Origin {
                     channel: CHANNEL_DB,
                     source_ref: path.clone(),
-                    id: Some(id),
+                    id: Some(&id),
                     session_id: session.as_deref(),
-                    time_created_ms: *created,
+                    time_created_ms: created,
                     directory: directory.as_deref(),
-                    child_session: *child,
+                    child_session: child,
                 };
                 decode_message(data, &origin).map_err(|e| Problem { path, offset: 0, message: e.to_string() })
             })
             .collect();
-        drop(raw_rows);
         for result in decoded {
             match result {
                 Ok(Some(record)) => batch.records.push(record),
@@ -429,7 +443,8 @@ pub fn read_storage_files(files: &[(PathBuf, u64)], skip: &HashSet<String>) -> B
                 directory: None,
                 child_session: false,
             };
-            let result = decode_message(&text, &origin).map_err(|e| Problem {
+            let len = text.len() as u64;
+            let result = decode_message(text, &origin).map_err(|e| Problem {
                 path: shown,
                 offset: 0,
                 message: e.to_string(),
@@ -443,7 +458,7 @@ pub fn read_storage_files(files: &[(PathBuf, u64)], skip: &HashSet<String>) -> B
                     (event, raw)
                 })
             });
-            (text.len() as u64, result)
+            (len, result)
         })
         .collect();
     let mut batch = Batch::default();

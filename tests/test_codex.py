@@ -276,3 +276,23 @@ def test_otlp_responses_share_no_key_with_the_rollout():
                if '"token_usage_record"' in line]
     assert len(completed) == len(records) == 2
     assert all(r["response_id"].startswith("resp_") for r in records)
+
+
+def test_a_head_start_counts_the_same_and_is_left_unused_for_a_store_made_meanwhile(tmp_path):
+    """A backfill into a store that does not exist yet begins reading before the store
+    is open (backfill.head_start); should another process have made the store and read
+    the rollouts meanwhile, what was read ahead is dropped and nothing counts twice."""
+    from usagecore import backfill
+    from usagecore.store import Store
+
+    rollouts = [CAPTURES / "codex" / run / "rollouts" for run in RUNS]
+    head = backfill.head_start("codex", rollouts)
+    with Store(tmp_path / "ahead.duckdb") as store:
+        ahead = backfill.backfill_codex(store, rollouts, head=head)
+    with Store(tmp_path / "t.duckdb") as store:
+        plain = backfill.backfill_codex(store, rollouts)
+        late = backfill.backfill_codex(store, rollouts, head=backfill.head_start("codex", rollouts))
+    assert (ahead.events, ahead.files_read) == (plain.events, plain.files_read) == (
+        sum(len(TOTALS[f"codex/{run}"]["expected"]["requests"]) for run in RUNS), len(RUNS))
+    assert (late.events, late.files_read, late.files) == (0, 0, len(RUNS))
+    assert _rows(tmp_path / "ahead.duckdb") == _rows(tmp_path / "t.duckdb")

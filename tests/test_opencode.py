@@ -197,3 +197,21 @@ def test_a_corrupt_database_is_a_problem_and_the_rest_is_kept(tmp_path):
     assert [p["path"] for p in summary["problems"]] == [str(data / "opencode-beta.db")]
     assert "cannot read OpenCode database" in summary["problems"][0]["message"]
     _assert_rows(db, [_expected("run_json")])
+
+
+def test_a_head_start_counts_the_same_and_is_left_unused_for_a_store_made_meanwhile(tmp_path):
+    """As for Codex (backfill.head_start): the first batch read before the store is
+    open counts the same, and is dropped when the store turns out to have cursors."""
+    from usagecore import backfill
+    from usagecore.store import Store
+
+    data = tmp_path / "data"
+    _database(RUNS[0], data)
+    with Store(tmp_path / "ahead.duckdb") as store:
+        ahead = backfill.backfill_opencode(store, [data], head=backfill.head_start("opencode", [data]))
+    with Store(tmp_path / "t.duckdb") as store:
+        plain = backfill.backfill_opencode(store, [data])
+        late = backfill.backfill_opencode(store, [data], head=backfill.head_start("opencode", [data]))
+    assert ahead.events == plain.events == _expected(RUNS[0])["events"] > 0
+    assert late.events == 0 and late.lines < plain.lines  # read from the cursors on, not whole
+    _assert_rows(tmp_path / "ahead.duckdb", [_expected(RUNS[0])])

@@ -44,9 +44,6 @@ RAW_COMMIT_BYTES = 256 << 20
 # cost several times its bytes, so both are much smaller than for files.
 OPENCODE_BATCH_BYTES = 8 << 20
 OPENCODE_COMMIT_BYTES = 32 << 20
-# Below this much to read, importing the price source in the background
-# would not overlap with anything.
-PREFETCH_PRICES_BYTES = 32 << 20
 
 
 @dataclass
@@ -95,16 +92,18 @@ class Summary:
         )
 
 
-def _plan(tasks: list, sizes: list[int], batch_size: int = BATCH_BYTES) -> list[list[tuple[list, int]]]:
+def _plan(tasks: list, sizes: list[int], batch_size: int = BATCH_BYTES, first_batch_bytes: int = FIRST_BATCH_BYTES
+          ) -> list[list[tuple[list, int]]]:
     """Tasks grouped into transactions of about COMMIT_BYTES (as many as the
     total rounds to, all of the same size: 1.1 GiB is one, 1.6 GiB two halves),
     and each transaction into batches of `(tasks, bytes)` of about
     `batch_size` bytes. The very first batch is small: nothing overlaps its
-    reading, so it should not take long."""
+    reading, so it should not take long (unless it is read while DuckDB
+    loads, see `head_start`)."""
     total = sum(sizes)
     commit_limit = total / max(1, round(total / COMMIT_BYTES))
     commits: list[list[tuple[list, int]]] = [[]]
-    batch, batch_bytes, commit_bytes, batch_limit = [], 0, 0, FIRST_BATCH_BYTES
+    batch, batch_bytes, commit_bytes, batch_limit = [], 0, 0, first_batch_bytes
     for task, size in zip(tasks, sizes):
         batch.append(task)
         batch_bytes += size
@@ -122,8 +121,8 @@ def _plan(tasks: list, sizes: list[int], batch_size: int = BATCH_BYTES) -> list[
 
 @contextmanager
 def _no_cycle_collection() -> Iterator[None]:
-    """Python's cycle collector, left on, walks genai-prices' many objects again
-    and again while DuckDB waits; nothing a backfill makes needs it."""
+    """Python's cycle collector, left on, walks every object loaded again and
+    again while DuckDB waits; nothing a backfill makes needs it."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -131,10 +130,6 @@ def _no_cycle_collection() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _import_price_source() -> None:
-    import genai_prices  # noqa: F401  (cached in sys.modules for pricing)
 
 
 def _tally_read(summary: Summary, stats: dict) -> None:
@@ -237,9 +232,19 @@ def _store_events(writer: Writer, finished: dict, summary: Summary, origin: obje
     _tally_events(summary, finished, written)
 
 
-def _read_and_store(store: Store, source: str, commits: list[list[tuple[list, int]]], summary: Summary,
-                    problems: list, keep_content: bool, progress: Callable[[int, int], None] | None) -> None:
-    total, done = sum(size for commit in commits for _, size in commit), 0
+@dataclass
+class _Reading:
+    """Files being read: the transactions' batches, one Rust reader per
+    transaction, and the reads running ahead of the caller."""
+
+    commits: list[list[tuple[list, int]]]
+    readers: list
+    results: _Ahead
+    pool: Executor
+    keep_content: bool
+
+
+def _start_reading(source: str, commits: list[list[tuple[list, int]]], keep_content: bool) -> _Reading:
     # Per transaction, one reader: its reads, then its events. Each step runs
     # while the previous result is being stored, so the events are prepared
     # while the last raw records go in, and the next transaction's first read
@@ -252,12 +257,17 @@ def _read_and_store(store: Store, source: str, commits: list[list[tuple[list, in
         steps += [partial(reader.read, files) for files, _ in commit] + [reader.finish]
     from concurrent.futures import ThreadPoolExecutor
 
-    background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="usagecore")
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="usagecore")
+    return _Reading(commits, readers, _Ahead(pool, steps), pool, keep_content)
+
+
+def _read_and_store(store: Store, source: str, reading: _Reading, summary: Summary,
+                    problems: list, progress: Callable[[int, int], None] | None) -> None:
+    commits, readers, results = reading.commits, reading.readers, reading.results
+    keep_content = reading.keep_content
+    total, done = sum(size for commit in commits for _, size in commit), 0
     # Whole lines make raw records several times larger: half the buffers.
-    with _no_cycle_collection(), store.bulk(50 if keep_content else 100), background:
-        if total >= PREFETCH_PRICES_BYTES:
-            background.submit(_import_price_source)
-        results = _Ahead(background, steps)
+    with _no_cycle_collection(), store.bulk(50 if keep_content else 100), reading.pool:
         writer = None
         for commit, reader in zip(commits, readers):
             cursors: list = []
@@ -275,10 +285,10 @@ def _read_and_store(store: Store, source: str, commits: list[list[tuple[list, in
 
             # Raw records commit on their own, every RAW_COMMIT_BYTES read (half
             # that for whole lines): DuckDB holds that much of them at a time,
-            # not a whole transaction's. They
-            # never change, so going in ahead of their events and cursors is
-            # harmless: after a crash in between, the next run reads the files
-            # again and keeps the raw records already stored.
+            # not a whole transaction's. They never change, so going in ahead of
+            # their events and cursors is harmless: after a crash in between,
+            # the next run reads the files again and keeps the raw records
+            # already stored.
             #
             # Each such commit but the last ends on a row group boundary: DuckDB
             # writes a large insert's full row groups straight into the file and
@@ -319,14 +329,14 @@ def backfill_claude(
     *,
     keep_content: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    head: HeadStart | None = None,
 ) -> Summary:
     """Import Claude Code transcripts under `roots`; return what happened.
 
     `progress(done, total)` is called in bytes after each batch is stored.
+    `head`: reading already begun by `head_start`.
     """
-    started = time.perf_counter()
-    files, problems = _core.discover_jsonl(absolute(roots))
-    return _backfill_files(store, CLAUDE, files, problems, started, keep_content, progress)
+    return _backfill_files(store, CLAUDE, head or _found(CLAUDE, roots), keep_content, progress)
 
 
 def backfill_codex(
@@ -335,14 +345,55 @@ def backfill_codex(
     *,
     keep_content: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    head: HeadStart | None = None,
 ) -> Summary:
     """Import Codex rollouts under `roots` (`sessions/`, `archived_sessions/`,
-    or rollout files); return what happened."""
+    or rollout files); return what happened. `head`: see backfill_claude."""
+    return _backfill_files(store, CODEX, head or _found(CODEX, roots), keep_content, progress)
+
+
+@dataclass
+class HeadStart:
+    """What a backfill found, and for a store that does not exist yet, its
+    reading already begun: with no store there are no cursors, so every file
+    is read from its start, and Rust reads the first batches while Python
+    loads DuckDB and creates the store. Should the store have cursors after
+    all (another process made it meanwhile), the reading is left unused."""
+
+    source: str
+    started: float
+    files: list[tuple[str, int, int]]
+    problems: list
+    reading: _Reading | None = None
+
+
+def _found(source: str, roots: list[Path]) -> HeadStart:
     started = time.perf_counter()
     given = absolute(roots)
     files, problems = _core.discover_jsonl(given)
-    return _backfill_files(store, CODEX, codex_rollouts(files, given), problems, started, keep_content,
-                           progress)
+    if source == CODEX:
+        files = codex_rollouts(files, given)
+    return HeadStart(source, started, files, problems)
+
+
+def _batch_bytes(keep_content: bool) -> int:
+    # Whole lines make raw records several times larger: half the batch.
+    return BATCH_BYTES // 2 if keep_content else BATCH_BYTES
+
+
+def head_start(source: str, roots: list[Path], *, keep_content: bool = False) -> HeadStart | _OpenCodeHead:
+    """Begin the backfill of a store that does not exist yet: find the files
+    and read the first batches in the background (see HeadStart). The result
+    goes to `backfill_<source>(..., head=...)`."""
+    if source == OPENCODE:
+        return _opencode_head_start(roots)
+    head = _found(source, roots)
+    tasks = [(path, size, mtime_ns, None) for path, size, mtime_ns in head.files]
+    batch = _batch_bytes(keep_content)
+    commits = _plan(tasks, [size for _, size, _ in head.files], batch, first_batch_bytes=batch)
+    if commits:
+        head.reading = _start_reading(source, commits, keep_content)
+    return head
 
 
 def codex_rollouts(files: list[tuple[str, int, int]], roots: list[str]) -> list[tuple[str, int, int]]:
@@ -368,29 +419,32 @@ def absolute(roots: list[Path]) -> list[str]:
 def _backfill_files(
     store: Store,
     source: str,
-    files: list[tuple[str, int, int]],
-    problems: list,
-    started: float,
+    head: HeadStart,
     keep_content: bool,
     progress: Callable[[int, int], None] | None,
 ) -> Summary:
     summary = Summary(source=source)
-    summary.files = len(files)
+    summary.files = len(head.files)
+    problems = head.problems
     cursors = store.cursors(source)
-    tasks, sizes = [], []
-    for path, size, mtime_ns in files:
-        cursor = cursors.get(path)
-        if cursor is not None and cursor[2] == size and cursor[3] == mtime_ns:
-            continue  # unchanged since it was last read
-        tasks.append((path, size, mtime_ns, cursor))
-        sizes.append(size - cursor[1] if cursor and cursor[1] <= size else size)
-
-    # Whole lines make raw records several times larger: half the batch.
-    commits = _plan(tasks, sizes, BATCH_BYTES // 2 if keep_content else BATCH_BYTES)
-    if commits:
-        _read_and_store(store, source, commits, summary, problems, keep_content, progress)
+    reading = head.reading
+    if reading is not None and cursors:
+        reading.pool.shutdown(wait=False, cancel_futures=True)  # read for a store that now has cursors
+        reading = None
+    if reading is None:
+        tasks, sizes = [], []
+        for path, size, mtime_ns in head.files:
+            cursor = cursors.get(path)
+            if cursor is not None and cursor[2] == size and cursor[3] == mtime_ns:
+                continue  # unchanged since it was last read
+            tasks.append((path, size, mtime_ns, cursor))
+            sizes.append(size - cursor[1] if cursor and cursor[1] <= size else size)
+        commits = _plan(tasks, sizes, _batch_bytes(keep_content))
+        reading = _start_reading(source, commits, keep_content) if commits else None
+    if reading is not None:
+        _read_and_store(store, source, reading, summary, problems, progress)
     summary.problems = [{"path": p, "offset": o, "message": m} for p, o, m in problems]
-    summary.seconds = time.perf_counter() - started
+    summary.seconds = time.perf_counter() - head.started
     return summary
 
 
@@ -428,6 +482,7 @@ def backfill_opencode(
     *,
     keep_content: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    head: _OpenCodeHead | None = None,
 ) -> Summary:
     """Import OpenCode's messages from its databases and legacy JSON files
     under `roots`, each from its cursor on; return what happened.
@@ -437,23 +492,54 @@ def backfill_opencode(
     after a crash the next run reads the batches again, and they merge into
     what is stored (an OpenCode message is last-write-wins). The databases
     are opened read-only and never written. `keep_content` has nothing to
-    add: OpenCode keeps message text in parts, which are not read.
+    add: OpenCode keeps message text in parts, which are not read. `head`:
+    reading already begun by `head_start`.
     """
     del keep_content
-    started = time.perf_counter()
+    head = head or _OpenCodeHead(time.perf_counter(), *opencode_sources(roots))
     summary = Summary(source=OPENCODE)
-    databases, storages = opencode_sources(roots)
+    databases, storages = head.databases, head.storages
     summary.files = len(databases) + len(storages)
     if summary.files:
         cursors = store.cursors(OPENCODE)
-        reader = _core.OpenCodeReader(
-            [(p, int(cursors[p][1]) if p in cursors else 0) for p in databases],
-            [(p, cursors[p][6] if p in cursors else None) for p in storages],
-        )
+        reader, upcoming = head.reader, head.upcoming
+        if reader is not None and cursors:
+            head.pool.shutdown(wait=False, cancel_futures=True)  # read for a store that now has cursors
+            reader = None
+        if reader is None:
+            reader = _core.OpenCodeReader(
+                [(p, int(cursors[p][1]) if p in cursors else 0) for p in databases],
+                [(p, cursors[p][6] if p in cursors else None) for p in storages],
+            )
+            upcoming = None
         total = sum(_size(p) for p in databases + storages)
-        _read_and_store_opencode(store, reader, summary, progress, total)
-    summary.seconds = time.perf_counter() - started
+        _read_and_store_opencode(store, reader, summary, progress, total, upcoming, head.pool)
+    summary.seconds = time.perf_counter() - head.started
     return summary
+
+
+@dataclass
+class _OpenCodeHead:
+    """OpenCode's HeadStart: its sources, and for a store that does not exist
+    yet, a reader from the start with its first batch being read."""
+
+    started: float
+    databases: list[str]
+    storages: list[str]
+    reader: object | None = None
+    upcoming: Future | None = None
+    pool: Executor | None = None
+
+
+def _opencode_head_start(roots: list[Path]) -> _OpenCodeHead:
+    from concurrent.futures import ThreadPoolExecutor
+
+    head = _OpenCodeHead(time.perf_counter(), *opencode_sources(roots))
+    if head.databases or head.storages:
+        head.reader = _core.OpenCodeReader([(p, 0) for p in head.databases], [(p, None) for p in head.storages])
+        head.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usagecore")
+        head.upcoming = head.pool.submit(head.reader.read, OPENCODE_BATCH_BYTES)
+    return head
 
 
 def _size(path: str) -> int:
@@ -464,20 +550,17 @@ def _size(path: str) -> int:
 
 
 def _read_and_store_opencode(store: Store, reader: object, summary: Summary,
-                             progress: Callable[[int, int], None] | None, total: int) -> None:
-    """Each batch is stored while Rust reads the next one."""
+                             progress: Callable[[int, int], None] | None, total: int,
+                             upcoming: Future | None = None, background: Executor | None = None) -> None:
+    """Each batch is stored while Rust reads the next one. `upcoming`: the
+    first batch, already being read in `background`."""
     from concurrent.futures import ThreadPoolExecutor
 
     problems: list = []
-    background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usagecore")
-    # Whole lines make raw records several times larger: half the buffers.
-    with _no_cycle_collection(), store.bulk(50 if keep_content else 100), background:
+    if upcoming is None:
+        background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usagecore")
         upcoming = background.submit(reader.read, OPENCODE_BATCH_BYTES)
-        if total >= PREFETCH_PRICES_BYTES:
-            # Imported while the first batch is read, not when its events go in.
-            prices = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usagecore")
-            prices.submit(_import_price_source)
-            prices.shutdown(wait=False)
+    with _no_cycle_collection(), store.bulk(), background:
         writer, done, finished = None, 0, False
         while not finished:
             with store.transaction(OPENCODE, after=writer) as writer:

@@ -189,9 +189,12 @@ def _backfill_and_record(ctx: click.Context, source: str, roots: list, snapshot,
 
     run = getattr(importer, "backfill_" + source.removesuffix("_code"))
     with _ctrl_c_exits_quietly():
+        # A store that does not exist yet has nothing read: Rust starts reading
+        # while DuckDB loads and the store is made.
+        head = None if Path(db_path).exists() else importer.head_start(source, roots, keep_content=keep_content)
         with _open(ctx, locked=fingerprints()) as store:
             progress = _progress_bar(f"{source}: reading {what}") if sys.stderr.isatty() and not as_json else None
-            done.append(run(store, roots, keep_content=keep_content, progress=progress))
+            done.append(run(store, roots, keep_content=keep_content, progress=progress, head=head))
     return done[0]
 
 

@@ -364,25 +364,26 @@ MIGRATIONS: list[tuple[int, str, str]] = [
 
 
 def migrate(con) -> list[int]:
-    """Apply pending migrations, each in its own transaction; return their numbers."""
+    """Apply pending migrations, all in one transaction (a new store is one
+    commit, not one per migration); return their numbers."""
     con.execute(
         """CREATE TABLE IF NOT EXISTS schema_migrations (
                version    INTEGER PRIMARY KEY,
                name       VARCHAR NOT NULL,
                applied_at TIMESTAMPTZ NOT NULL DEFAULT current_timestamp)"""
     )
-    applied = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
-    done = []
-    for version, name, sql in MIGRATIONS:
-        if version in applied:
-            continue
-        con.execute("BEGIN TRANSACTION")
-        try:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        applied = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+        done = []
+        for version, name, sql in MIGRATIONS:
+            if version in applied:
+                continue
             con.execute(sql)
             con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
-        done.append(version)
+            done.append(version)
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
     return done

@@ -209,10 +209,16 @@ def price_lookup_sql(
 
 @cache
 def genai_prices_version() -> str:
-    """Version of the installed genai-prices data (does not import the package)."""
-    from importlib.metadata import version
+    """Version of the genai-prices data: the snapshot's (price_snapshot.py, made from the
+    pinned package; a test checks they agree), else the installed package's."""
+    from usagecore import price_snapshot
 
-    return version("genai-prices")
+    version = price_snapshot.version()
+    if version is not None:
+        return version
+    from importlib.metadata import version as installed
+
+    return installed("genai-prices")
 
 
 @dataclass(frozen=True)
@@ -517,20 +523,26 @@ def _resolve(
     if matched is None:
         return None, ()
     provider, model = matched
+    return (provider.id, model.id), _model_periods(model_raw, provider_id, provider, model, speed)
+
+
+def _model_periods(
+    model_raw: str, provider_id: str | None, provider: Any, model: Any, speed: str
+) -> tuple[UnitPrices, ...]:
+    """The price periods of a matched genai-prices model at `speed` (empty when unpriced)."""
     version = genai_prices_version()
     multiplier = None
     if speed == "fast" and not _fast_variants(model):
         multiplier = FAST_MODE_MULTIPLIERS.get(model.id)
         if multiplier is None:
-            return (provider.id, model.id), ()  # no fast mode known for this model
+            return ()  # no fast mode known for this model
     try:
-        periods = tuple(
+        return tuple(
             _unit_prices_from(model_raw, provider_id, provider, model, period, version, speed, multiplier)
             for period in _periods(model, speed)
         )
     except _Unrepresentable:
-        periods = ()
-    return (provider.id, model.id), periods
+        return ()
 
 
 def price_history(
@@ -567,42 +579,53 @@ _PRICE_COLUMNS = (
 )
 
 
+def _period_values(up: UnitPrices) -> tuple[Any, ...]:
+    """The `model_prices` values of one period that depend on the model alone: validity,
+    effective prices, tier and price source (price_snapshot.py stores these)."""
+    tiered = up.tier_threshold is not None
+    return (
+        up.valid_from,
+        up.valid_to,
+        up.utc_time_from,
+        up.utc_time_to,
+        *(float(up.effective(kind)) for kind, _ in _KINDS),
+        up.tier_threshold,
+        *(float(up.effective(kind, above_tier=True)) if tiered else None for kind, _ in _KINDS),
+        up.price_source,
+    )
+
+
+def _genai_resolution(model_raw: str, provider_id: str | None
+                      ) -> tuple[tuple[str, str] | None, dict[str, list[tuple[Any, ...]]]]:
+    """What genai-prices itself says about a pair: (genai provider id, model id) or None,
+    and per speed its periods' `_period_values`."""
+    matched, by_speed = None, {}
+    for speed in SPEEDS:
+        matched, periods = _resolve(model_raw, provider_id, speed)
+        by_speed[speed] = [_period_values(up) for up in periods]
+    return matched, by_speed
+
+
 def _rows_for(
     provider_id: str | None, model_raw: str, version: str, resolved_at: datetime
 ) -> list[tuple[Any, ...]]:
     """model_prices rows of one pair: its periods at each speed; one row with no prices
-    when the model is unknown (so it is not looked up again)."""
+    when the model is unknown (so it is not looked up again). From the snapshot of
+    genai-prices when it can answer (no import of genai-prices), else from genai-prices."""
+    from usagecore import price_snapshot
+
+    resolved = price_snapshot.resolve(model_raw, provider_id)
+    matched, by_speed = resolved if resolved is not None else _genai_resolution(model_raw, provider_id)
+    genai = matched or (None, None)
     rows = []
     for speed in SPEEDS:
-        matched, periods = _resolve(model_raw, provider_id, speed)
+        periods = by_speed.get(speed, [])
         if not periods and speed == "standard":
-            genai = matched or (None, None)
             no_times, no_prices = (None,) * 4, (None,) * 11
             rows.append((provider_id, model_raw, speed, *no_times, *genai, *no_prices, None, version, resolved_at))
-        for up in periods:
-            tiered = up.tier_threshold is not None
-            rows.append(
-                (
-                    provider_id,
-                    model_raw,
-                    speed,
-                    up.valid_from,
-                    up.valid_to,
-                    up.utc_time_from,
-                    up.utc_time_to,
-                    up.genai_provider_id,
-                    up.genai_model_id,
-                    *(float(up.effective(kind)) for kind, _ in _KINDS),
-                    up.tier_threshold,
-                    *(
-                        float(up.effective(kind, above_tier=True)) if tiered else None
-                        for kind, _ in _KINDS
-                    ),
-                    up.price_source,
-                    version,
-                    resolved_at,
-                )
-            )
+        for values in periods:
+            validity, rest = values[:4], values[4:]
+            rows.append((provider_id, model_raw, speed, *validity, *genai, *rest, version, resolved_at))
     return rows
 
 
@@ -627,12 +650,17 @@ def ensure_prices(
         return 0
     resolved_at = datetime.now(UTC).replace(tzinfo=None)
     rows = [row for p, m in missing for row in _rows_for(p, m, version, resolved_at)]
-    con.executemany(
-        "DELETE FROM model_prices WHERE provider_id IS NOT DISTINCT FROM ? AND model_raw = ?",
-        missing,
+    # One statement each, not one per row: DuckDB runs each statement of an
+    # executemany on its own, which costs more than the rows themselves.
+    pair_values = ", ".join(["(CAST(? AS VARCHAR), CAST(? AS VARCHAR))"] * len(missing))
+    con.execute(
+        f"DELETE FROM model_prices AS p USING (VALUES {pair_values}) AS t(provider_id, model_raw)"
+        " WHERE p.provider_id IS NOT DISTINCT FROM t.provider_id AND p.model_raw = t.model_raw",
+        [value for pair in missing for value in pair],
     )
-    placeholders = ", ".join("?" * len(rows[0]))
-    con.executemany(f"INSERT INTO model_prices ({_PRICE_COLUMNS}) VALUES ({placeholders})", rows)
+    row_values = ", ".join(["(" + ", ".join("?" * len(rows[0])) + ")"] * len(rows))
+    con.execute(f"INSERT INTO model_prices ({_PRICE_COLUMNS}) VALUES {row_values}",
+                [value for row in rows for value in row])
     return len(missing)
 
 

@@ -60,10 +60,29 @@ impl LineFormat for CodexRollout {
         decode_line(line, source, state, wanted)
     }
 
+    /// Most of a rollout's bytes are `response_item` lines (model output,
+    /// tool calls and their output), which never carry usage: Codex writes
+    /// the envelope's `type` first after the timestamp, so they are known by
+    /// their first few dozen bytes, and not searched for the needles.
+    fn may_matter(line: &[u8], has_needle: impl FnOnce() -> bool) -> bool {
+        envelope_type(line) != Some(b"response_item".as_slice()) && has_needle()
+    }
+
     /// Bare legacy rollouts (mid-2025) have no envelope and no usage.
     fn recognized(state: &CodexState) -> bool {
         state.thread_id.is_some() || state.total.is_some()
     }
+}
+
+/// The envelope's `type` of a line as Codex writes it
+/// (`{"timestamp":"…","type":"…",`); None for any other layout.
+fn envelope_type(line: &[u8]) -> Option<&[u8]> {
+    let rest = line.strip_prefix(b"{\"timestamp\":\"")?;
+    let rest = &rest[memchr::memchr(b'"', rest)? + 1..];
+    let rest = rest.strip_prefix(b",\"type\":\"")?;
+    let kind = &rest[..memchr::memchr(b'"', rest)?];
+    // Only a complete line is judged by its start; a cut one goes on to the needles.
+    (line.last() == Some(&b'}')).then_some(kind)
 }
 
 /// A thread's cumulative usage, in Codex's own terms.
@@ -491,6 +510,18 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn response_items_are_known_by_their_start() {
+        let item = r#"{"timestamp":"2026-02-23T11:40:25.000Z","type":"response_item","payload":{"type":"function_call_output","output":"{\"type\":\"token_count\"}"}}"#;
+        assert_eq!(envelope_type(item.as_bytes()), Some(&b"response_item"[..]));
+        assert!(!CodexRollout::may_matter(item.as_bytes(), || true));
+        // Other types, other layouts and cut lines are left to the needles.
+        assert!(CodexRollout::may_matter(TURN.as_bytes(), || true));
+        assert!(CodexRollout::may_matter(&item.as_bytes()[..60], || true));
+        assert!(CodexRollout::may_matter(br#"{"type":"response_item","timestamp":"x"}"#, || true));
+        assert!(!CodexRollout::may_matter(TURN.as_bytes(), || false));
     }
 
     #[test]

@@ -73,6 +73,13 @@ pub trait LineFormat: Sync {
         wanted: impl Fn(Id) -> bool,
     ) -> Result<Decoded, DecodeError>;
 
+    /// Whether a line may matter at all, given `has_needle` (the pre-filter:
+    /// one of `NEEDLES` occurs in it). A format whose lines say early what
+    /// they are may answer without searching the whole line.
+    fn may_matter(_line: &[u8], has_needle: impl FnOnce() -> bool) -> bool {
+        has_needle()
+    }
+
     /// Whether a file read from its start, ending in `state`, was in this
     /// format at all; one that was not (e.g. a legacy layout without usage) is
     /// counted as a skipped file, not as an error.

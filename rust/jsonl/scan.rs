@@ -289,7 +289,7 @@ impl Decoding {
                 "not a complete JSON object (truncated line?)".into()
             }
         };
-        if !how.finders.iter().any(|finder| finder.find(line).is_some()) {
+        if !F::may_matter(line, || how.finders.iter().any(|finder| finder.find(line).is_some())) {
             // Not worth a parse; a cut-off or garbage line still gets noticed.
             if line[0] != b'{' || line[line.len() - 1] != b'}' {
                 report.stats.skipped_lines += 1;
