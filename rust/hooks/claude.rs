@@ -179,6 +179,9 @@ fn decode_one(spooled: &Spooled, batch: &mut HookBatch) -> Result<Option<UsageEv
             Some(start)
         }
         "SessionEnd" => {
+            // A last read: Claude Code may write a response's final lines
+            // after the turn's Stop hook has been handled.
+            read_transcript("transcript_path");
             let mut end = event("session_end", per_payload(b"session_end"));
             end.detail = owned(&payload, "reason");
             Some(end)
@@ -216,7 +219,10 @@ mod tests {
                 "3",
                 r#"{"hook_event_name":"UserPromptSubmit","session_id":"s","prompt_id":"p1","prompt":"secret"}"#,
             ),
-            spooled("4", r#"{"hook_event_name":"SessionEnd","session_id":"s","reason":"other"}"#),
+            spooled(
+                "4",
+                r#"{"hook_event_name":"SessionEnd","session_id":"s","transcript_path":"/s.jsonl","reason":"other"}"#,
+            ),
             spooled(
                 "5",
                 r#"{"hook_event_name":"Stop","session_id":"s","transcript_path":"/t.jsonl","last_assistant_message":"secret"}"#,
@@ -229,7 +235,8 @@ mod tests {
         assert_eq!((batch.events[0].duration_ms, batch.events[0].success), (Some(28), Some(true)));
         assert_eq!((batch.events[1].duration_ms, batch.events[1].success), (Some(7), Some(false)));
         assert_eq!(batch.events[3].detail.as_deref(), Some("other"));
-        assert_eq!(batch.transcripts, [("/t.jsonl".to_owned(), None)]);
+        // Read at the end of a session too: lines may follow the last Stop.
+        assert_eq!(batch.transcripts, [("/s.jsonl".to_owned(), None), ("/t.jsonl".to_owned(), None)]);
         assert_eq!(batch.raws.len(), 6);
         assert!(batch.raws.iter().all(|r| !r.payload.contains("secret")));
     }
