@@ -25,7 +25,7 @@ RICH = CAPTURES / "claude-code" / "rich_http_json" / "transcripts"
 
 @pytest.fixture(scope="module")
 def big_tree(tmp_path_factory) -> tuple[Path, dict]:
-    """A generated 24 MB tree hard-linked into 40 folders: about 1 GB to read (so a backfill
+    """A generated 24 MB tree hard-linked into 80 folders: about 2 GB to read (so a backfill
     is still running when interrupted) for 24 MB of disk. Copies are the same calls, so the
     truth of one copy is the truth of all."""
     root = tmp_path_factory.mktemp("ctrl-c")
@@ -33,7 +33,7 @@ def big_tree(tmp_path_factory) -> tuple[Path, dict]:
     subprocess.run([sys.executable, str(REPO / "bench" / "generate.py"), "--out", str(corpus), "--size", "24MB"],
                    check=True, capture_output=True)
     tree = root / "projects"
-    for copy in range(40):
+    for copy in range(80):
         for path in (corpus / "projects").rglob("*.jsonl"):
             target = tree / f"copy{copy:02d}" / path.relative_to(corpus / "projects")
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -48,7 +48,9 @@ def test_ctrl_c_during_backfill_exits_quietly_and_keeps_the_store_consistent(big
     deadline = time.monotonic() + 60
     while not db_path.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
-    time.sleep(0.5)  # the store is open: reading has begun
+    # The store is made once reading has begun (a new store gets a head start),
+    # and copies read fast (their records are all seen before): interrupt soon.
+    time.sleep(0.05)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
