@@ -41,7 +41,9 @@ def big_tree(tmp_path_factory) -> tuple[Path, dict]:
     return tree, json.loads((corpus / "truth.json").read_text())
 
 
-def test_ctrl_c_during_backfill_exits_quietly_and_keeps_the_store_consistent(big_tree, db_path):
+# At once: while the new store is being made (its migrations); then while reading.
+@pytest.mark.parametrize("delay", [0.0, 0.05])
+def test_ctrl_c_during_backfill_exits_quietly_and_keeps_the_store_consistent(big_tree, db_path, delay):
     tree, truth = big_tree
     process = subprocess.Popen([sys.executable, "-m", "usagecore", "--db", str(db_path), "backfill", "claude",
                                 str(tree)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -50,7 +52,7 @@ def test_ctrl_c_during_backfill_exits_quietly_and_keeps_the_store_consistent(big
         time.sleep(0.02)
     # The store is made once reading has begun (a new store gets a head start),
     # and copies read fast (their records are all seen before): interrupt soon.
-    time.sleep(0.05)
+    time.sleep(delay)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr

@@ -62,6 +62,8 @@ def _open(ctx: click.Context, *, read_only: bool = False, what: str = "", locked
                 try:
                     store = Store.for_reading(path) if read_only else Store(path)
                 except (duckdb.Error, OSError) as err:
+                    if isinstance(err, duckdb.InterruptException):
+                        raise  # Ctrl-C (_ctrl_c_exits_quietly)
                     raise click.ClickException(f"cannot open store {path}: {err}") from err
                 with store:
                     yield store

@@ -3,6 +3,10 @@ add the next number. `schema_migrations` records what was applied."""
 
 from __future__ import annotations
 
+from contextlib import suppress
+
+import duckdb
+
 # The telemetry provider id of an event: the agent's own provider when the
 # agent billed its own account (Claude Code talks to Anthropic, Codex to its
 # built-in `openai` provider, OpenCode to OpenCode Zen), else the upstream id
@@ -383,7 +387,9 @@ def migrate(con) -> list[int]:
             con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
             done.append(version)
         con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
+    except BaseException:
+        # An interrupted query (Ctrl-C) has ended the transaction already.
+        with suppress(duckdb.Error):
+            con.execute("ROLLBACK")
         raise
     return done
