@@ -252,11 +252,11 @@ def test_backfill_without_a_source_includes_codex(tmp_path, isolated_home):
 
 
 def test_otlp_responses_share_no_key_with_the_rollout():
-    """Why a Codex response seen through OTLP and through the rollout stays two events
-    (README "One truth across paths"): the rollout names each response (`response_id`), but
-    Codex's `response.completed` log record carries only the thread, a millisecond timestamp,
-    the counts and the model; no response, turn or sequence id, and no trace context. Should a
-    Codex build add one, this fails and the merge can be built on it."""
+    """Why a Codex response seen through OTLP and through the rollout is paired on thread,
+    counts and time (pairing.py) rather than on an id: the rollout names each response
+    (`response_id`), but Codex's `response.completed` log record carries only the thread, a
+    millisecond timestamp, the counts and the model; no response, turn or sequence id, and no
+    trace context. Should a Codex build add one, this fails and the pairing can use it."""
     run = CAPTURES / "codex" / "exec_http_json"
     body = json.loads((run / "otlp" / "0002_v1_logs.json").read_text())
     completed = []

@@ -18,7 +18,7 @@ import pytest
 from otlp_captures import CODEX_RUNS, TOTALS, parts
 from test_otlp_store import query, store_parts
 
-from conftest import CAPTURES, run_cli, run_json
+from conftest import CAPTURES, run_json
 from usagecore import spool
 from usagecore.store import Store
 

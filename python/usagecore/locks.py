@@ -89,15 +89,17 @@ def is_locked(path: Path | str) -> bool:
     return False
 
 
-def _waiting_path(path: Path | str) -> str:
-    return str(path) + ".waiting"
+def _open_waiting(path: Path | str) -> int | None:
+    try:
+        return os.open(str(path) + ".waiting", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        return None
 
 
 def _knock(path: Path | str) -> int | None:
     """Say that we wait for `path`: a shared lock on its `.waiting` file."""
-    try:
-        fd = os.open(_waiting_path(path), os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError:
+    fd = _open_waiting(path)
+    if fd is None:
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -109,9 +111,8 @@ def _knock(path: Path | str) -> int | None:
 
 def has_waiters(path: Path | str) -> bool:
     """Whether somebody waits for the lock on `path` (see `_knock`)."""
-    try:
-        fd = os.open(_waiting_path(path), os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError:
+    fd = _open_waiting(path)
+    if fd is None:
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
