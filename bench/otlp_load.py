@@ -174,6 +174,21 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def threads_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) per thread name of a process: the Python
+    thread (the drain, in serve), the receiver's runtime, the spool writer."""
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue  # the thread ended
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def run_load(port: int, seconds: float, connections: int, rate: float, max_requests: int,
              on_tick=None) -> dict:
     """Send the load to `port` for `seconds` (at most `max_requests`); latencies
@@ -271,6 +286,7 @@ def bench_usagecore(seconds: float, connections: int, rate: float, max_requests:
     result = run_load(port, seconds, connections, rate, max_requests, tick)
     rss, peak = proc_memory(serve.pid)
     cpu = proc_cpu(serve.pid)
+    per_thread = threads_cpu(serve.pid)
     stopping = time.monotonic()
     serve.send_signal(signal.SIGTERM)
     _, err = serve.communicate(timeout=600)
@@ -285,7 +301,10 @@ def bench_usagecore(seconds: float, connections: int, rate: float, max_requests:
     stored_points = con.execute("SELECT count(*) FROM otel_metric_points").fetchone()[0]
     messages = con.execute("SELECT count(*) FROM usage_events WHERE event_type = 'message'").fetchone()[0]
     con.close()
+    acknowledged = max(1, result["requests"])
     result.update({
+        "cpu_us_per_request": round(cpu / acknowledged * 1e6, 1),
+        "threads_us_per_request": {name: round(s / acknowledged * 1e6, 1) for name, s in sorted(per_thread.items())},
         "cpu_s": round(cpu, 2), "rss_mb": round(rss / 2**20, 1), "peak_rss_mb": round(peak / 2**20, 1),
         "stop_s": round(stop_s, 2), "stored_log_records": stored_logs, "stored_points": stored_points, "message_events": messages,
         "lost": result["acknowledged_log_records"] - stored_logs + result["acknowledged_points"] - stored_points,
@@ -310,7 +329,8 @@ def bench_otelcol(seconds: float, connections: int, rate: float, max_requests: i
     cpu = proc_cpu(collector.pid)
     collector.send_signal(signal.SIGTERM)
     collector.wait(timeout=60)
-    result.update({"cpu_s": round(cpu, 2), "rss_mb": round(rss / 2**20, 1), "peak_rss_mb": round(peak / 2**20, 1)})
+    result.update({"cpu_us_per_request": round(cpu / max(1, result["requests"]) * 1e6, 1),
+                   "cpu_s": round(cpu, 2), "rss_mb": round(rss / 2**20, 1), "peak_rss_mb": round(peak / 2**20, 1)})
     return result
 
 

@@ -291,13 +291,18 @@ def drain_lock_path(root: Path | None = None) -> Path:
 
 def drain_pending(db_path: Path, summary: DrainSummary, *, root: Path | None = None, keep_content: bool = False,
                   lock_timeout: float | None = None, before: str | None = None,
-                  session: StoreSession | None = None) -> None:
+                  session: StoreSession | None = None, pause: Callable[[], bool] | None = None) -> None:
     """Store everything pending (that arrived before `before`), batch by batch.
     For a caller that holds the drain lock (`drain` below, or `usagecore serve`
-    for as long as it runs, with the store held in `session`)."""
+    for as long as it runs, with the store held in `session`). `pause`, if
+    given, is called before each batch and says whether to go on (`usagecore
+    serve` waits there while its receiver needs the CPU, and stops when it
+    is told to)."""
     timeout = locks.DEFAULT_TIMEOUT_S if lock_timeout is None else lock_timeout
     spool.recover(root)
-    while _drain_pass(db_path, root, keep_content, summary, timeout, before, session):
+    while pause is None or pause():
+        if not _drain_pass(db_path, root, keep_content, summary, timeout, before, session):
+            break
         # The store is free between batches; without a pause the next batch
         # took it back first every time, for as long as hooks kept coming, and
         # a report or backfill waiting its turn gave up. Let waiters in.

@@ -4,8 +4,9 @@ while it runs.
 The receiver itself is Rust (rust/server: OTLP/HTTP and OTLP/gRPC on a tokio
 runtime of its own thread); it acknowledges a request once it is durable in
 the spool. This process drains the spool into the store every second, hook
-payloads included, holding `drain.lock` for as long as it runs (so hooks start
-no drains of their own) and the store from one batch to the next until
+payloads included (behind the receiver while it is under load: `Deferral`),
+holding `drain.lock` for as long as it runs (so hooks start no drains of
+their own) and the store from one batch to the next until
 somebody else waits for it (`drain.StoreSession`: `report`, `sql`, `backfill`
 and `collect` take turns with it instead of failing). SIGTERM or SIGINT: stop
 accepting, finish the requests in flight, store everything that was
@@ -125,6 +126,80 @@ def _drain_in_background() -> None:
         pass  # not Linux: the drain keeps the process's priority
 
 
+# The drain stores behind the receiver: an acknowledgement needs only the
+# spool. While the receiver is under load and the machine has no core to
+# spare, the drain waits between batches and leaves the CPU to the receiver,
+# but never longer than this behind the oldest request waiting in the spool:
+# a burst is received at the receiver's own pace and stored right after it;
+# under sustained load, storing keeps up at the cost of receiving.
+DEFER_MAX_S = 30.0
+# Under load: the receiver's threads used this much of a core since the last
+# look. No core to spare: less than a whole one was idle (the drain is one
+# thread: with less than a core idle, running it takes the CPU of others).
+RECEIVER_BUSY_CORES = 0.1
+SPARE_CORES = 1.0
+DEFER_POLL_S = 0.1
+
+
+def _cpu_idle_and_total() -> tuple[int, int]:
+    """Idle and total CPU time of the machine so far (/proc/stat, in ticks)."""
+    try:
+        with open("/proc/stat", "rb") as stat:
+            fields = [int(f) for f in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return 0, 0
+    return fields[3] + fields[4], sum(fields)
+
+
+class Deferral:
+    """`pause()` before each drain batch: wait while the receiver needs the
+    CPU (see DEFER_MAX_S). The receiver's CPU is the process's minus this
+    thread's (the drain runs here, DuckDB with one thread in it)."""
+
+    def __init__(self, root: Path, stop: threading.Event, session: drain.StoreSession):
+        self.root, self.stop, self.session = root, stop, session
+        self.cores = os.cpu_count() or 1
+        self._sample = self._now()
+
+    @staticmethod
+    def _now() -> tuple[float, float, float, int, int]:
+        return (time.monotonic(), time.process_time(), time.thread_time(), *_cpu_idle_and_total())
+
+    def receiver_needs_cpu(self) -> bool:
+        before, now = self._sample, self._now()
+        self._sample = now
+        wall = now[0] - before[0]
+        if wall <= 0 or now[4] <= before[4]:
+            return False
+        drain_cores = (now[2] - before[2]) / wall
+        receiver_cores = (now[1] - before[1]) / wall - drain_cores
+        spare_cores = self.cores * (now[3] - before[3]) / (now[4] - before[4])
+        return receiver_cores >= RECEIVER_BUSY_CORES and spare_cores < SPARE_CORES
+
+    def _behind_s(self) -> float:
+        oldest = spool.pending(self.root, limit=1)
+        try:
+            return (time.time_ns() - int(oldest[0].name.split("-", 1)[0])) / 1e9 if oldest else 0.0
+        except ValueError:
+            return DEFER_MAX_S  # a name we did not write: store it now
+
+    def pause(self) -> bool:
+        """Wait while the receiver needs the CPU; whether to store the next
+        batch now (not once `serve` is told to stop: it stops receiving
+        first, then stores the rest)."""
+        if not self.receiver_needs_cpu():
+            return not self.stop.is_set()
+        quiet = 0
+        # Once deferring, a single quiet look (another process took the CPU
+        # for a moment) does not end it: two in a row do.
+        while quiet < 2 and not self.stop.is_set() and self._behind_s() < DEFER_MAX_S:
+            # Whoever waits for the store gets it meanwhile.
+            self.session.give_way()
+            self.stop.wait(DEFER_POLL_S)
+            quiet = 0 if self.receiver_needs_cpu() else quiet + 1
+        return not self.stop.is_set()
+
+
 def _prepare_store(db_path: Path) -> None:
     """Create or migrate the store before listening: from the moment `serve`
     answers, `report` and `sql` find a store to read."""
@@ -176,11 +251,12 @@ def serve(db_path: Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_HTTP_P
                     } if threading.current_thread() is threading.main_thread() else {}
         _drain_in_background()
         trim = _malloc_trim()
+        deferral = Deferral(root, stop, session)
         try:
             if ready:
                 ready(state)
             while not stop.is_set():
-                _drain_now(db_path, root, keep_content, summary, session)
+                _drain_now(db_path, root, keep_content, summary, session, pause=deferral.pause)
                 session.let_go()
                 # What the batch and the store's indexes took is free now;
                 # without this glibc kept most of it (100 MB at a 345,000-event
@@ -208,11 +284,11 @@ def serve(db_path: Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_HTTP_P
 
 
 def _drain_now(db_path: Path, root: Path, keep_content: bool, summary: drain.DrainSummary,
-               session: drain.StoreSession, final: bool = False) -> None:
+               session: drain.StoreSession, final: bool = False, pause: Callable[[], bool] | None = None) -> None:
     """Store what is waiting; a busy store or a failing one is retried next time
     (the payloads stay in the spool), except at the end, where it is said."""
     try:
-        drain.drain_pending(db_path, summary, root=root, keep_content=keep_content, session=session)
+        drain.drain_pending(db_path, summary, root=root, keep_content=keep_content, session=session, pause=pause)
     except (locks.Busy, drain.StoreFailed) as err:
         session.close()
         print(f"usagecore serve: {err}; the payloads stay in the spool"

@@ -113,6 +113,33 @@ fn success(signal: Signal, encoding: Encoding, rejected: i64, message: Option<St
     reply(StatusCode::OK, encoding, body)
 }
 
+/// Bodies up to this size, uncompressed, are decoded on the serving thread
+/// (a Claude Code export is a few KiB; decoding one takes microseconds).
+const INLINE_BODY_BYTES: usize = 64 << 10;
+
+/// Decompress and decode a body: the bytes to spool and the rejected records
+/// (count and why), or the status and message of an error response.
+fn unpack(
+    signal: Signal,
+    encoding: Encoding,
+    compression: Compression,
+    body: Bytes,
+    limit: usize,
+) -> Result<(Vec<u8>, i64, Option<String>), (StatusCode, String)> {
+    let decoded_body = match decompress(compression, Vec::from(body), limit) {
+        Ok(bytes) => bytes,
+        Err(e @ BodyError::TooLarge { .. }) => return Err((StatusCode::PAYLOAD_TOO_LARGE, e.to_string())),
+        Err(e) => return Err((StatusCode::BAD_REQUEST, e.to_string())),
+    };
+    match decode(signal, encoding, &decoded_body) {
+        Ok(request) => {
+            let (rejected, why) = rejections(&request);
+            Ok((decoded_body, rejected, why))
+        }
+        Err(e) => Err((StatusCode::BAD_REQUEST, e.to_string())),
+    }
+}
+
 fn header(request: &Request<Incoming>, name: hyper::header::HeaderName) -> Option<&str> {
     request.headers().get(name).and_then(|v| v.to_str().ok())
 }
@@ -182,16 +209,20 @@ async fn answer(request: Request<Incoming>, shared: &Shared) -> Reply {
     };
     let received_at_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
     let limit = shared.limits.max_decompressed_bytes;
-    let decoded_body = match decompress(compression, body.to_vec(), limit) {
-        Ok(bytes) => bytes,
-        Err(e @ BodyError::TooLarge { .. }) => {
-            return error(StatusCode::PAYLOAD_TOO_LARGE, encoding, e.to_string())
+    let inline = compression == Compression::None && body.len() <= INLINE_BODY_BYTES;
+    let unpacked = if inline {
+        unpack(signal, encoding, compression, body, limit)
+    } else {
+        // One thread serves every connection (mod.rs): a large body, or a
+        // compressed one (up to `limit` once inflated), is decoded beside it.
+        match tokio::task::spawn_blocking(move || unpack(signal, encoding, compression, body, limit)).await {
+            Ok(unpacked) => unpacked,
+            Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, encoding, "decoding failed"),
         }
-        Err(e) => return error(StatusCode::BAD_REQUEST, encoding, e.to_string()),
     };
-    let (rejected, why) = match decode(signal, encoding, &decoded_body) {
-        Ok(request) => rejections(&request),
-        Err(e) => return error(StatusCode::BAD_REQUEST, encoding, e.to_string()),
+    let (decoded_body, rejected, why) = match unpacked {
+        Ok(unpacked) => unpacked,
+        Err((status, message)) => return error(status, encoding, message),
     };
     let part = Part {
         path: signal.path(),
