@@ -143,12 +143,11 @@ COLUMNS = {
 PRIMARY_KEYS = {
     "configured_providers": ["provider_id"],
     "provider_links": ["telemetry_provider_id"],
-    # otel_events and otel_metric_points: none since migration 9 (live/otlp.py dedups them).
+    # otel_events and otel_metric_points: none since migration 9 (live/otlp.py dedups them),
+    # usage_events and usage_raw_events none since migration 10 (store.py dedups them).
     "otel_metric_series": ["series_id"],
     "otel_spans": ["span_key"],
     "paired_events": ["dropped_event_id"],
-    "usage_events": ["event_id"],
-    "usage_raw_events": ["raw_event_id"],
     "file_cursors": ["path"],
     "schema_migrations": ["version"],
 }
@@ -261,9 +260,7 @@ def test_defaults_apply(blank_db):
         "cache_write_1h_tokens, total_tokens, cost_usd, cost_source, requests, is_sidechain "
         "FROM usage_events").fetchone()
     assert row == (0, 0, 0, 0, 0, 0, 0, None, "unknown", 0, False)
-    with pytest.raises(duckdb.ConstraintException):
-        con.execute("INSERT INTO usage_events (event_id, occurred_at, event_type, source_system, source_channel) "
-                    "VALUES ('e1', TIMESTAMPTZ '2026-01-02 00:00:00+00', 'message', 'claude_code', 'jsonl')")
+    # A second row of one id is kept out by store.Writer, not by a key (migration 10).
     with pytest.raises(duckdb.ConstraintException):
         con.execute("INSERT INTO usage_events (event_id, event_type, source_system, source_channel) "
                     "VALUES ('e2', 'message', 'claude_code', 'jsonl')")

@@ -54,3 +54,57 @@ def test_a_failure_inside_add_events_surfaces_as_itself(tmp_path, monkeypatch):
                 writer.add_events(batch["events"])
         assert "no_such_table" in str(failure.value)
         assert store.con.execute("SELECT count(*) FROM usage_events").fetchone()[0] == 0
+
+
+def test_ids_stay_unique_across_transactions_and_within_a_batch(tmp_path):
+    """No primary key holds the ids since migration 10: the writer does. The
+    same calls again, in the same transaction or a later one, merge."""
+    root = tmp_path / "projects"
+    shutil.copytree(RICH, root)
+    batch = _read(root)
+    with Store(tmp_path / "s.duckdb") as store:
+        for _ in range(2):
+            with store.transaction("claude_code") as writer:
+                writer.add_raws(batch["raws"])
+                writer.add_raws(batch["raws"])
+                result = writer.add_events(batch["events"])
+        assert (result.new_events, result.merged_events) == (0, 6)
+        assert store.con.execute(TOTALS).fetchone() == (6, 21066, 252, 21198)
+        for table, key, expected in (("usage_events", "event_id", 6),
+                                     ("usage_raw_events", "raw_event_id", batch["raws"].num_rows)):
+            assert store.con.execute(f"SELECT count(*), count(DISTINCT {key}) FROM {table}"
+                                     ).fetchone() == (expected, expected)
+
+
+def test_a_store_from_before_migration_10_keeps_its_rows(tmp_path):
+    """Migration 10 rebuilds the canonical tables without their keys; what
+    they held comes through, and writing the same calls again merges."""
+    from usagecore.migrations import MIGRATIONS, USAGE_EVENTS, USAGE_RAW_EVENTS
+
+    root = tmp_path / "projects"
+    shutil.copytree(RICH, root)
+    path = tmp_path / "s.duckdb"
+    with Store(path) as store:
+        with store.transaction("claude_code") as writer:
+            writer.add_raws(_read(root)["raws"])
+            writer.add_events(_read(root)["events"])
+        before = store.con.execute("SELECT * FROM usage_events ORDER BY event_id").fetchall()
+        raws = store.con.execute("SELECT count(*) FROM usage_raw_events").fetchone()[0]
+        # Back to the tables as migration 9 left them: with their primary keys.
+        for table, ddl in (("usage_raw_events", USAGE_RAW_EVENTS), ("usage_events", USAGE_EVENTS)):
+            store.con.execute(ddl.replace(f"TABLE {table} (", f"TABLE {table}_old ("))
+            store.con.execute(f"INSERT INTO {table}_old SELECT * FROM {table}")
+            store.con.execute(f"DROP TABLE {table}")
+            store.con.execute(f"ALTER TABLE {table}_old RENAME TO {table}")
+        store.con.execute("DELETE FROM schema_migrations WHERE version = 10")
+        assert MIGRATIONS[-1][0] == 10
+    with Store(path) as store:
+        keys = store.con.execute("SELECT count(*) FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' "
+                                 "AND table_name IN ('usage_events', 'usage_raw_events')").fetchone()[0]
+        assert keys == 0
+        assert store.con.execute("SELECT * FROM usage_events ORDER BY event_id").fetchall() == before
+        with store.transaction("claude_code") as writer:
+            writer.add_raws(_read(root)["raws"])
+            writer.add_events(_read(root)["events"])
+        assert store.con.execute("SELECT * FROM usage_events ORDER BY event_id").fetchall() == before
+        assert store.con.execute("SELECT count(*) FROM usage_raw_events").fetchone()[0] == raws

@@ -146,6 +146,73 @@ OTEL_EVENTS = """
         );
 """
 
+# The canonical tables as migrations 1, 2 and 4 left them (migration 10 rebuilds them).
+USAGE_RAW_EVENTS = """
+        CREATE TABLE usage_raw_events (
+            raw_event_id   VARCHAR PRIMARY KEY,
+            source_system  VARCHAR NOT NULL,
+            source_channel VARCHAR NOT NULL,
+            received_at    TIMESTAMPTZ NOT NULL,
+            occurred_at    TIMESTAMPTZ,
+            account_id     VARCHAR,
+            source_ref     VARCHAR,
+            payload        VARCHAR USING COMPRESSION zstd  -- compact JSON text; zstd: large, rarely read, cheap to write
+        );
+"""
+USAGE_EVENTS = """
+        CREATE TABLE usage_events (
+            event_id              VARCHAR PRIMARY KEY,
+            raw_event_id          VARCHAR,
+            occurred_at           TIMESTAMPTZ NOT NULL,
+            event_type            VARCHAR NOT NULL,
+            source_system         VARCHAR NOT NULL,
+            source_channel        VARCHAR NOT NULL,
+            provider_id           VARCHAR,
+            account_id            VARCHAR,
+            model_raw             VARCHAR,
+            model                 VARCHAR,
+            input_tokens          BIGINT NOT NULL DEFAULT 0,
+            output_tokens         BIGINT NOT NULL DEFAULT 0,
+            reasoning_tokens      BIGINT NOT NULL DEFAULT 0,
+            cache_read_tokens     BIGINT NOT NULL DEFAULT 0,
+            cache_write_tokens    BIGINT NOT NULL DEFAULT 0,
+            cache_write_1h_tokens BIGINT NOT NULL DEFAULT 0,
+            total_tokens          BIGINT NOT NULL DEFAULT 0,
+            cost_usd              DOUBLE,
+            cost_source           VARCHAR NOT NULL DEFAULT 'unknown',
+            requests              INTEGER NOT NULL DEFAULT 0,
+            session_id            VARCHAR,
+            turn_id               VARCHAR,
+            message_id            VARCHAR,
+            request_id            VARCHAR,
+            tool_call_id          VARCHAR,
+            tool_name             VARCHAR,
+            project               VARCHAR,
+            agent_id              VARCHAR,
+            user_id               VARCHAR,
+            is_sidechain          BOOLEAN NOT NULL DEFAULT false,
+            client_version        VARCHAR,
+            git_branch            VARCHAR,
+            duration_ms           BIGINT,
+            success               BOOLEAN,
+            detail                VARCHAR,
+            speed                 VARCHAR
+        );
+"""
+
+
+def _without_primary_key(table: str, ddl: str, suffix: str) -> str:
+    """SQL rebuilding `table` (its CREATE TABLE as it is: `ddl`) with its
+    primary key a plain NOT NULL column: DuckDB cannot drop a constraint."""
+    return (
+        ddl.replace(f"CREATE TABLE {table} (", f"CREATE TABLE {table}_{suffix} (").replace("PRIMARY KEY", "NOT NULL")
+        + f"""
+        INSERT INTO {table}_{suffix} SELECT * FROM {table};
+        DROP TABLE {table};
+        ALTER TABLE {table}_{suffix} RENAME TO {table};
+        """
+    )
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
         1,
@@ -354,15 +421,18 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         # `usagecore serve` grew by as the store grew. Their ids include the
         # record's times, so live/otlp.py looks for a stored duplicate among
         # the rows of the same times (zone maps skip the rest) instead.
-        "".join(
-            ddl.replace(f"CREATE TABLE {table} (", f"CREATE TABLE {table}_v9 (").replace("PRIMARY KEY", "NOT NULL")
-            + f"""
-        INSERT INTO {table}_v9 SELECT * FROM {table};
-        DROP TABLE {table};
-        ALTER TABLE {table}_v9 RENAME TO {table};
-        """
-            for table, ddl in (("otel_events", OTEL_EVENTS), ("otel_metric_points", OTEL_METRIC_POINTS))
-        ),
+        _without_primary_key("otel_events", OTEL_EVENTS, "v9")
+        + _without_primary_key("otel_metric_points", OTEL_METRIC_POINTS, "v9"),
+    ),
+    (
+        10,
+        "usage events and raw records without primary-key indexes",
+        # The same for the canonical tables: their indexes were what serve
+        # still grew by, and building them a third of a first backfill's
+        # store time. store.py keeps ids unique: it looks for the stored
+        # rows of a batch's ids (a scan of one column) and merges or skips those.
+        _without_primary_key("usage_raw_events", USAGE_RAW_EVENTS, "v10")
+        + _without_primary_key("usage_events", USAGE_EVENTS, "v10"),
     ),
 ]
 

@@ -51,11 +51,11 @@ DESCRIPTIVE_COLUMNS = (
 )
 
 
-def _event_insert_sql(price_sql: str) -> str:
-    """INSERT of `new_events`, priced as they go in; `price_sql` gives each
-    event's `model_prices` row as a struct (prices.price_lookup_sql)."""
+def _priced_events_sql(price_sql: str) -> str:
+    """`new_events` as stored rows, priced; `price_sql` gives each event's
+    `model_prices` row as a struct (prices.price_lookup_sql)."""
     return (
-        "INSERT INTO usage_events BY NAME SELECT e.* EXCLUDE (p, cost) REPLACE ("
+        "SELECT e.* EXCLUDE (p, cost) REPLACE ("
         "CASE WHEN e.cost_source = 'reported' THEN e.cost_usd ELSE e.cost END AS cost_usd, "
         "CASE WHEN e.cost_source = 'reported' THEN 'reported' "
         "WHEN e.cost IS NOT NULL THEN 'calculated' ELSE 'unknown' END AS cost_source) "
@@ -69,16 +69,17 @@ def _event_insert_sql(price_sql: str) -> str:
 LATEST_WINS_SOURCES = ("opencode",)
 
 
-def _event_conflict_sql() -> str:
-    """The merge of an event already stored: the rules of rust/dedup.rs."""
+def _event_merge_sql() -> str:
+    """The merge of events already stored (`stored`) with their new sightings
+    in `priced_events` (`excluded`): the rules of rust/dedup.rs."""
     latest = "excluded.source_system IN (" + ", ".join(f"'{s}'" for s in LATEST_WINS_SOURCES) + ")"
     earlier = (
-        "(excluded.occurred_at < occurred_at OR "
-        "(excluded.occurred_at = occurred_at AND excluded.raw_event_id < raw_event_id))"
+        "(excluded.occurred_at < stored.occurred_at OR "
+        "(excluded.occurred_at = stored.occurred_at AND excluded.raw_event_id < stored.raw_event_id))"
     )
 
     def merged(column: str) -> str:
-        return f"CASE WHEN {latest} THEN excluded.{column} ELSE greatest({column}, excluded.{column}) END"
+        return f"CASE WHEN {latest} THEN excluded.{column} ELSE greatest(stored.{column}, excluded.{column}) END"
 
     sets = [f"{c} = {merged(c)}" for c in TOKEN_COLUMNS]
     # Summed as HUGEINT and capped, like Rust's saturating total: absurd counts must
@@ -88,34 +89,45 @@ def _event_conflict_sql() -> str:
         for c in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
     ) + ", 9223372036854775807) AS BIGINT)")
     sets.append(f"occurred_at = CASE WHEN {latest} THEN excluded.occurred_at "
-                "ELSE least(occurred_at, excluded.occurred_at) END")
-    sets.append(f"raw_event_id = CASE WHEN {latest} OR {earlier} THEN excluded.raw_event_id ELSE raw_event_id END")
+                "ELSE least(stored.occurred_at, excluded.occurred_at) END")
+    sets.append(f"raw_event_id = CASE WHEN {latest} OR {earlier} THEN excluded.raw_event_id "
+                "ELSE stored.raw_event_id END")
     sets += [
-        f"{c} = CASE WHEN {latest} OR {earlier} THEN coalesce(excluded.{c}, {c}) ELSE coalesce({c}, excluded.{c}) END"
+        f"{c} = CASE WHEN {latest} OR {earlier} THEN coalesce(excluded.{c}, stored.{c}) "
+        f"ELSE coalesce(stored.{c}, excluded.{c}) END"
         for c in DESCRIPTIVE_COLUMNS
     ]
-    sets.append("source_channel = CASE WHEN {latest} THEN excluded.source_channel ELSE source_channel END"
-                .format(latest=latest))
-    sets.append("is_sidechain = is_sidechain AND excluded.is_sidechain")
+    sets.append(f"source_channel = CASE WHEN {latest} THEN excluded.source_channel ELSE stored.source_channel END")
+    sets.append("is_sidechain = stored.is_sidechain AND excluded.is_sidechain")
     # Only agent-reported costs survive a merge; calculated ones are redone
     # from the merged tokens by prices.apply_costs.
     sets.append(
         f"cost_usd = CASE WHEN {latest} AND excluded.cost_source = 'reported' THEN excluded.cost_usd "
         f"WHEN {latest} THEN NULL "
-        "WHEN cost_source = 'reported' AND excluded.cost_source = 'reported' "
-        "THEN greatest(cost_usd, excluded.cost_usd) "
+        "WHEN stored.cost_source = 'reported' AND excluded.cost_source = 'reported' "
+        "THEN greatest(stored.cost_usd, excluded.cost_usd) "
         "WHEN excluded.cost_source = 'reported' THEN excluded.cost_usd "
-        "WHEN cost_source = 'reported' THEN cost_usd END"
+        "WHEN stored.cost_source = 'reported' THEN stored.cost_usd END"
     )
     sets.append(
         f"cost_source = CASE WHEN {latest} THEN (CASE WHEN excluded.cost_source = 'reported' "
         "THEN 'reported' ELSE 'unknown' END) "
-        "WHEN 'reported' IN (cost_source, excluded.cost_source) THEN 'reported' ELSE 'unknown' END"
+        "WHEN 'reported' IN (stored.cost_source, excluded.cost_source) THEN 'reported' ELSE 'unknown' END"
     )
-    return " ON CONFLICT (event_id) DO UPDATE SET " + ", ".join(sets)
+    return ("UPDATE usage_events AS stored SET " + ", ".join(sets)
+            + " FROM priced_events AS excluded WHERE stored.event_id = excluded.event_id")
 
 
-_EVENT_CONFLICT_SQL = _event_conflict_sql()
+_EVENT_MERGE_SQL = _event_merge_sql()
+
+# The rows of `table` whose ids are not stored yet. The ids are unique (no
+# primary key since migration 10: DuckDB holds a key's index whole in memory),
+# so instead of an index this looks for the batch's ids in one column of the
+# table: the batch's ids are the hash table, the stored ones stream past it.
+def _unstored_sql(table: str, key: str, batch: str) -> str:
+    return (f"(SELECT * FROM {batch} WHERE {key} NOT IN "
+            f"(SELECT {key} FROM {table} WHERE {key} IN (SELECT {key} FROM {batch})))")
+
 
 # A side chain may replay a main-chain message under another request id
 # (docs/formats-claude-code.md §C.4 rule 3); across transactions and runs the store drops the replay.
@@ -330,18 +342,24 @@ class Writer:
         """Insert raw records (an Arrow table; `rows`: only `(offset, count)` of
         them); ones already stored are kept as they are.
         `origin`: the Rust reader they came from (see `_plain_insert`)."""
-        on_conflict = "" if self._plain_insert("usage_raw_events", origin) else " ON CONFLICT DO NOTHING"
+        plain = self._plain_insert("usage_raw_events", origin)
         with _registered(self.con, "new_raws", raws):
-            if rows is None:
-                self.con.execute("INSERT INTO usage_raw_events BY NAME SELECT * FROM new_raws" + on_conflict)
-                return
-            # The parts of a table must be the same whatever the insertion order
-            # setting (Store.bulk leaves it off), and sorting would hold the table.
-            kept = self.con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
-            self.con.execute("SET preserve_insertion_order = true")
-            self.con.execute("INSERT INTO usage_raw_events BY NAME SELECT * FROM new_raws "
-                             f"LIMIT {int(rows[1])} OFFSET {int(rows[0])}" + on_conflict)
-            self.con.execute(f"SET preserve_insertion_order = {bool(kept)}")
+            batch = "new_raws"
+            if rows is not None:
+                # The parts of a table must be the same whatever the insertion order
+                # setting (Store.bulk leaves it off), and sorting would hold the table.
+                kept = self.con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
+                self.con.execute("SET preserve_insertion_order = true")
+                batch = f"(SELECT * FROM new_raws LIMIT {int(rows[1])} OFFSET {int(rows[0])})"
+            if not plain:
+                if origin is None:
+                    # Records of several payloads (a drain) may repeat one another;
+                    # one reader's are unique.
+                    batch = f"(SELECT DISTINCT ON (raw_event_id) * FROM {batch})"
+                batch = _unstored_sql("usage_raw_events", "raw_event_id", batch)
+            self.con.execute(f"INSERT INTO usage_raw_events BY NAME SELECT * FROM {batch}")
+            if rows is not None:
+                self.con.execute(f"SET preserve_insertion_order = {bool(kept)}")
 
     def add_cursors(self, cursors: Any, source_system: str | None = None) -> None:
         """Record how far files were read: an Arrow table of `file_cursors`
@@ -395,13 +413,17 @@ class Writer:
             pairs = con.execute("SELECT DISTINCT provider_id, model_raw FROM new_events").fetchall()
             prices.ensure_prices(con, pairs)
             price_sql, params = prices.price_lookup_sql(con, "timezone('UTC', e.occurred_at)")
+            priced = _priced_events_sql(price_sql)
             if self._plain_insert("usage_events", origin):
                 # Only rows of this origin are stored: no other path to pair with.
-                con.execute(_event_insert_sql(price_sql), params)
+                con.execute("INSERT INTO usage_events BY NAME " + priced, params)
                 return WriteResult(total, 0, 0)
             before = self._count("usage_events")
-            con.execute(_event_insert_sql(price_sql) + _EVENT_CONFLICT_SQL, params)
-            merged = total - (self._count("usage_events") - before)
+            con.execute("CREATE OR REPLACE TEMP TABLE priced_events AS " + priced, params)
+            merged = con.execute(_EVENT_MERGE_SQL).fetchall()[0][0]
+            con.execute("INSERT INTO usage_events BY NAME SELECT * FROM "
+                        + _unstored_sql("usage_events", "event_id", "priced_events"))
+            con.execute("DROP TABLE priced_events")
             if merged:
                 prices.apply_costs(
                     con, "e.cost_source = 'unknown' AND e.event_id IN (SELECT event_id FROM new_events)"
