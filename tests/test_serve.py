@@ -213,3 +213,29 @@ def test_reports_take_turns_with_serve_under_load(db_path, isolated_home):
         code, err = serve.stop()
     assert code == 0, err
     assert query(db_path, "SELECT count(*) FROM otel_events") == [(len(sent),)]
+
+
+def test_drain_told_to_stop_leaves_the_rest_in_the_spool(db_path, monkeypatch):
+    """serve's drain asks before each batch whether to go on (it waits there
+    while the receiver needs the CPU, and stops there on SIGTERM, to stop
+    receiving first): what it did not store stays in the spool, and the next
+    drain stores all of it once."""
+    from usagecore import drain, spool
+
+    monkeypatch.setattr(drain, "BATCH_FILES", 1)
+    for seq in range(3):
+        spool.write("otlp", "otlp", _log_body(seq), path="/v1/logs", content_type="application/json",
+                    account_id=None)
+    asked = []
+
+    def pause() -> bool:
+        asked.append(len(spool.pending()))
+        return len(asked) == 1
+
+    summary = drain.DrainSummary()
+    drain.drain_pending(db_path, summary, pause=pause)
+    assert asked == [3, 2] and summary.payloads == 1 and len(spool.pending()) == 2
+    drain.drain_pending(db_path, summary)
+    assert spool.pending() == [] and summary.payloads == 3
+    assert query(db_path, "SELECT json_extract(attributes, '$.seq')::INT AS s, count(*) FROM otel_events "
+                          "GROUP BY s ORDER BY s") == [(0, 1), (1, 1), (2, 1)]
