@@ -1,7 +1,7 @@
 //! Durable hand-off of received requests into the shared spool of
 //! `usagecore.spool`, with group commit into append-only segments.
 //!
-//! Each writer thread appends the requests waiting for it to its open segment
+//! A writer thread appends the requests waiting for it to its open segment
 //! in `tmp/` and syncs the file once for all of them (group commit); only
 //! then are they acknowledged. A segment is closed — synced, renamed into
 //! `new/`, the folder synced — when it is old (`rotate_after`) or large
@@ -60,13 +60,18 @@ pub enum Refused {
 pub struct Limits {
     /// Requests waiting for the writers, all writers together.
     pub queue: usize,
-    /// Writer threads, each appending to and syncing its own segment. One:
-    /// it groups everything that waits while it syncs, so a sync (a VM exit
-    /// and a context switch, most of the writer's CPU) serves as many
-    /// requests as possible. Four writers each syncing the few requests
-    /// they got took twice the CPU per request (55 against 26 µs at peak)
-    /// for the same throughput.
+    /// Writer threads, each appending to and syncing its own segment. A
+    /// request goes to the first writer that is idle or has been syncing
+    /// for less than `slow_sync` (`Spool::submit`): while syncs are quick,
+    /// one writer takes everything, in groups as large as possible (a sync,
+    /// mostly a VM exit and a context switch, is most of a writer's CPU:
+    /// spreading requests over four writers took twice the CPU per request,
+    /// 55 against 26 µs at peak); when the disk is slow (other processes
+    /// writing), the next writer syncs beside it, so a slow sync does not
+    /// hold up everybody.
     pub writers: usize,
+    /// How long a sync may take before requests go to the next writer.
+    pub slow_sync: Duration,
     /// Segments waiting for the drain before requests get 503 and `Retry-After`:
     /// rotated four times a second per busy writer.
     pub max_pending_files: u64,
@@ -80,7 +85,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             queue: 4096,
-            writers: 1,
+            writers: 4,
+            slow_sync: Duration::from_micros(500),
             max_pending_files: 2_000,
             max_file_bytes: 8 << 20,
             rotate_after: Duration::from_millis(250),
@@ -88,16 +94,21 @@ impl Default for Limits {
     }
 }
 
-/// A writer's queue and how many requests wait in it.
+/// A writer's queue, how many requests wait in it, and since when (in
+/// `Spool::clock` nanoseconds, plus one) it has been writing and syncing a
+/// group (0: it is not).
 struct Lane {
     jobs: SyncSender<Job>,
     waiting: Arc<AtomicUsize>,
+    busy_since: Arc<AtomicU64>,
 }
 
 /// The sending side, shared by the HTTP and gRPC servers.
 #[derive(Clone)]
 pub struct Spool {
     lanes: Arc<Vec<Lane>>,
+    clock: Instant,
+    slow_sync_ns: u64,
     pending_files: Arc<AtomicU64>,
     max_pending_files: u64,
     pub stats: Arc<SpoolStats>,
@@ -119,12 +130,16 @@ impl Spool {
         let writers = limits.writers.max(1);
         let pending_files = Arc::new(AtomicU64::new(count_files(&dir.join("new"))));
         let stats = Arc::new(SpoolStats::default());
+        let clock = Instant::now();
         let mut lanes = Vec::new();
         let mut handles = Vec::new();
         for index in 0..writers {
             let (jobs, receiver) = mpsc::sync_channel((limits.queue / writers).max(1));
             let waiting = Arc::new(AtomicUsize::new(0));
+            let busy_since = Arc::new(AtomicU64::new(0));
             let writer = Writer {
+                busy_since: busy_since.clone(),
+                clock,
                 dir: dir.to_owned(),
                 limits: limits.clone(),
                 pending_files: pending_files.clone(),
@@ -137,10 +152,12 @@ impl Spool {
             };
             let name = format!("usagecore-spool-{index}");
             handles.push(std::thread::Builder::new().name(name).spawn(move || writer.run(&receiver))?);
-            lanes.push(Lane { jobs, waiting });
+            lanes.push(Lane { jobs, waiting, busy_since });
         }
         let spool = Spool {
             lanes: Arc::new(lanes),
+            clock,
+            slow_sync_ns: limits.slow_sync.as_nanos() as u64,
             pending_files,
             max_pending_files: limits.max_pending_files,
             stats,
@@ -153,11 +170,17 @@ impl Spool {
         if self.pending_files.load(Ordering::Relaxed) >= self.max_pending_files {
             return Err(Refused::Backlog);
         }
-        // The writer with the shortest queue: the others are busy syncing.
+        // The first writer that is idle or syncing quickly (see
+        // `Limits::writers`); if every one is slow, the shortest queue.
+        let now = self.clock.elapsed().as_nanos() as u64 + 1;
         let lane = self
             .lanes
             .iter()
-            .min_by_key(|lane| lane.waiting.load(Ordering::Relaxed))
+            .find(|lane| {
+                let since = lane.busy_since.load(Ordering::Relaxed);
+                since == 0 || now.saturating_sub(since) < self.slow_sync_ns
+            })
+            .or_else(|| self.lanes.iter().min_by_key(|lane| lane.waiting.load(Ordering::Relaxed)))
             .ok_or(Refused::Closed)?;
         let (done, receiver) = oneshot::channel();
         lane.waiting.fetch_add(1, Ordering::Relaxed);
@@ -199,6 +222,8 @@ struct Writer {
     pending_files: Arc<AtomicU64>,
     stats: Arc<SpoolStats>,
     waiting: Arc<AtomicUsize>,
+    busy_since: Arc<AtomicU64>,
+    clock: Instant,
     index: u64,
     counter: u64,
     segment: Option<Segment>,
@@ -239,6 +264,7 @@ impl Writer {
                 }
             }
             self.waiting.fetch_sub(group.len(), Ordering::Relaxed);
+            self.busy_since.store(self.clock.elapsed().as_nanos() as u64 + 1, Ordering::Relaxed);
             let parts: Vec<&Part> = group.iter().map(|j| &j.part).collect();
             let result = self.append(&parts).map_err(|e| format!("spool {}: {e}", self.dir.display()));
             if result.is_ok() {
@@ -254,6 +280,7 @@ impl Writer {
             if full {
                 self.close_segment();
             }
+            self.busy_since.store(0, Ordering::Relaxed);
             // The drain removes files behind our back: recount now and then.
             if self.last_count.elapsed() > Duration::from_millis(250) {
                 self.pending_files.store(count_files(&self.dir.join("new")), Ordering::Relaxed);
