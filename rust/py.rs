@@ -267,38 +267,67 @@ impl OtlpServer {
 }
 
 /// OTLP request bodies, each `(path, content_type, body, account_id,
-/// received_at_ns)`, decoded and converted. Returns a dict of Arrow tables
-/// (`points`, `otel_events`, `spans`, `events`, `raws`), `stats`, and
-/// `failed`: `(index, message)` for each body that could not be decoded.
+/// received_at_ns)`, and the payloads of spool segments (`segments`, split
+/// into their requests here: rust/server/spool.rs), decoded and converted.
+/// Returns a dict of Arrow tables (`points`, `otel_events`, `spans`,
+/// `events`, `raws`), `stats`, `failed`: `(index, message)` for each body of
+/// `parts` that could not be decoded, `segment_failed`: `(segment index,
+/// request index, message)` likewise, and `torn`: `(segment index, bytes)`
+/// for each segment whose last request was cut off (never acknowledged).
 #[pyfunction]
-#[pyo3(signature = (parts, *, keep_content = false))]
+#[pyo3(signature = (parts, *, keep_content = false, segments = Vec::new()))]
 fn otlp_convert<'py>(
     py: Python<'py>,
     parts: Vec<OtlpPart>,
     keep_content: bool,
+    segments: Vec<Bound<'py, pyo3::types::PyBytes>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     use crate::otlp::arrow::{otel_events_batch, points_batch, spans_batch};
     use crate::otlp::convert::{Converted, Origin};
     use crate::otlp::{decode, Encoding, Signal};
+    use crate::server::spool::read_frames;
     let received_at_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
-    let (converted, failed, batches) = py.detach(|| {
+    let payloads: Vec<&[u8]> = segments.iter().map(|segment| segment.as_bytes()).collect();
+    let (converted, failed, segment_failed, torn, batches) = py.detach(|| {
         let mut converted = Converted::default();
-        let mut failed = Vec::new();
-        for (index, (path, content_type, body, account_id, received_at_ns)) in parts.iter().enumerate() {
+        let mut add = |path: &str,
+                       content_type: &str,
+                       body: &[u8],
+                       account_id: &Option<String>,
+                       received_at_ns: u64| {
             let signal = Signal::from_path(path)
                 .or_else(|| crate::otlp::json::sniff_signal(body))
-                .ok_or_else(|| format!("unknown OTLP path {path:?}"));
+                .ok_or_else(|| format!("unknown OTLP path {path:?}"))?;
             let encoding = Encoding::from_content_type(content_type)
-                .ok_or_else(|| format!("unknown content type {content_type:?}"));
-            let request = signal.and_then(|signal| {
-                encoding.and_then(|encoding| decode(signal, encoding, body).map_err(|e| e.to_string()))
-            });
-            match request {
-                Ok(request) => converted.add(
-                    &request,
-                    &Origin { account_id: account_id.clone(), received_at_ns: *received_at_ns, keep_content },
-                ),
-                Err(message) => failed.push((index, message)),
+                .ok_or_else(|| format!("unknown content type {content_type:?}"))?;
+            let request = decode(signal, encoding, body).map_err(|e| e.to_string())?;
+            converted.add(&request, &Origin { account_id: account_id.clone(), received_at_ns, keep_content });
+            Ok::<(), String>(())
+        };
+        let mut failed = Vec::new();
+        for (index, (path, content_type, body, account_id, received_at_ns)) in parts.iter().enumerate() {
+            if let Err(message) = add(path, content_type, body, account_id, *received_at_ns) {
+                failed.push((index, message));
+            }
+        }
+        let mut segment_failed = Vec::new();
+        let mut torn = Vec::new();
+        for (segment, payload) in payloads.iter().enumerate() {
+            let (frames, cut) = read_frames(payload);
+            if cut > 0 {
+                torn.push((segment, cut));
+            }
+            for (index, frame) in frames.iter().enumerate() {
+                let added = add(
+                    &frame.path,
+                    &frame.content_type,
+                    frame.body,
+                    &frame.account_id,
+                    frame.received_at_ns,
+                );
+                if let Err(message) = added {
+                    segment_failed.push((segment, index, message));
+                }
             }
         }
         let batches = (|| {
@@ -310,7 +339,7 @@ fn otlp_convert<'py>(
                 raws_batch(&converted.raws, received_at_us)?,
             ])
         })();
-        (converted, failed, batches)
+        (converted, failed, segment_failed, torn, batches)
     });
     let [points, otel_events, spans, events, raws] =
         batches.map_err(|e| PyValueError::new_err(e.to_string()))?;
@@ -336,7 +365,27 @@ fn otlp_convert<'py>(
     }
     out.set_item("stats", stats)?;
     out.set_item("failed", failed)?;
+    out.set_item("segment_failed", segment_failed)?;
+    out.set_item("torn", torn)?;
     Ok(out)
+}
+
+/// The requests of a spool segment's payload (rust/server/spool.rs), each
+/// `(path, content_type, body, account_id, received_at_ns)`, and the length
+/// of a torn last one (0 when there is none).
+#[pyfunction]
+fn otlp_frames<'py>(
+    py: Python<'py>,
+    payload: &[u8],
+) -> (Vec<(String, String, Bound<'py, pyo3::types::PyBytes>, Option<String>, u64)>, usize) {
+    let (frames, torn) = crate::server::spool::read_frames(payload);
+    let frames = frames
+        .into_iter()
+        .map(|f| {
+            (f.path, f.content_type, pyo3::types::PyBytes::new(py, f.body), f.account_id, f.received_at_ns)
+        })
+        .collect();
+    (frames, torn)
 }
 
 /// Reads OpenCode's storage in batches (see `opencode::Reader`).
@@ -486,6 +535,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(model_ref, m)?)?;
     m.add_class::<OtlpServer>()?;
     m.add_function(wrap_pyfunction!(otlp_convert, m)?)?;
+    m.add_function(wrap_pyfunction!(otlp_frames, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

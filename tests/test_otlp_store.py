@@ -194,6 +194,23 @@ def test_undecodable_parts_are_named(db_path):
     assert "JSON" in converted["failed"][0][1]
 
 
+def test_segments_are_split_and_their_undecodable_requests_named():
+    """A spool segment of the receiver (rust/server/spool.rs) is split into its
+    requests in Rust: an undecodable one is named by segment and position, a
+    torn last one (its writer killed while appending) is left out and counted."""
+
+    def frame(body: bytes) -> bytes:
+        return json.dumps({"path": "/v1/logs", "content_type": "application/json", "account_id": None,
+                           "received_at_ns": 1, "length": len(body)}).encode() + b"\n" + body
+
+    torn = frame(b'{"resourceLogs": []}')[:-4]
+    segment = frame(b"{nope") + frame(b"{}") + torn
+    converted = _core.otlp_convert([], segments=[frame(b"{}"), segment])
+    assert [(s, i) for s, i, _ in converted["segment_failed"]] == [(1, 0)]
+    assert "JSON" in converted["segment_failed"][0][2]
+    assert converted["torn"] == [(1, len(torn))] and converted["failed"] == []
+
+
 @pytest.mark.parametrize("otlp_first", [True, False], ids=["otlp-then-transcript", "transcript-then-otlp"])
 @pytest.mark.parametrize("run", ["claude-code/rich_http_json", "claude-code/continue_http_json"])
 def test_transcript_and_otlp_of_one_session_count_once(db_path, run, otlp_first):

@@ -119,7 +119,11 @@ class OtlpConverted(TypedDict):
     raws: Any  # usage_raw_events
     stats: dict[str, int]
     failed: list[tuple[int, str]]  # (index of the part, why it could not be decoded)
+    segment_failed: list[tuple[int, int, str]]  # (index of the segment, of its request, why)
+    torn: list[tuple[int, int]]  # (index of the segment, bytes of its torn last request)
 
+def otlp_frames(payload: bytes) -> tuple[list[tuple[str, str, bytes, str | None, int]], int]: ...
 def otlp_convert(
-    parts: list[tuple[str, str, bytes, str | None, int]], *, keep_content: bool = False
+    parts: list[tuple[str, str, bytes, str | None, int]], *, keep_content: bool = False,
+    segments: list[bytes] = ...,
 ) -> OtlpConverted: ...

@@ -136,7 +136,7 @@ DEFER_MAX_S = 30.0
 # Under load: the receiver's threads used this much of a core since the last
 # look. No core to spare: less than a whole one was idle (the drain is one
 # thread: with less than a core idle, running it takes the CPU of others).
-RECEIVER_BUSY_CORES = 0.1
+RECEIVER_BUSY_CORES = 0.3
 SPARE_CORES = 1.0
 DEFER_POLL_S = 0.1
 

@@ -298,13 +298,7 @@ impl Writer {
         let Some(segment) = self.segment.as_mut() else { return Ok(()) };
         let mut data = Vec::with_capacity(parts.iter().map(|p| p.body.len() + 160).sum());
         for part in parts {
-            let frame = serde_json::json!({
-                "path": part.path, "content_type": part.content_type, "account_id": part.account_id,
-                "received_at_ns": part.received_at_ns, "length": part.body.len(),
-            });
-            serde_json::to_writer(&mut data, &frame)?;
-            data.push(b'\n');
-            data.extend_from_slice(&part.body);
+            encode_frame(part, &mut data)?;
         }
         let written = segment.file.write_all(&data).and_then(|()| segment.file.sync_data());
         match written {
@@ -363,6 +357,102 @@ impl Writer {
                 "usagecore: spool segment {} stays in tmp/ ({e}); the next drain recovers it",
                 segment.name
             ),
+        }
+    }
+}
+
+/// Append `part` as a frame: its JSON line, then its body.
+fn encode_frame(part: &Part, out: &mut Vec<u8>) -> std::io::Result<()> {
+    let frame = serde_json::json!({
+        "path": part.path, "content_type": part.content_type, "account_id": part.account_id,
+        "received_at_ns": part.received_at_ns, "length": part.body.len(),
+    });
+    serde_json::to_writer(&mut *out, &frame)?;
+    out.push(b'\n');
+    out.extend_from_slice(&part.body);
+    Ok(())
+}
+
+/// One request of a segment, its body borrowed from the segment.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Frame<'a> {
+    pub path: String,
+    pub content_type: String,
+    pub account_id: Option<String>,
+    pub received_at_ns: u64,
+    pub body: &'a [u8],
+}
+
+/// The frames of a segment's payload (after its header line), and the length
+/// of a torn last frame (0 when there is none): a writer killed while
+/// appending leaves one, never acknowledged, so it is left out.
+pub fn read_frames(payload: &[u8]) -> (Vec<Frame<'_>>, usize) {
+    let mut frames = Vec::new();
+    let mut offset = 0;
+    while offset < payload.len() {
+        let rest = &payload[offset..];
+        let Some(end) = memchr::memchr(b'\n', rest) else { return (frames, rest.len()) };
+        let Ok(serde_json::Value::Object(head)) = serde_json::from_slice::<serde_json::Value>(&rest[..end])
+        else {
+            return (frames, rest.len());
+        };
+        let length = head.get("length").and_then(serde_json::Value::as_u64).map(|n| n as usize);
+        let Some(body) = length.and_then(|n| rest.get(end + 1..end + 1 + n)) else {
+            return (frames, rest.len());
+        };
+        let text = |key: &str| head.get(key).and_then(serde_json::Value::as_str).map(str::to_owned);
+        frames.push(Frame {
+            path: text("path").unwrap_or_default(),
+            content_type: text("content_type").unwrap_or_default(),
+            account_id: text("account_id"),
+            received_at_ns: head.get("received_at_ns").and_then(serde_json::Value::as_u64).unwrap_or(0),
+            body,
+        });
+        offset += end + 1 + body.len();
+    }
+    (frames, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(path: &'static str, account_id: Option<&str>, body: &[u8]) -> Part {
+        Part {
+            path,
+            content_type: "application/json",
+            account_id: account_id.map(str::to_owned),
+            received_at_ns: 7,
+            body: body.to_vec(),
+        }
+    }
+
+    #[test]
+    fn frames_read_back_as_written_and_a_torn_tail_is_left_out() {
+        let parts = [part("/v1/logs", Some("a"), b"{}"), part("/v1/metrics", None, b"\n\x00{\"x\n")];
+        let mut data = Vec::new();
+        for p in &parts {
+            encode_frame(p, &mut data).unwrap();
+        }
+        let whole = data.len();
+        encode_frame(&part("/v1/traces", None, b"0123456789"), &mut data).unwrap();
+        let expected: Vec<Frame> = parts
+            .iter()
+            .map(|p| Frame {
+                path: p.path.to_owned(),
+                content_type: p.content_type.to_owned(),
+                account_id: p.account_id.clone(),
+                received_at_ns: 7,
+                body: &p.body,
+            })
+            .collect();
+        assert_eq!(read_frames(&data[..whole]), (expected, 0));
+        // Cut inside the third frame's body, inside its JSON line, after its newline.
+        for cut in
+            [data.len() - 3, whole + 5, whole + data[whole..].iter().position(|&b| b == b'\n').unwrap() + 1]
+        {
+            let (frames, torn) = read_frames(&data[..cut]);
+            assert_eq!((frames.len(), torn), (2, cut - whole));
         }
     }
 }

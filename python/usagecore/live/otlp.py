@@ -20,13 +20,13 @@ records they imply. Here they go in with their merge rules:
   as a log record and as a span is paired here (`_GENAI_PAIRS_SQL`).
 
 A spool file from the receiver is a segment of requests (header `framed`,
-frames back to back; see rust/server/spool.rs); files of earlier versions hold
-one request, or several (header `parts`, bodies back to back).
+frames back to back; see rust/server/spool.rs), split into its requests in
+Rust; files of earlier versions hold one request, or several (header `parts`,
+bodies back to back).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from usagecore import _core, drain
@@ -37,11 +37,12 @@ Part = tuple[str, str, bytes, "str | None", int]
 def split(header: dict, body: bytes) -> list[Part]:
     """The requests of one spool file: `(path, content_type, body, account_id, received_at_ns)`.
 
-    A segment (`framed`) ends with a torn frame when its writer was killed
-    while appending: that frame was never acknowledged, so it is left out
-    (`torn_tail` says how many bytes)."""
+    A segment (`framed`) is split in Rust; it ends with a torn frame when its
+    writer was killed while appending: that frame was never acknowledged, so
+    it is left out (the drain, which passes segments to `_core.otlp_convert`
+    whole, says so)."""
     if header.get("framed"):
-        return frames(body)[0]
+        return _core.otlp_frames(body)[0]
     parts = header.get("parts")
     if parts is None:
         return [(str(header.get("path") or ""), str(header.get("content_type") or ""), body,
@@ -55,28 +56,6 @@ def split(header: dict, body: bytes) -> list[Part]:
                     part.get("account_id"), int(part.get("received_at_ns") or 0)))
         offset += length
     return out
-
-
-def frames(body: bytes) -> tuple[list[Part], int]:
-    """The frames of a segment (rust/server/spool.rs) and the length of a torn
-    last frame (0 when there is none)."""
-    out, offset = [], 0
-    view = memoryview(body)
-    while offset < len(body):
-        end = body.find(b"\n", offset)
-        try:
-            frame = json.loads(body[offset:end]) if end >= 0 else None
-            length = int(frame["length"]) if isinstance(frame, dict) else -1
-        except (ValueError, KeyError, TypeError):
-            length = -1
-        if length < 0 or end + 1 + length > len(body):
-            return out, len(body) - offset
-        start = end + 1
-        out.append((str(frame.get("path") or ""), str(frame.get("content_type") or ""),
-                    bytes(view[start:start + length]), frame.get("account_id"),
-                    int(frame.get("received_at_ns") or 0)))
-        offset = start + length
-    return out, 0
 
 
 # One row per point id: the first of duplicates within a batch.
@@ -266,25 +245,32 @@ def handle(ctx: drain.Context, entries: list[drain.Entry]) -> list[tuple[Path, s
     rejected: list[tuple[Path, str]] = []
     parts: list[Part] = []
     owners: list[Path] = []
+    segments: list[bytes] = []
+    segment_owners: list[Path] = []
     for path, header, body in entries:
+        if header.get("framed"):
+            # Split into its requests in Rust (rust/server/spool.rs `read_frames`).
+            segments.append(body)
+            segment_owners.append(path)
+            continue
         try:
-            if header.get("framed"):
-                mine, torn = frames(body)
-                if torn:
-                    ctx.problems.append({"path": str(path), "offset": len(body) - torn,
-                                         "message": f"torn last frame ({torn} bytes, never acknowledged) left out"})
-            else:
-                mine = split(header, body)
+            mine = split(header, body)
         except (ValueError, KeyError, TypeError) as err:
             rejected.append((path, f"OTLP spool file: {err}"))
             continue
         parts += mine
         owners += [path] * len(mine)
-    converted = _core.otlp_convert(parts, keep_content=ctx.keep_content)
+    converted = _core.otlp_convert(parts, keep_content=ctx.keep_content, segments=segments)
     store(ctx.writer, converted)
+    for index, torn in converted["torn"]:
+        path = segment_owners[index]
+        ctx.problems.append({"path": str(path), "offset": len(segments[index]) - torn,
+                             "message": f"torn last frame ({torn} bytes, never acknowledged) left out"})
     reasons: dict[Path, list[str]] = {}
     for index, message in converted["failed"]:
         reasons.setdefault(owners[index], []).append(f"part {index}: {message}")
+    for index, frame, message in converted["segment_failed"]:
+        reasons.setdefault(segment_owners[index], []).append(f"part {frame}: {message}")
     rejected += [(path, "; ".join(messages)) for path, messages in reasons.items()]
     return rejected
 
