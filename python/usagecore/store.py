@@ -241,6 +241,12 @@ class Store:
         # Rows need not keep the order they came in (queries sort what they
         # show): the events, written last on every core, go in twice as fast.
         self.con.execute("SET preserve_insertion_order = false")
+        # Each commit checkpoints: what is not already in the file (the rows of
+        # a last, partial row group) goes there at once, compressed, instead of
+        # into the write-ahead log first and the file at the next checkpoint,
+        # at the latest on close: written once instead of twice (a cold Codex
+        # backfill: 14k events and raw records, 0.1 s less CPU).
+        self.con.execute("SET checkpoint_threshold = '0b'")
         self._bulk = True
         try:
             yield
@@ -250,6 +256,7 @@ class Store:
             self.con.execute("RESET write_buffer_row_group_count")
             self.con.execute("RESET memory_limit")
             self.con.execute("RESET preserve_insertion_order")
+            self.con.execute("RESET checkpoint_threshold")
 
     @contextmanager
     def transaction(self, source_system: str = "", *, after: Writer | None = None) -> Iterator[Writer]:
