@@ -391,8 +391,10 @@ class Writer:
         # Events go in at the end of a transaction, once Rust has finished
         # reading: DuckDB may use every core again (Store.bulk leaves it one).
         # Other writers keep their setting (`usagecore serve`'s drain: one
-        # thread, the receiver has the other cores).
-        if not self.all_cores_for_events:
+        # thread, the receiver has the other cores). A second thread only
+        # helps from two row groups on: below that (a Codex history, an
+        # OpenCode batch while Rust reads the next) it costs CPU for nothing.
+        if not self.all_cores_for_events or events.num_rows < 2 * ROW_GROUP_SIZE:
             return self._add_events(events, account_id, origin)
         threads = self.con.execute("SELECT current_setting('threads')").fetchone()[0]
         self.con.execute("RESET threads")
