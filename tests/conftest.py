@@ -37,6 +37,27 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+@pytest.fixture(autouse=True)
+def ids_stay_unique(tmp_path: Path):
+    """After every test, each store it left has unique event and raw record
+    ids: since migration 10 no primary key holds them, store.Writer does."""
+    yield
+    import duckdb
+
+    for path in tmp_path.rglob("*.duckdb"):
+        try:
+            con = duckdb.connect(str(path), read_only=True)
+        except duckdb.Error:
+            continue  # not a store, or one a test broke on purpose
+        with con:
+            for table, key in (("usage_events", "event_id"), ("usage_raw_events", "raw_event_id")):
+                try:
+                    repeated = con.execute(f"SELECT count(*) - count(DISTINCT {key}) FROM {table}").fetchone()[0]
+                except duckdb.Error:
+                    continue  # no such table: not migrated
+                assert repeated == 0, f"{path}: {repeated} repeated {key}s in {table}"
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "store" / "telemetry.duckdb"
