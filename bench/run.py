@@ -84,7 +84,7 @@ class Run:
 def compile_package() -> None:
     """Write usagecore's bytecode, as installing a wheel does: with
     PYTHONDONTWRITEBYTECODE set (as in some shells and CI), an editable
-    install compiles every module it imports on each run (about 40 ms of a
+    install compiles every module it imports on each run (40–70 ms of a
     command's start here), which no installed usagecore does."""
     subprocess.run([str(PYTHON), "-m", "compileall", "-q", str(REPO_DIR / "python" / "usagecore")],
                    check=True, stdout=subprocess.DEVNULL)
