@@ -160,6 +160,7 @@ def _without_primary_key(table: str, ddl: str, suffix: str) -> str:
         """
     )
 
+
 def _table_ddl(con, table: str) -> str:
     """The CREATE TABLE statement of `table` as the store has it now."""
     ddl = con.execute(

@@ -120,11 +120,12 @@ def _event_merge_sql() -> str:
 
 _EVENT_MERGE_SQL = _event_merge_sql()
 
-# The rows of `table` whose ids are not stored yet. The ids are unique (no
-# primary key since migration 10: DuckDB holds a key's index whole in memory),
-# so instead of an index this looks for the batch's ids in one column of the
-# table: the batch's ids are the hash table, the stored ones stream past it.
+
 def _unstored_sql(table: str, key: str, batch: str) -> str:
+    """The rows of `batch` whose ids are not in `table` yet. Ids are unique
+    without a primary key (since migration 10: DuckDB holds a key's index
+    whole in memory): the batch's ids make the hash table, and one column of
+    the stored rows streams past it."""
     return (f"(SELECT * FROM {batch} WHERE {key} NOT IN "
             f"(SELECT {key} FROM {table} WHERE {key} IN (SELECT {key} FROM {batch})))")
 
