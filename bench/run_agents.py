@@ -29,7 +29,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from run import PYTHON, USAGECORE, Run, measure  # noqa: E402
+from run import PYTHON, USAGECORE, Run, compile_package, measure  # noqa: E402
 
 CCUSAGE = BENCH_DIR / "node_modules" / ".bin" / "ccusage"
 FIELDS = ("events", "input", "cache_read", "output", "reasoning")
@@ -312,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-ccusage", action="store_true")
     args = parser.parse_args(argv)
+    compile_package()
     with_ccusage = not args.skip_ccusage and CCUSAGE.exists()
     if not with_ccusage and not args.skip_ccusage:
         print("ccusage not installed (npm install --prefix bench): skipping it", file=sys.stderr)

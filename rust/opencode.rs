@@ -419,7 +419,13 @@ pub fn scan_storage(storage: &Path) -> Result<Vec<Folder>, Problem> {
 pub fn read_storage_files(files: &[(PathBuf, u64)], skip: &HashSet<String>) -> Batch {
     let decoded: Vec<(u64, Result<Record, Problem>)> = files
         .par_iter()
-        .map(|(path, _)| {
+        .map(|(path, size)| {
+            // A message the databases have is not read at all: the database wins,
+            // and after OpenCode moved to SQLite its old tree is mostly such copies.
+            let id = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+            if id.as_ref().is_some_and(|id| skip.contains(id)) {
+                return (*size, Ok(None));
+            }
             let shown = path.to_string_lossy().into_owned();
             let text = match std::fs::read_to_string(path) {
                 Ok(text) => text,
@@ -430,10 +436,6 @@ pub fn read_storage_files(files: &[(PathBuf, u64)], skip: &HashSet<String>) -> B
                     )
                 }
             };
-            let id = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-            if id.as_ref().is_some_and(|id| skip.contains(id)) {
-                return (text.len() as u64, Ok(None));
-            }
             let origin = Origin {
                 channel: CHANNEL_STORAGE,
                 source_ref: shown.clone(),

@@ -79,7 +79,7 @@ def test_ids_stay_unique_across_transactions_and_within_a_batch(tmp_path):
 def test_a_store_from_before_migration_10_keeps_its_rows(tmp_path):
     """Migration 10 rebuilds the canonical tables without their keys; what
     they held comes through, and writing the same calls again merges."""
-    from usagecore.migrations import MIGRATIONS, USAGE_EVENTS, USAGE_RAW_EVENTS
+    from usagecore.migrations import MIGRATIONS
 
     root = tmp_path / "projects"
     shutil.copytree(RICH, root)
@@ -91,11 +91,15 @@ def test_a_store_from_before_migration_10_keeps_its_rows(tmp_path):
         before = store.con.execute("SELECT * FROM usage_events ORDER BY event_id").fetchall()
         raws = store.con.execute("SELECT count(*) FROM usage_raw_events").fetchone()[0]
         # Back to the tables as migration 9 left them: with their primary keys.
-        for table, ddl in (("usage_raw_events", USAGE_RAW_EVENTS), ("usage_events", USAGE_EVENTS)):
-            store.con.execute(ddl.replace(f"TABLE {table} (", f"TABLE {table}_old ("))
+        for table, key in (("usage_raw_events", "raw_event_id"), ("usage_events", "event_id")):
+            ddl = store.con.execute("SELECT sql FROM duckdb_tables() WHERE table_name = ?", [table]).fetchone()[0]
+            store.con.execute(ddl.replace(f"TABLE {table}(", f"TABLE {table}_old(")
+                              .replace(f"{key} VARCHAR NOT NULL", f"{key} VARCHAR PRIMARY KEY"))
             store.con.execute(f"INSERT INTO {table}_old SELECT * FROM {table}")
             store.con.execute(f"DROP TABLE {table}")
             store.con.execute(f"ALTER TABLE {table}_old RENAME TO {table}")
+        assert store.con.execute("SELECT count(*) FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' "
+                                 "AND table_name IN ('usage_events', 'usage_raw_events')").fetchone()[0] == 2
         store.con.execute("DELETE FROM schema_migrations WHERE version = 10")
         assert MIGRATIONS[-1][0] == 10
     with Store(path) as store:

@@ -210,8 +210,8 @@ def _put_raws(writer: Writer, raws: Any, origin: object, offset: int, count: int
 
 def _raw_groups(batches: list[tuple[list, int]], commit_bytes: int) -> list[list[tuple[list, int]]]:
     """A transaction's batches in runs of about `commit_bytes`, all about the
-    same size: DuckDB writes a commit of fewer rows than a row group to its
-    write-ahead log instead of the file, and checkpoints it again on close."""
+    same size: a commit of fewer rows than a row group is only a short row
+    group, which the next commit fills up and DuckDB writes again."""
     total = sum(size for _, size in batches)
     count = max(1, round(total / commit_bytes))
     groups: list[list[tuple[list, int]]] = [[]]
@@ -292,9 +292,8 @@ def _read_and_store(store: Store, source: str, reading: _Reading, summary: Summa
             #
             # Each such commit but the last ends on a row group boundary: DuckDB
             # writes a large insert's full row groups straight into the file and
-            # the rest at the commit, as a short row group, which a later
-            # checkpoint merges and compresses again (after a first backfill, a
-            # quarter of a second for whichever process wrote next). So a commit
+            # the rest at the commit, as a short row group, which the next
+            # commit fills up: DuckDB compresses and writes it again. So a commit
             # takes the first records of the next batch to fill its last row
             # group, and the next commit starts with the rest of that batch.
             carried = None

@@ -102,10 +102,9 @@ def _ctrl_c_exits_quietly():
     The open transaction is rolled back on the way out (Store.transaction) and never
     committed in any case, and cursors commit with their data, so the store keeps
     exactly what earlier transactions committed. DuckDB turns a Ctrl-C that arrives
-    during a query into its own error, hence the flag.
+    during a query into its own error, hence the flag. DuckDB is not imported here:
+    a new store's backfill starts reading before DuckDB loads (backfill.head_start).
     """
-    import duckdb
-
     pressed = threading.Event()
 
     def on_ctrl_c(signum, frame):
@@ -115,8 +114,11 @@ def _ctrl_c_exits_quietly():
     previous = signal.signal(signal.SIGINT, on_ctrl_c)
     try:
         yield
-    except (KeyboardInterrupt, RuntimeError, duckdb.Error):
-        if not pressed.is_set():
+    except (KeyboardInterrupt, Exception) as err:
+        duckdb = sys.modules.get("duckdb")  # not loaded yet: err is no DuckDB error
+        interrupted = isinstance(err, (KeyboardInterrupt, RuntimeError)) or (
+            duckdb is not None and isinstance(err, duckdb.Error))
+        if not (pressed.is_set() and interrupted):
             raise
         click.echo("\ninterrupted: the store keeps what was committed before; "
                    "run `usagecore backfill` again to go on", err=True)

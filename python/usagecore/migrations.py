@@ -3,7 +3,9 @@ add the next number. `schema_migrations` records what was applied."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import suppress
+from typing import Any
 
 import duckdb
 
@@ -146,61 +148,6 @@ OTEL_EVENTS = """
         );
 """
 
-# The canonical tables as migrations 1, 2 and 4 left them (migration 10 rebuilds them).
-USAGE_RAW_EVENTS = """
-        CREATE TABLE usage_raw_events (
-            raw_event_id   VARCHAR PRIMARY KEY,
-            source_system  VARCHAR NOT NULL,
-            source_channel VARCHAR NOT NULL,
-            received_at    TIMESTAMPTZ NOT NULL,
-            occurred_at    TIMESTAMPTZ,
-            account_id     VARCHAR,
-            source_ref     VARCHAR,
-            payload        VARCHAR USING COMPRESSION zstd  -- compact JSON text; zstd: large, rarely read, cheap to write
-        );
-"""
-USAGE_EVENTS = """
-        CREATE TABLE usage_events (
-            event_id              VARCHAR PRIMARY KEY,
-            raw_event_id          VARCHAR,
-            occurred_at           TIMESTAMPTZ NOT NULL,
-            event_type            VARCHAR NOT NULL,
-            source_system         VARCHAR NOT NULL,
-            source_channel        VARCHAR NOT NULL,
-            provider_id           VARCHAR,
-            account_id            VARCHAR,
-            model_raw             VARCHAR,
-            model                 VARCHAR,
-            input_tokens          BIGINT NOT NULL DEFAULT 0,
-            output_tokens         BIGINT NOT NULL DEFAULT 0,
-            reasoning_tokens      BIGINT NOT NULL DEFAULT 0,
-            cache_read_tokens     BIGINT NOT NULL DEFAULT 0,
-            cache_write_tokens    BIGINT NOT NULL DEFAULT 0,
-            cache_write_1h_tokens BIGINT NOT NULL DEFAULT 0,
-            total_tokens          BIGINT NOT NULL DEFAULT 0,
-            cost_usd              DOUBLE,
-            cost_source           VARCHAR NOT NULL DEFAULT 'unknown',
-            requests              INTEGER NOT NULL DEFAULT 0,
-            session_id            VARCHAR,
-            turn_id               VARCHAR,
-            message_id            VARCHAR,
-            request_id            VARCHAR,
-            tool_call_id          VARCHAR,
-            tool_name             VARCHAR,
-            project               VARCHAR,
-            agent_id              VARCHAR,
-            user_id               VARCHAR,
-            is_sidechain          BOOLEAN NOT NULL DEFAULT false,
-            client_version        VARCHAR,
-            git_branch            VARCHAR,
-            duration_ms           BIGINT,
-            success               BOOLEAN,
-            detail                VARCHAR,
-            speed                 VARCHAR
-        );
-"""
-
-
 def _without_primary_key(table: str, ddl: str, suffix: str) -> str:
     """SQL rebuilding `table` (its CREATE TABLE as it is: `ddl`) with its
     primary key a plain NOT NULL column: DuckDB cannot drop a constraint."""
@@ -213,7 +160,17 @@ def _without_primary_key(table: str, ddl: str, suffix: str) -> str:
         """
     )
 
-MIGRATIONS: list[tuple[int, str, str]] = [
+
+def _table_ddl(con, table: str) -> str:
+    """The CREATE TABLE statement of `table` as the store has it now."""
+    ddl = con.execute(
+        "SELECT sql FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = current_schema() AND table_name = ?", [table]).fetchone()[0]
+    return ddl.replace(f"CREATE TABLE {table}(", f"CREATE TABLE {table} (", 1)
+
+
+# (version, name, SQL), the SQL possibly made from the store as it is (a function of the connection).
+MIGRATIONS: list[tuple[int, str, str | Callable[[Any], str]]] = [
     (
         1,
         "canonical tables",
@@ -431,8 +388,8 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         # still grew by, and building them a third of a first backfill's
         # store time. store.py keeps ids unique: it looks for the stored
         # rows of a batch's ids (a scan of one column) and merges or skips those.
-        _without_primary_key("usage_raw_events", USAGE_RAW_EVENTS, "v10")
-        + _without_primary_key("usage_events", USAGE_EVENTS, "v10"),
+        lambda con: _without_primary_key("usage_raw_events", _table_ddl(con, "usage_raw_events"), "v10")
+        + _without_primary_key("usage_events", _table_ddl(con, "usage_events"), "v10"),
     ),
 ]
 
@@ -453,7 +410,7 @@ def migrate(con) -> list[int]:
         for version, name, sql in MIGRATIONS:
             if version in applied:
                 continue
-            con.execute(sql)
+            con.execute(sql(con) if callable(sql) else sql)
             con.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
             done.append(version)
         con.execute("COMMIT")

@@ -120,11 +120,12 @@ def _event_merge_sql() -> str:
 
 _EVENT_MERGE_SQL = _event_merge_sql()
 
-# The rows of `table` whose ids are not stored yet. The ids are unique (no
-# primary key since migration 10: DuckDB holds a key's index whole in memory),
-# so instead of an index this looks for the batch's ids in one column of the
-# table: the batch's ids are the hash table, the stored ones stream past it.
+
 def _unstored_sql(table: str, key: str, batch: str) -> str:
+    """The rows of `batch` whose ids are not in `table` yet. Ids are unique
+    without a primary key (since migration 10: DuckDB holds a key's index
+    whole in memory): the batch's ids make the hash table, and one column of
+    the stored rows streams past it."""
     return (f"(SELECT * FROM {batch} WHERE {key} NOT IN "
             f"(SELECT {key} FROM {table} WHERE {key} IN (SELECT {key} FROM {batch})))")
 
@@ -241,6 +242,12 @@ class Store:
         # Rows need not keep the order they came in (queries sort what they
         # show): the events, written last on every core, go in twice as fast.
         self.con.execute("SET preserve_insertion_order = false")
+        # Each commit checkpoints: what is not already in the file (the rows of
+        # a last, partial row group) goes there at once, compressed, instead of
+        # into the write-ahead log first and the file at the next checkpoint,
+        # at the latest on close: written once instead of twice (a cold Codex
+        # backfill: 14k events and raw records, 0.1 s less CPU).
+        self.con.execute("SET checkpoint_threshold = '0b'")
         self._bulk = True
         try:
             yield
@@ -250,6 +257,7 @@ class Store:
             self.con.execute("RESET write_buffer_row_group_count")
             self.con.execute("RESET memory_limit")
             self.con.execute("RESET preserve_insertion_order")
+            self.con.execute("RESET checkpoint_threshold")
 
     @contextmanager
     def transaction(self, source_system: str = "", *, after: Writer | None = None) -> Iterator[Writer]:
@@ -384,8 +392,10 @@ class Writer:
         # Events go in at the end of a transaction, once Rust has finished
         # reading: DuckDB may use every core again (Store.bulk leaves it one).
         # Other writers keep their setting (`usagecore serve`'s drain: one
-        # thread, the receiver has the other cores).
-        if not self.all_cores_for_events:
+        # thread, the receiver has the other cores). A second thread only
+        # helps from two row groups on: below that (a Codex history, an
+        # OpenCode batch while Rust reads the next) it costs CPU for nothing.
+        if not self.all_cores_for_events or events.num_rows < 2 * ROW_GROUP_SIZE:
             return self._add_events(events, account_id, origin)
         threads = self.con.execute("SELECT current_setting('threads')").fetchone()[0]
         self.con.execute("RESET threads")
