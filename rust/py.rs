@@ -26,6 +26,8 @@ type CursorTuple = (String, u64, u64, i64, u64, u64, Option<String>);
 type FileTuple = (String, u64, i64);
 /// (path, content_type, body, account_id, received_at_ns) of one OTLP request.
 type OtlpPart = (String, String, Vec<u8>, Option<String>, u64);
+/// A request of a spool segment as Python gets it (like `OtlpPart`).
+type OtlpFrame<'py> = (String, String, Bound<'py, pyo3::types::PyBytes>, Option<String>, u64);
 
 fn problems_list(problems: Vec<Problem>) -> Vec<(String, u64, String)> {
     problems.into_iter().map(|p| (p.path, p.offset, p.message)).collect()
@@ -374,10 +376,7 @@ fn otlp_convert<'py>(
 /// `(path, content_type, body, account_id, received_at_ns)`, and the length
 /// of a torn last one (0 when there is none).
 #[pyfunction]
-fn otlp_frames<'py>(
-    py: Python<'py>,
-    payload: &[u8],
-) -> (Vec<(String, String, Bound<'py, pyo3::types::PyBytes>, Option<String>, u64)>, usize) {
+fn otlp_frames<'py>(py: Python<'py>, payload: &[u8]) -> (Vec<OtlpFrame<'py>>, usize) {
     let (frames, torn) = crate::server::spool::read_frames(payload);
     let frames = frames
         .into_iter()

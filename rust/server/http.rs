@@ -117,15 +117,22 @@ fn success(signal: Signal, encoding: Encoding, rejected: i64, message: Option<St
 /// (a Claude Code export is a few KiB; decoding one takes microseconds).
 const INLINE_BODY_BYTES: usize = 64 << 10;
 
-/// Decompress and decode a body: the bytes to spool and the rejected records
-/// (count and why), or the status and message of an error response.
+/// A body ready to spool: decompressed, decoded, its rejected records counted.
+struct Unpacked {
+    body: Vec<u8>,
+    rejected: i64,
+    why: Option<String>,
+}
+
+/// Decompress and decode a body, or say the status and message of the error
+/// response.
 fn unpack(
     signal: Signal,
     encoding: Encoding,
     compression: Compression,
     body: Bytes,
     limit: usize,
-) -> Result<(Vec<u8>, i64, Option<String>), (StatusCode, String)> {
+) -> Result<Unpacked, (StatusCode, String)> {
     let decoded_body = match decompress(compression, Vec::from(body), limit) {
         Ok(bytes) => bytes,
         Err(e @ BodyError::TooLarge { .. }) => return Err((StatusCode::PAYLOAD_TOO_LARGE, e.to_string())),
@@ -134,7 +141,7 @@ fn unpack(
     match decode(signal, encoding, &decoded_body) {
         Ok(request) => {
             let (rejected, why) = rejections(&request);
-            Ok((decoded_body, rejected, why))
+            Ok(Unpacked { body: decoded_body, rejected, why })
         }
         Err(e) => Err((StatusCode::BAD_REQUEST, e.to_string())),
     }
@@ -220,7 +227,7 @@ async fn answer(request: Request<Incoming>, shared: &Shared) -> Reply {
             Err(_) => return error(StatusCode::INTERNAL_SERVER_ERROR, encoding, "decoding failed"),
         }
     };
-    let (decoded_body, rejected, why) = match unpacked {
+    let Unpacked { body: decoded_body, rejected, why } = match unpacked {
         Ok(unpacked) => unpacked,
         Err((status, message)) => return error(status, encoding, message),
     };
