@@ -18,7 +18,6 @@
 //! 0 (subscription, free model) stays 0.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -26,7 +25,7 @@ use rusqlite::{Connection, OpenFlags};
 use serde::Deserialize;
 
 use crate::event::{CostSource, RawRecord, Tokens, UsageEvent};
-use crate::ids::stable_id;
+use crate::ids::{stable_id, Id, IdSet};
 use crate::jsonl::{DecodeError, Problem};
 use crate::normalize::model_id;
 
@@ -322,12 +321,23 @@ impl DbStream {
     }
 }
 
-/// Every message id in the database (to let its copies in `storage/` go).
-pub fn db_message_ids(path: &Path) -> Result<HashSet<String>, rusqlite::Error> {
+/// Every message id in the database (to let its copies in `storage/` go),
+/// each as the hash `message_key` gives: hundreds of thousands of them, with
+/// no string kept per message.
+pub fn db_message_ids(path: &Path, ids: &mut IdSet) -> Result<(), rusqlite::Error> {
     let con = open(path)?;
     let mut statement = con.prepare("SELECT id FROM message")?;
-    let ids = statement.query_map([], |row| row.get::<_, String>(0))?.collect::<Result<_, _>>()?;
-    Ok(ids)
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        if let Ok(id) = row.get_ref(0)?.as_str() {
+            ids.insert(message_key(id));
+        }
+    }
+    Ok(())
+}
+
+fn message_key(id: &str) -> Id {
+    stable_id(&[b"opencode message", id.as_bytes()])
 }
 
 /// One session folder of a legacy `storage/message/` tree as found now.
@@ -416,14 +426,14 @@ pub fn scan_storage(storage: &Path) -> Result<Vec<Folder>, Problem> {
 
 /// Decode legacy message files, skipping the ids in `skip` (the database
 /// has them, and the database wins).
-pub fn read_storage_files(files: &[(PathBuf, u64)], skip: &HashSet<String>) -> Batch {
+pub fn read_storage_files(files: &[(PathBuf, u64)], skip: &IdSet) -> Batch {
     let decoded: Vec<(u64, Result<Record, Problem>)> = files
         .par_iter()
         .map(|(path, size)| {
             // A message the databases have is not read at all: the database wins,
             // and after OpenCode moved to SQLite its old tree is mostly such copies.
             let id = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-            if id.as_ref().is_some_and(|id| skip.contains(id)) {
+            if id.as_deref().is_some_and(|id| skip.contains(&message_key(id))) {
                 return (*size, Ok(None));
             }
             let shown = path.to_string_lossy().into_owned();
@@ -500,7 +510,7 @@ pub struct Reader {
     storage: Option<StorageRead>,
     database: Option<(String, DbStream)>,
     /// Message ids the databases have; loaded when a tree has files to read.
-    in_databases: Option<HashSet<String>>,
+    in_databases: Option<IdSet>,
     all_databases: Vec<String>,
     /// Event ids handed out so far, to tell whether a batch repeats one.
     handed_out: crate::ids::IdSet,
@@ -549,11 +559,10 @@ impl Reader {
                         end += 1;
                     }
                     let skip = self.in_databases.get_or_insert_with(|| {
-                        let mut ids = HashSet::new();
+                        let mut ids = IdSet::default();
                         for path in &self.all_databases {
-                            if let Ok(found) = db_message_ids(Path::new(path)) {
-                                ids.extend(found);
-                            }
+                            // An unreadable database: its copies are read, and the database reports why.
+                            let _ = db_message_ids(Path::new(path), &mut ids);
                         }
                         ids
                     });
