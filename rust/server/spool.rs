@@ -171,27 +171,31 @@ impl Spool {
             return Err(Refused::Backlog);
         }
         // The first writer that is idle or syncing quickly (see
-        // `Limits::writers`); if every one is slow, the shortest queue.
+        // `Limits::writers`), then the others, shortest queue first; a full
+        // queue passes the request on to the next.
         let now = self.clock.elapsed().as_nanos() as u64 + 1;
-        let lane = self
-            .lanes
-            .iter()
-            .find(|lane| {
-                let since = lane.busy_since.load(Ordering::Relaxed);
-                since == 0 || now.saturating_sub(since) < self.slow_sync_ns
-            })
-            .or_else(|| self.lanes.iter().min_by_key(|lane| lane.waiting.load(Ordering::Relaxed)))
-            .ok_or(Refused::Closed)?;
+        let quick = |lane: &&Lane| {
+            let since = lane.busy_since.load(Ordering::Relaxed);
+            since == 0 || now.saturating_sub(since) < self.slow_sync_ns
+        };
+        let mut slow: Vec<&Lane> = self.lanes.iter().filter(|lane| !quick(lane)).collect();
+        slow.sort_by_key(|lane| lane.waiting.load(Ordering::Relaxed));
         let (done, receiver) = oneshot::channel();
-        lane.waiting.fetch_add(1, Ordering::Relaxed);
-        lane.jobs.try_send(Job { part, done }).map_err(|e| {
-            lane.waiting.fetch_sub(1, Ordering::Relaxed);
-            match e {
-                TrySendError::Full(_) => Refused::QueueFull,
-                TrySendError::Disconnected(_) => Refused::Closed,
+        let mut job = Job { part, done };
+        for lane in self.lanes.iter().filter(quick).chain(slow) {
+            lane.waiting.fetch_add(1, Ordering::Relaxed);
+            match lane.jobs.try_send(job) {
+                Ok(()) => return Ok(receiver),
+                Err(refused) => {
+                    lane.waiting.fetch_sub(1, Ordering::Relaxed);
+                    match refused {
+                        TrySendError::Full(back) => job = back,
+                        TrySendError::Disconnected(_) => return Err(Refused::Closed),
+                    }
+                }
             }
-        })?;
-        Ok(receiver)
+        }
+        Err(Refused::QueueFull)
     }
 
     pub fn pending_files(&self) -> u64 {
