@@ -262,7 +262,7 @@ def serve(db_path: Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_HTTP_P
             while not stop.is_set():
                 _drain_now(db_path, root, keep_content, summary, session, pause=deferral.pause)
                 session.let_go()
-                # What the batch and the store's indexes took is free now;
+                # What the batch and DuckDB's cache took is free now;
                 # without this glibc kept most of it (100 MB at a 345,000-event
                 # store) until the next batch.
                 if trim is not None:
