@@ -66,6 +66,20 @@ def test_codex_notify_then_backfill(isolated_home):
     assert _sql(MESSAGES, "codex") == [_codex_expected()]
 
 
+def test_notify_payloads_delivered_twice_and_drained_together_count_once(isolated_home):
+    """One drain batch that holds every payload twice (a notify program run
+    twice for a turn): each turn and each response is one event."""
+    from usagecore import spool
+
+    _codex_home(isolated_home)
+    for payload in NOTIFY + NOTIFY:
+        spool.write("codex", "notify", payload.read_bytes())
+    run_cli("collect")
+    assert _sql(MESSAGES, "codex") == [_codex_expected()]
+    turns = _sql("SELECT turn_id FROM usage_events WHERE event_type = 'turn' ORDER BY turn_id")
+    assert [t["turn_id"] for t in turns] == [json.loads(p.read_text())["turn-id"] for p in NOTIFY]
+
+
 def test_codex_backfill_then_notify_and_a_rollout_growing_between_turns(isolated_home):
     lines = ROLLOUT.read_text().splitlines(keepends=True)
     first_turn_end = next(i for i, line in enumerate(lines) if '"task_complete"' in line) + 1

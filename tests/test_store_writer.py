@@ -56,7 +56,7 @@ def test_a_failure_inside_add_events_surfaces_as_itself(tmp_path, monkeypatch):
         assert store.con.execute("SELECT count(*) FROM usage_events").fetchone()[0] == 0
 
 
-def test_ids_stay_unique_across_transactions_and_within_a_batch(tmp_path):
+def test_ids_stay_unique_across_calls_and_transactions(tmp_path):
     """No primary key holds the ids since migration 10: the writer does. The
     same calls again, in the same transaction or a later one, merge."""
     root = tmp_path / "projects"

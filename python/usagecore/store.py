@@ -8,8 +8,8 @@ only has to provide the same few methods.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager, nullcontext
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -406,12 +406,38 @@ class Writer:
         return result
 
     def _add_events(self, events: Any, account_id: str | None, origin: object | None) -> WriteResult:
+        if origin is not None:
+            return self._add_unique_events(events, account_id, origin)
+        # Events of several payloads (a drain) may repeat one another (the same
+        # `notify` spooled twice): they go in one sighting per id at a time,
+        # each round merged into the last by the same rules as across batches.
+        with _registered(self.con, "arrow_events_all", events):
+            rounds = self.con.execute("SELECT max(n) FROM (SELECT count(*) AS n FROM arrow_events_all "
+                                      "GROUP BY event_id)").fetchall()[0][0] or 1
+            if rounds == 1:
+                return self._add_unique_events(events, account_id, origin)
+            self.con.execute("CREATE OR REPLACE TEMP TABLE ranked_events AS SELECT *, row_number() OVER "
+                             "(PARTITION BY event_id ORDER BY occurred_at, raw_event_id) AS sighting "
+                             "FROM arrow_events_all")
+        total = WriteResult(0, 0, 0)
+        for sighting in range(1, rounds + 1):
+            self.con.execute("CREATE OR REPLACE TEMP TABLE sighted_events AS "
+                             f"SELECT * EXCLUDE (sighting) FROM ranked_events WHERE sighting = {sighting}")
+            written = self._add_unique_events("sighted_events", account_id, origin)
+            total = WriteResult(*map(sum, zip(astuple(total), astuple(written))))
+        self.con.execute("DROP TABLE ranked_events")
+        self.con.execute("DROP TABLE sighted_events")
+        return total
+
+    def _add_unique_events(self, events: Any, account_id: str | None, origin: object | None) -> WriteResult:
+        """`events`: an Arrow table, or the name of a table of them."""
         con = self.con
-        with _registered(con, "arrow_events", events):
-            source = "arrow_events"
+        named = isinstance(events, str)
+        with nullcontext() if named else _registered(con, "arrow_events", events):
+            source = events if named else "arrow_events"
             if account_id is not None:
                 quoted = account_id.replace("'", "''")
-                source = f"(SELECT * REPLACE (coalesce(account_id, '{quoted}') AS account_id) FROM arrow_events)"
+                source = f"(SELECT * REPLACE (coalesce(account_id, '{quoted}') AS account_id) FROM {source})"
             con.execute(f"CREATE OR REPLACE TEMP VIEW new_events AS SELECT * FROM {source}")
             total, codex = pairing.count_batch(con)
             if codex is not None and codex.has_otlp:
