@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import os
 import re
 import socket
 import time
@@ -236,6 +237,33 @@ def test_a_segment_torn_by_a_kill_keeps_its_complete_frames(tmp_path, db_path):
     (problem,) = summary.problems
     assert re.fullmatch(r"torn last frame \(\d+ bytes, never acknowledged\) left out", problem["message"])
     assert len(rows(db_path)["otel_events"]) == 2
+
+
+def test_segments_prepared_by_a_running_receiver_stay_theirs_however_old(tmp_path, db_path):
+    """A running receiver keeps zero-filled segments prepared in tmp/ for as
+    long as it runs: a drain must not take them from it, however old; what a
+    dead receiver left (or a process that only reuses its pid) is recovered."""
+    server = _core.OtlpServer(host="127.0.0.1", port=0, grpc_port=None, spool_dir=tmp_path / "spool", tokens={})
+    try:
+        tmp = tmp_path / "spool" / "tmp"
+        deadline = time.monotonic() + 10
+        while not list(tmp.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        prepared = sorted(tmp.iterdir())
+        assert prepared and all(set(p.read_bytes().split(b"\n", 1)[1]) == {0} for p in prepared)
+        for path in prepared:
+            os.utime(path, (time.time() - 86400,) * 2)
+        # Ours, but named before this process started: its pid was reused.
+        reused = tmp / f"{1_000_000_000 * 10**9:019d}-{os.getpid()}-00000000.otlp.otlp"
+        reused.write_bytes(prepared[0].read_bytes())
+        assert spool.recover(tmp_path / "spool") == 1
+        assert sorted(tmp.iterdir()) == prepared
+        assert post(server.http_port, "/v1/logs", SMALL_LOGS)[0] == 200
+    finally:
+        server.stop()
+    assert list(tmp.iterdir()) == []
+    summary = drain.drain(db_path, root=tmp_path / "spool")
+    assert (summary.payloads, summary.problems, len(rows(db_path)["otel_events"])) == (2, [], 1)
 
 
 def test_grpc_auth_gzip_and_partial_success(tmp_path):

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
+from usagecore.config import spool_dir
 from usagecore.store import Store
 
 
@@ -167,6 +168,12 @@ def test_sigkill_mid_load_then_restart_loses_nothing_acknowledged(db_path, isola
                             "GROUP BY s ORDER BY s")
     assert acknowledged == set(range(total))
     assert stored == [(s, 1) for s in range(total)]
+    # What the killed receiver left (its segment, and the zero-filled ones it
+    # had prepared) was recovered and drained, without a torn frame: it was
+    # killed between requests.
+    assert "torn" not in err, err
+    spool = spool_dir()
+    assert [p.name for folder in ("tmp", "new", "quarantine") for p in (spool / folder).iterdir()] == []
 
 
 def test_same_export_twice_is_stored_once(db_path, isolated_home):

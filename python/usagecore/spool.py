@@ -103,29 +103,43 @@ def pending(root: Path | None = None, limit: int | None = None) -> list[Path]:
 
 
 # A file still in tmp/ after this long was left by a writer that died, or by a
-# machine crash that lost the rename (the folder is not fsynced after it).
+# machine crash that lost the rename (the folder is not fsynced after it),
+# unless its writer is known to be alive (`_writer`).
 STALE_TMP_S = 60
 
 
-def _writer_gone(name: str) -> bool:
-    """Whether the process named in a spool file name (`{ns}-{pid}-...`) has
-    exited: then nobody writes that file any more."""
+def _writer(name: str) -> str:
+    """Whether the process that created spool file `name` (`{ns}-{pid}-...`)
+    is "gone", known "alive" (a process with that pid started before the
+    file was created: `usagecore serve` keeps segments prepared ahead in tmp/
+    for as long as it runs), or "unknown" (no /proc to tell a reused pid)."""
     try:
-        pid = int(name.split("-")[1])
+        stamp_ns, pid = (int(part) for part in name.split("-")[:2])
         os.kill(pid, 0)
     except ProcessLookupError:
-        return True
-    except (IndexError, ValueError, OSError):
-        return False
-    return False
+        return "gone"
+    except (ValueError, OSError):
+        return "unknown"
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            # Field 22, in clock ticks after boot; the name in field 2 may hold spaces.
+            started_ticks = int(stat.read().rsplit(b")", 1)[1].split()[19])
+        with open("/proc/stat", "rb") as machine:
+            boot_s = next(int(line.split()[1]) for line in machine if line.startswith(b"btime "))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return "unknown"
+    started_ns = (boot_s * 10**9) + started_ticks * 10**9 // os.sysconf("SC_CLK_TCK")
+    # `btime` has whole seconds: a margin, or a file made in a process's first
+    # second would look older than it.
+    return "alive" if started_ns <= stamp_ns + 2 * 10**9 else "gone"
 
 
 def recover(root: Path | None = None, older_than_s: float = STALE_TMP_S) -> int:
     """Move files left in tmp/ into new/ — those whose writer process is gone
     at once (`usagecore serve` acknowledges requests from a segment it is still
-    appending to in tmp/), the rest after `older_than_s` — so the drain stores
-    them (or, if they were cut short, quarantines them with the reason).
-    Returns how many."""
+    appending to in tmp/), those whose writer cannot be told after
+    `older_than_s` — so the drain stores them (or, if they were cut short,
+    quarantines them with the reason). Returns how many."""
     import time
 
     _, tmp, new, _ = _dirs(root)
@@ -137,7 +151,8 @@ def recover(root: Path | None = None, older_than_s: float = STALE_TMP_S) -> int:
     cutoff = time.time() - older_than_s
     for entry in entries:
         try:
-            if entry.is_file() and (_writer_gone(entry.name) or entry.stat().st_mtime < cutoff):
+            writer = _writer(entry.name)
+            if entry.is_file() and (writer == "gone" or writer == "unknown" and entry.stat().st_mtime < cutoff):
                 os.rename(entry.path, new / entry.name)
                 moved += 1
         except FileNotFoundError:

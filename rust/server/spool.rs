@@ -12,19 +12,28 @@
 //!
 //! A segment is a spool file whose header says `"framed": true`; its payload
 //! is a sequence of frames, each a JSON line (`path`, `content_type`,
-//! `account_id`, `received_at_ns`, `length`) and `length` body bytes (the
-//! request body as received, decompressed). A process killed mid-append
-//! leaves its segment in `tmp/` with a torn last frame that was never
-//! acknowledged; `spool.recover` moves such segments into `new/` and the
+//! `account_id`, `received_at_ns`, `length`, `xxh3` of the body) and `length`
+//! body bytes (the request body as received, decompressed). A process killed
+//! mid-append leaves its segment in `tmp/` with a torn last frame that was
+//! never acknowledged; `spool.recover` moves such segments into `new/` and the
 //! drain stores every complete frame. Files of older versions (one request,
-//! or a `parts` header) are still read (python/usagecore/live/otlp.py).
+//! or a `parts` header, or frames without `xxh3`) are still read
+//! (python/usagecore/live/otlp.py).
+//!
+//! Segments are prepared ahead, zero-filled (`Preparer`): a sync of data
+//! written over blocks the file already has is a data flush only, while a
+//! sync that grows the file also commits the file system's journal (on
+//! ext4 here 117 against 210 µs a group, 51 against 88 µs of CPU). So a
+//! segment may end in zeros (a stop truncates them, a crash does not); the
+//! checksum tells a torn frame written over zeros from a complete one.
 
 use std::fs::{self, File};
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::oneshot;
@@ -131,6 +140,15 @@ impl Spool {
         let pending_files = Arc::new(AtomicU64::new(count_files(&dir.join("new"))));
         let stats = Arc::new(SpoolStats::default());
         let clock = Instant::now();
+        let recent_segment_bytes = Arc::new(AtomicU64::new(0));
+        let (ready, prepared) = mpsc::sync_channel(PREPARED_AHEAD);
+        let prepared = Arc::new(Mutex::new(prepared));
+        let preparer = Preparer {
+            dir: dir.to_owned(),
+            max_file_bytes: limits.max_file_bytes as u64,
+            recent_segment_bytes: recent_segment_bytes.clone(),
+            counter: 0,
+        };
         let mut lanes = Vec::new();
         let mut handles = Vec::new();
         for index in 0..writers {
@@ -148,12 +166,18 @@ impl Spool {
                 index: index as u64,
                 counter: 0,
                 segment: None,
+                prepared: prepared.clone(),
+                recent_segment_bytes: recent_segment_bytes.clone(),
                 last_count: Instant::now(),
             };
             let name = format!("usagecore-spool-{index}");
             handles.push(std::thread::Builder::new().name(name).spawn(move || writer.run(&receiver))?);
             lanes.push(Lane { jobs, waiting, busy_since });
         }
+        drop(prepared);
+        // Last, so that joining the handles in order ends it after the writers.
+        let name = "usagecore-spool-prepare".to_owned();
+        handles.push(std::thread::Builder::new().name(name).spawn(move || preparer.run(&ready))?);
         let spool = Spool {
             lanes: Arc::new(lanes),
             clock,
@@ -211,13 +235,115 @@ fn now_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
+/// Segments prepared ahead of the writers that will take them.
+const PREPARED_AHEAD: usize = 1;
+/// The zeros a prepared segment holds at least.
+const MIN_PREPARED_BYTES: u64 = 256 << 10;
+
 /// The segment a writer appends to.
 struct Segment {
     file: File,
-    name: String,
+    /// Its name in `tmp/`, and the random part of its name in `new/`.
+    tmp_name: String,
+    tag: u32,
     /// Bytes durable so far (a failed append is cut back to this).
     bytes: u64,
+    /// Where the zeros prepared for it end (0: it has none).
+    prepared_to: u64,
     opened: Instant,
+    opened_ns: u64,
+}
+
+/// A segment's file as it is created: its header written and synced, under
+/// a name that cannot collide and that `spool.recover` attributes to us.
+fn create_segment(dir: &Path, seed: &[&[u8]]) -> std::io::Result<(File, String, u32, u64)> {
+    let stamp = now_ns();
+    let tag = crate::ids::stable_id(&[
+        &stamp.to_be_bytes(),
+        &std::process::id().to_be_bytes(),
+        seed.concat().as_slice(),
+    ]) as u32;
+    let tmp_name = segment_name(stamp, tag);
+    let header = serde_json::json!({
+        "v": 1, "source": "otlp", "channel": "otlp", "received_at_ns": stamp, "account_id": null,
+        "framed": true,
+    });
+    let mut head = serde_json::to_vec(&header)?;
+    head.push(b'\n');
+    let mut file =
+        fs::OpenOptions::new().write(true).create_new(true).open(dir.join("tmp").join(&tmp_name))?;
+    file.write_all(&head)?;
+    Ok((file, tmp_name, tag, head.len() as u64))
+}
+
+/// Spool names sort in arrival order (`usagecore.spool`).
+fn segment_name(stamp: u64, tag: u32) -> String {
+    format!("{:019}-{}-{:08x}.otlp.otlp", stamp, std::process::id(), tag)
+}
+
+/// Prepares segments ahead, each zero-filled to twice what the last closed
+/// segment held (between `MIN_PREPARED_BYTES` and a full segment), so that
+/// appends overwrite blocks the file already has (see the module's comment).
+struct Preparer {
+    dir: PathBuf,
+    max_file_bytes: u64,
+    recent_segment_bytes: Arc<AtomicU64>,
+    counter: u64,
+}
+
+impl Preparer {
+    /// Ends when no writer is left to take what it prepares.
+    fn run(mut self, ready: &SyncSender<Prepared>) {
+        loop {
+            match self.prepare() {
+                Ok(segment) => {
+                    let path = self.dir.join("tmp").join(&segment.tmp_name);
+                    if ready.send(Prepared { segment: Some(segment), path }).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    // Writers open segments of their own meanwhile.
+                    eprintln!("usagecore: cannot prepare a spool segment in {} ({e})", self.dir.display());
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+
+    fn prepare(&mut self) -> std::io::Result<Segment> {
+        self.counter += 1;
+        let (file, tmp_name, tag, bytes) =
+            create_segment(&self.dir, &[b"prepared", &self.counter.to_be_bytes()])?;
+        let wanted = (2 * self.recent_segment_bytes.load(Ordering::Relaxed))
+            .clamp(MIN_PREPARED_BYTES, self.max_file_bytes + MIN_PREPARED_BYTES);
+        let zeros = vec![0u8; 1 << 20];
+        let mut at = bytes;
+        while at < bytes + wanted {
+            let n = zeros.len().min((bytes + wanted - at) as usize);
+            file.write_all_at(&zeros[..n], at)?;
+            at += n as u64;
+        }
+        file.sync_all()?;
+        File::open(self.dir.join("tmp"))?.sync_all()?;
+        Ok(Segment { file, tmp_name, tag, bytes, prepared_to: at, opened: Instant::now(), opened_ns: 0 })
+    }
+}
+
+/// A prepared segment on its way to a writer; removed if nobody takes it
+/// (the spool stops).
+struct Prepared {
+    segment: Option<Segment>,
+    path: PathBuf,
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        if let Some(segment) = self.segment.take() {
+            drop(segment.file);
+            let _ = fs::remove_file(&self.path);
+        }
+    }
 }
 
 struct Writer {
@@ -231,6 +357,8 @@ struct Writer {
     index: u64,
     counter: u64,
     segment: Option<Segment>,
+    prepared: Arc<Mutex<Receiver<Prepared>>>,
+    recent_segment_bytes: Arc<AtomicU64>,
     last_count: Instant,
 }
 
@@ -304,7 +432,7 @@ impl Writer {
         for part in parts {
             encode_frame(part, &mut data)?;
         }
-        let written = segment.file.write_all(&data).and_then(|()| segment.file.sync_data());
+        let written = segment.file.write_all_at(&data, segment.bytes).and_then(|()| segment.file.sync_data());
         match written {
             Ok(()) => {
                 segment.bytes += data.len() as u64;
@@ -320,37 +448,41 @@ impl Writer {
         }
     }
 
+    /// A prepared segment if one is ready, else a new one (its header synced:
+    /// the segment's name must survive a machine crash with what it holds).
     fn open_segment(&mut self) -> std::io::Result<Segment> {
-        self.counter += 1;
-        let stamp = now_ns();
-        let rand = crate::ids::stable_id(&[
-            &stamp.to_be_bytes(),
-            &self.index.to_be_bytes(),
-            &self.counter.to_be_bytes(),
-        ]) as u32;
-        let name = format!("{:019}-{}-{:08x}.otlp.otlp", stamp, std::process::id(), rand);
-        let header = serde_json::json!({
-            "v": 1, "source": "otlp", "channel": "otlp", "received_at_ns": stamp, "account_id": null,
-            "framed": true,
-        });
-        let mut head = serde_json::to_vec(&header)?;
-        head.push(b'\n');
-        let mut file =
-            fs::OpenOptions::new().write(true).create_new(true).open(self.dir.join("tmp").join(&name))?;
-        file.write_all(&head)?;
-        file.sync_all()?;
-        // The segment's name must survive a machine crash with what it holds.
-        File::open(self.dir.join("tmp"))?.sync_all()?;
-        Ok(Segment { file, name, bytes: head.len() as u64, opened: Instant::now() })
+        let ready = self.prepared.lock().ok().and_then(|prepared| prepared.try_recv().ok());
+        let ready = ready.and_then(|mut prepared| prepared.segment.take());
+        let mut segment = match ready {
+            Some(segment) => segment,
+            None => {
+                self.counter += 1;
+                let (file, tmp_name, tag, bytes) =
+                    create_segment(&self.dir, &[&self.index.to_be_bytes(), &self.counter.to_be_bytes()])?;
+                file.sync_all()?;
+                File::open(self.dir.join("tmp"))?.sync_all()?;
+                Segment { file, tmp_name, tag, bytes, prepared_to: 0, opened: Instant::now(), opened_ns: 0 }
+            }
+        };
+        segment.opened = Instant::now();
+        segment.opened_ns = now_ns();
+        Ok(segment)
     }
 
     /// Hand the open segment to the drain: into `new/`, durably. On failure
     /// it stays in `tmp/`, where `spool.recover` finds it.
     fn close_segment(&mut self) {
         let Some(segment) = self.segment.take() else { return };
+        self.recent_segment_bytes.store(segment.bytes, Ordering::Relaxed);
+        if segment.prepared_to > segment.bytes {
+            // The zeros left are not needed by anybody; a crash before this
+            // leaves them, and readers skip them.
+            let _ = segment.file.set_len(segment.bytes);
+        }
         drop(segment.file);
+        let name = segment_name(segment.opened_ns, segment.tag);
         let moved =
-            fs::rename(self.dir.join("tmp").join(&segment.name), self.dir.join("new").join(&segment.name))
+            fs::rename(self.dir.join("tmp").join(&segment.tmp_name), self.dir.join("new").join(&name))
                 .and_then(|()| File::open(self.dir.join("new"))?.sync_all());
         match moved {
             Ok(()) => {
@@ -359,7 +491,7 @@ impl Writer {
             }
             Err(e) => eprintln!(
                 "usagecore: spool segment {} stays in tmp/ ({e}); the next drain recovers it",
-                segment.name
+                segment.tmp_name
             ),
         }
     }
@@ -370,6 +502,7 @@ fn encode_frame(part: &Part, out: &mut Vec<u8>) -> std::io::Result<()> {
     let frame = serde_json::json!({
         "path": part.path, "content_type": part.content_type, "account_id": part.account_id,
         "received_at_ns": part.received_at_ns, "length": part.body.len(),
+        "xxh3": xxhash_rust::xxh3::xxh3_64(&part.body),
     });
     serde_json::to_writer(&mut *out, &frame)?;
     out.push(b'\n');
@@ -389,12 +522,16 @@ pub struct Frame<'a> {
 
 /// The frames of a segment's payload (after its header line), and the length
 /// of a torn last frame (0 when there is none): a writer killed while
-/// appending leaves one, never acknowledged, so it is left out.
+/// appending leaves one, never acknowledged, so it is left out. Zeros after
+/// the last frame are what was prepared and not used.
 pub fn read_frames(payload: &[u8]) -> (Vec<Frame<'_>>, usize) {
     let mut frames = Vec::new();
     let mut offset = 0;
     while offset < payload.len() {
         let rest = &payload[offset..];
+        if rest.iter().all(|&b| b == 0) {
+            return (frames, 0);
+        }
         let Some(end) = memchr::memchr(b'\n', rest) else { return (frames, rest.len()) };
         let Ok(serde_json::Value::Object(head)) = serde_json::from_slice::<serde_json::Value>(&rest[..end])
         else {
@@ -404,6 +541,10 @@ pub fn read_frames(payload: &[u8]) -> (Vec<Frame<'_>>, usize) {
         let Some(body) = length.and_then(|n| rest.get(end + 1..end + 1 + n)) else {
             return (frames, rest.len());
         };
+        let checksum = head.get("xxh3").map(serde_json::Value::as_u64);
+        if checksum.is_some_and(|sum| sum != Some(xxhash_rust::xxh3::xxh3_64(body))) {
+            return (frames, rest.len());
+        }
         let text = |key: &str| head.get(key).and_then(serde_json::Value::as_str).map(str::to_owned);
         frames.push(Frame {
             path: text("path").unwrap_or_default(),
@@ -458,5 +599,69 @@ mod tests {
             let (frames, torn) = read_frames(&data[..cut]);
             assert_eq!((frames.len(), torn), (2, cut - whole));
         }
+    }
+
+    #[test]
+    fn zeros_after_the_last_frame_are_not_a_torn_frame_but_a_frame_torn_over_zeros_is() {
+        let mut data = Vec::new();
+        encode_frame(&part("/v1/logs", None, b"{\"resourceLogs\":[]}"), &mut data).unwrap();
+        let whole = data.len();
+        data.resize(whole + 4096, 0);
+        let (frames, torn) = read_frames(&data);
+        assert_eq!((frames.len(), torn), (1, 0));
+        // The next frame's JSON line reached the disk, its body did not:
+        // the zeros in its place are as long as the length says.
+        let mut next = Vec::new();
+        encode_frame(&part("/v1/logs", None, &[b'x'; 100]), &mut next).unwrap();
+        let line = next.iter().position(|&b| b == b'\n').unwrap() + 1;
+        data[whole..whole + line].copy_from_slice(&next[..line]);
+        let (frames, torn) = read_frames(&data);
+        assert_eq!((frames.len(), torn), (1, 4096));
+        // Only its last block is missing.
+        data[whole..whole + next.len() - 10].copy_from_slice(&next[..next.len() - 10]);
+        assert_eq!(read_frames(&data).1, 4096);
+        data[whole..whole + next.len()].copy_from_slice(&next);
+        assert_eq!(read_frames(&data), (read_frames(&data[..whole + next.len()]).0, 0));
+    }
+
+    #[test]
+    fn a_stopped_spool_hands_every_request_to_the_drain_and_leaves_no_prepared_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits =
+            Limits { max_file_bytes: 4096, rotate_after: Duration::from_millis(20), ..Limits::default() };
+        let (spool, handles) = Spool::start(dir.path(), limits).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let bodies: Vec<Vec<u8>> =
+            (0..200).map(|n| format!("{{\"n\":{n}}}").repeat(n % 50 + 1).into_bytes()).collect();
+        for (n, body) in bodies.iter().enumerate() {
+            let done = spool.submit(part("/v1/logs", None, body)).unwrap();
+            assert_eq!(runtime.block_on(done), Ok(Ok(())));
+            if n % 70 == 0 {
+                std::thread::sleep(Duration::from_millis(30)); // rotations on age too
+            }
+        }
+        drop(spool);
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        let mut names: Vec<PathBuf> =
+            fs::read_dir(dir.path().join("new")).unwrap().map(|e| e.unwrap().path()).collect();
+        names.sort();
+        assert!(names.len() > 3, "{names:?}");
+        let mut read = Vec::new();
+        for name in names {
+            let data = fs::read(&name).unwrap();
+            assert_ne!(data.last(), Some(&0), "{name:?} keeps its zeros");
+            let payload = &data[data.iter().position(|&b| b == b'\n').unwrap() + 1..];
+            let (frames, torn) = read_frames(payload);
+            assert_eq!(torn, 0);
+            read.extend(frames.into_iter().map(|f| f.body.to_vec()));
+        }
+        // Several writers may have taken turns: every request once, in any order.
+        let mut sent = bodies.clone();
+        sent.sort();
+        read.sort();
+        assert!(read == sent, "{} requests read back, {} sent", read.len(), sent.len());
     }
 }
