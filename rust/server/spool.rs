@@ -28,7 +28,6 @@
 //! checksum tells a torn frame written over zeros from a complete one.
 
 use std::fs::{self, File};
-use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -254,9 +253,11 @@ struct Segment {
     opened_ns: u64,
 }
 
-/// A segment's file as it is created: its header written and synced, under
-/// a name that cannot collide and that `spool.recover` attributes to us.
-fn create_segment(dir: &Path, seed: &[&[u8]]) -> std::io::Result<(File, String, u32, u64)> {
+/// A new segment in `tmp/`: its header, then `zeros` zero bytes prepared for
+/// frames, synced with its name (which must survive a machine crash with what
+/// the segment will hold), under a name that cannot collide and that
+/// `spool.recover` attributes to us.
+fn create_segment(dir: &Path, seed: &[&[u8]], zeros: u64) -> std::io::Result<Segment> {
     let stamp = now_ns();
     let tag = crate::ids::stable_id(&[
         &stamp.to_be_bytes(),
@@ -270,10 +271,19 @@ fn create_segment(dir: &Path, seed: &[&[u8]]) -> std::io::Result<(File, String, 
     });
     let mut head = serde_json::to_vec(&header)?;
     head.push(b'\n');
-    let mut file =
-        fs::OpenOptions::new().write(true).create_new(true).open(dir.join("tmp").join(&tmp_name))?;
-    file.write_all(&head)?;
-    Ok((file, tmp_name, tag, head.len() as u64))
+    let file = fs::OpenOptions::new().write(true).create_new(true).open(dir.join("tmp").join(&tmp_name))?;
+    file.write_all_at(&head, 0)?;
+    let bytes = head.len() as u64;
+    let block = vec![0u8; (zeros as usize).min(1 << 20)];
+    let mut at = bytes;
+    while at < bytes + zeros {
+        let n = block.len().min((bytes + zeros - at) as usize);
+        file.write_all_at(&block[..n], at)?;
+        at += n as u64;
+    }
+    file.sync_all()?;
+    File::open(dir.join("tmp"))?.sync_all()?;
+    Ok(Segment { file, tmp_name, tag, bytes, prepared_to: at, opened: Instant::now(), opened_ns: stamp })
 }
 
 /// Spool names sort in arrival order (`usagecore.spool`).
@@ -313,20 +323,9 @@ impl Preparer {
 
     fn prepare(&mut self) -> std::io::Result<Segment> {
         self.counter += 1;
-        let (file, tmp_name, tag, bytes) =
-            create_segment(&self.dir, &[b"prepared", &self.counter.to_be_bytes()])?;
-        let wanted = (2 * self.recent_segment_bytes.load(Ordering::Relaxed))
+        let zeros = (2 * self.recent_segment_bytes.load(Ordering::Relaxed))
             .clamp(MIN_PREPARED_BYTES, self.max_file_bytes + MIN_PREPARED_BYTES);
-        let zeros = vec![0u8; 1 << 20];
-        let mut at = bytes;
-        while at < bytes + wanted {
-            let n = zeros.len().min((bytes + wanted - at) as usize);
-            file.write_all_at(&zeros[..n], at)?;
-            at += n as u64;
-        }
-        file.sync_all()?;
-        File::open(self.dir.join("tmp"))?.sync_all()?;
-        Ok(Segment { file, tmp_name, tag, bytes, prepared_to: at, opened: Instant::now(), opened_ns: 0 })
+        create_segment(&self.dir, &[b"prepared", &self.counter.to_be_bytes()], zeros)
     }
 }
 
@@ -448,20 +447,14 @@ impl Writer {
         }
     }
 
-    /// A prepared segment if one is ready, else a new one (its header synced:
-    /// the segment's name must survive a machine crash with what it holds).
+    /// A prepared segment if one is ready, else a new one.
     fn open_segment(&mut self) -> std::io::Result<Segment> {
         let ready = self.prepared.lock().ok().and_then(|prepared| prepared.try_recv().ok());
-        let ready = ready.and_then(|mut prepared| prepared.segment.take());
-        let mut segment = match ready {
+        let mut segment = match ready.and_then(|mut prepared| prepared.segment.take()) {
             Some(segment) => segment,
             None => {
                 self.counter += 1;
-                let (file, tmp_name, tag, bytes) =
-                    create_segment(&self.dir, &[&self.index.to_be_bytes(), &self.counter.to_be_bytes()])?;
-                file.sync_all()?;
-                File::open(self.dir.join("tmp"))?.sync_all()?;
-                Segment { file, tmp_name, tag, bytes, prepared_to: 0, opened: Instant::now(), opened_ns: 0 }
+                create_segment(&self.dir, &[&self.index.to_be_bytes(), &self.counter.to_be_bytes()], 0)?
             }
         };
         segment.opened = Instant::now();
