@@ -271,12 +271,20 @@ def test_payloads_left_in_tmp_by_a_crash_are_stored_or_quarantined(tmp_path):
     """A machine crash may lose the rename into new/ (the folder is not fsynced):
     the drain picks such files up once they are clearly abandoned."""
     projects = _projects("rich_http_json", tmp_path)
+
+    def before_the_crash(path: Path) -> Path:
+        """Back into tmp/, named a day earlier: the pid in its name (ours) now
+        belongs to a process that started after the file was made, as after a
+        reboot."""
+        stamp, rest = path.name.split("-", 1)
+        left = path.parent.parent / "tmp" / f"{int(stamp) - 86400 * 10**9:019d}-{rest}"
+        os.rename(path, left)
+        return left
+
     for hook in _hooks("rich_http_json"):
-        path = spool.write("claude_code", "hook", _payload(hook, projects))
-        os.rename(path, path.parent.parent / "tmp" / path.name)
-    cut = spool.write("claude_code", "hook", _tool_call(1, projects))
-    os.rename(cut, cut.parent.parent / "tmp" / cut.name)
-    (cut.parent.parent / "tmp" / cut.name).write_bytes(cut.name.encode()[:10])  # cut short mid-write
+        before_the_crash(spool.write("claude_code", "hook", _payload(hook, projects)))
+    cut = before_the_crash(spool.write("claude_code", "hook", _tool_call(1, projects)))
+    cut.write_bytes(cut.name.encode()[:10])  # cut short mid-write
     old = time.time() - 3600
     for left in (cut.parent.parent / "tmp").iterdir():
         os.utime(left, (old, old))

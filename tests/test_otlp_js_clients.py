@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import DATA
+from conftest import DATA, HARNESS
 from test_serve import Serve, query
 
 OTEL_JS = Path(os.environ.get("AGENTS_NPM_DIR", Path.home() / ".cache" / "usagecore-agents" / "npm")) / "otel-js"
@@ -24,25 +24,34 @@ PACKAGES = ("sdk-metrics", "sdk-logs", "resources", "exporter-metrics-otlp-http"
 def _skip_reason() -> str | None:
     if shutil.which("node") is None:
         return "node is not installed"
-    missing = [p for p in PACKAGES if not (OTEL_JS / "node_modules" / "@opentelemetry" / p).is_dir()]
-    if missing:
-        return f"the OpenTelemetry JS packages are not in {OTEL_JS} (../shared/agents/install.sh)"
+    if not (HARNESS / "install.sh").is_file():
+        return f"the agents harness is not beside this checkout ({HARNESS}); it installs the packages"
     return None
 
 
 pytestmark = pytest.mark.skipif(_skip_reason() is not None, reason=_skip_reason() or "")
 
+
+@pytest.fixture(scope="module")
+def otel_js() -> Path:
+    """The packages, installed by the harness (npm, cached: quick once done)."""
+    subprocess.run([str(HARNESS / "install.sh")], check=True, capture_output=True, timeout=600)
+    missing = [p for p in PACKAGES if not (OTEL_JS / "node_modules" / "@opentelemetry" / p).is_dir()]
+    assert not missing, f"{HARNESS / 'install.sh'} did not install {missing} into {OTEL_JS}"
+    return OTEL_JS
+
+
 # service name: (exporter protocol, compression)
 CLIENTS = {"js-json": ("json", "none"), "js-proto": ("proto", "none"), "js-proto-gzip": ("proto", "gzip")}
 
 
-def test_js_exporters_totals_exact(db_path, isolated_home):
+def test_js_exporters_totals_exact(db_path, isolated_home, otel_js):
     serve = Serve(db_path, isolated_home, "--no-grpc")
     try:
         for service, (protocol, compression) in CLIENTS.items():
             sent = subprocess.run(["node", str(CLIENT), protocol, compression, service], capture_output=True,
                                   text=True, timeout=60,
-                                  env={**os.environ, "NODE_PATH": str(OTEL_JS / "node_modules"),
+                                  env={**os.environ, "NODE_PATH": str(otel_js / "node_modules"),
                                        "OTLP_ENDPOINT": f"http://127.0.0.1:{serve.port}"})
             assert sent.returncode == 0, sent.stderr
     finally:
