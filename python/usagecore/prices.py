@@ -135,18 +135,30 @@ def _request_ts_sql(request_ts_sql: str | None) -> str:
     return now if request_ts_sql is None else f"coalesce(({request_ts_sql}), {now})"
 
 
-def _match_sql(ts: str, price: Callable[[str], str]) -> str:
+# A price row's bounds in time: (column, comparison, what of the request's time it bounds).
+_WINDOW_BOUNDS = (
+    ("valid_from", ">=", "DATE"),
+    ("valid_to", "<", "DATE"),
+    ("utc_time_from", ">=", "TIME"),
+    ("utc_time_to", "<", "TIME"),
+)
+
+
+def _match_sql(ts: str, price: Callable[[str], str], bounds: Iterable[str] | None = None) -> str:
     """Whether a price row applies to event `e` made at `ts`; `price(column)`
-    is the SQL for one of the row's columns."""
-    return (
+    is the SQL for one of the row's columns. `bounds`: the window bounds the
+    row has (not NULL), when known; otherwise each is tested for NULL."""
+    sql = (
         f"{price('provider_id')} IS NOT DISTINCT FROM e.provider_id"
         f" AND {price('model_raw')} = e.model_raw"
         f" AND {price('speed')} = (CASE WHEN e.speed = 'fast' THEN 'fast' ELSE 'standard' END)"
-        f" AND ({price('valid_from')} IS NULL OR CAST({ts} AS DATE) >= {price('valid_from')})"
-        f" AND ({price('valid_to')} IS NULL OR CAST({ts} AS DATE) < {price('valid_to')})"
-        f" AND ({price('utc_time_from')} IS NULL OR CAST({ts} AS TIME) >= {price('utc_time_from')})"
-        f" AND ({price('utc_time_to')} IS NULL OR CAST({ts} AS TIME) < {price('utc_time_to')})"
     )
+    for column, comparison, part in _WINDOW_BOUNDS:
+        if bounds is None:
+            sql += f" AND ({price(column)} IS NULL OR CAST({ts} AS {part}) {comparison} {price(column)})"
+        elif column in bounds:
+            sql += f" AND CAST({ts} AS {part}) {comparison} {price(column)}"
+    return sql
 
 
 def price_join_condition(request_ts_sql: str | None = None) -> str:
@@ -176,35 +188,45 @@ _COLUMN_TYPES = {
 
 
 def price_lookup_sql(
-    con: duckdb.DuckDBPyConnection, request_ts_sql: str | None = None
+    con: duckdb.DuckDBPyConnection, request_ts_sql: str | None = None,
+    pairs: Iterable[tuple[str | None, str | None]] | None = None,
 ) -> tuple[str, list[Any]]:
     """SQL expression giving, for event `e`, its `model_prices` row as a struct
     (NULL when none applies), with its parameters: what `price_join_condition`
-    finds, for use as `p` in COST_SQL.
+    finds, for use as `p` in COST_SQL. `pairs`: the (provider_id, model_raw)
+    of the events it will price, when known (other rows cannot apply).
 
-    A CASE over the few known price rows, with their values bound as
-    parameters: for a bulk insert this is several times cheaper than a join,
-    which would carry every column of every event through a hash table.
+    A CASE over the few known price rows gives the number of the row that
+    applies, in a list of the rows' prices bound as one parameter: for a bulk
+    insert this is several times cheaper than a join, which would carry every
+    column of every event through a hash table. For a small batch, binding the
+    statement is what costs, so it is kept short: each branch tests only the
+    window bounds its row has, and the prices are one list, not a struct per
+    branch (22 rows: 15 ms of CPU before, 5 ms).
     """
     ts = _request_ts_sql(request_ts_sql)
     columns = _MATCH_COLUMNS + _UNIT_PRICE_COLUMNS
     rows = con.execute(
         f"SELECT {', '.join(columns)} FROM model_prices WHERE input_mtok IS NOT NULL"
     ).fetchall()
+    if pairs is not None:
+        wanted = set(pairs)
+        rows = [row for row in rows if (row[0], row[1]) in wanted]
     if not rows:
         return "NULL", []
-    branches, params = [], []
-    for row in rows:
-        value = dict(zip(columns, row))
+    unit_prices = [dict(zip(_UNIT_PRICE_COLUMNS, row[len(_MATCH_COLUMNS):])) for row in rows]
+    branches, params = [], [unit_prices]
+    for number, row in enumerate(rows, 1):
+        value = dict(zip(_MATCH_COLUMNS, row))
 
         def bound(column: str) -> str:
             params.append(value[column])
-            return f"CAST(? AS {_COLUMN_TYPES.get(column, 'DOUBLE')})"
+            return f"CAST(? AS {_COLUMN_TYPES[column]})"
 
-        condition = _match_sql(ts, bound)
-        struct = ", ".join(f"{column} := {bound(column)}" for column in _UNIT_PRICE_COLUMNS)
-        branches.append(f"WHEN {condition} THEN struct_pack({struct})")
-    return f"CASE {' '.join(branches)} END", params
+        condition = _match_sql(ts, bound, bounds=[c for c, _, _ in _WINDOW_BOUNDS if value[c] is not None])
+        branches.append(f"WHEN {condition} THEN {number}")
+    struct = ", ".join(f"{column} {_COLUMN_TYPES.get(column, 'DOUBLE')}" for column in _UNIT_PRICE_COLUMNS)
+    return f"(CAST(? AS STRUCT({struct})[]))[CASE {' '.join(branches)} END]", params
 
 
 @cache

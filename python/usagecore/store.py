@@ -448,7 +448,7 @@ class Writer:
                 return WriteResult(0, 0, 0)
             pairs = con.execute("SELECT DISTINCT provider_id, model_raw FROM new_events").fetchall()
             prices.ensure_prices(con, pairs)
-            price_sql, params = prices.price_lookup_sql(con, "timezone('UTC', e.occurred_at)")
+            price_sql, params = prices.price_lookup_sql(con, "timezone('UTC', e.occurred_at)", pairs)
             priced = _priced_events_sql(price_sql)
             if self._plain_insert("usage_events", origin):
                 # Only rows of this origin are stored: no other path to pair with.
