@@ -42,6 +42,9 @@ RAW_COMMIT_BYTES = 256 << 20
 # OpenCode messages (JSON bytes) read per Rust call and committed per
 # transaction: a message is small, and its decoded event and raw record
 # cost several times its bytes, so both are much smaller than for files.
+# Arrow tables (raw records, events) read ahead of the store and waiting for
+# it, beyond the two results always allowed: see _Ahead.
+AHEAD_BYTES = 16 << 20
 OPENCODE_BATCH_BYTES = 8 << 20
 OPENCODE_COMMIT_BYTES = 32 << 20
 
@@ -152,45 +155,79 @@ def _tally_events(summary: Summary, finished: dict, written: WriteResult) -> Non
 
 
 class _Ahead:
-    """Runs `steps` (callables) one after another in the background, up to
-    `depth` ahead of the caller: while the caller stores one result (and
-    commits), Rust (which lets go of the GIL) reads on. A caller that stops
-    taking stops the steps once `depth` results wait. Nothing here holds on
-    to a result once taken."""
+    """Runs `steps` (callables) one after another in the background, ahead of
+    the caller: while the caller stores one result (and commits), or while
+    DuckDB loads and the store is made (`head_start`), Rust (which lets go of
+    the GIL) reads on. A caller that stops taking stops the steps once
+    `depth` results wait and they hold `budget` bytes of Arrow tables: a
+    source whose reads yield little (Codex: 2 MB of raw records per 64 MiB of
+    rollouts) is read to its end while the store is being made, one whose
+    reads yield much waits after `depth`. Nothing here holds on to a result
+    once taken."""
 
-    def __init__(self, pool: Executor, steps: list[Callable[[], dict]], depth: int = 2):
-        self.pool, self.steps, self.depth = pool, iter(steps), depth
+    def __init__(self, pool: Executor, steps: list[Callable[[], dict]], depth: int = 2,
+                 budget: int = AHEAD_BYTES):
+        self.pool, self.steps, self.depth, self.budget = pool, iter(steps), depth, budget
         self.lock = threading.Lock()
         self.upcoming: deque[Future] = deque()  # in order: the last may still run
-        self.running = False
+        self.running: Future | None = None  # the step started last
+        # Arrow bytes of the finished results not taken yet, and of each of them.
+        self.waiting_bytes = 0
+        self.counted: dict[Future, int] = {}
         self._next()
+
+    def _start(self) -> Future | None:
+        """The next step started, if it may start now (the lock is held)."""
+        # Whether the last step finished, not whether its callback ran: a
+        # caller may take a result before its callback has run.
+        if self.running is not None and not self.running.done():
+            return None
+        if len(self.upcoming) >= self.depth and self.waiting_bytes >= self.budget:
+            return None
+        step = next(self.steps, None)
+        if step is None:
+            return None
+        try:
+            future = self.pool.submit(step)
+        except RuntimeError:  # the pool is shutting down: the caller gave up
+            return None
+        self.running = future
+        self.upcoming.append(future)
+        return future
 
     def _next(self) -> None:
         with self.lock:
-            if self.running or len(self.upcoming) >= self.depth:
-                return
-            step = next(self.steps, None)
-            if step is None:
-                return
-            try:
-                future = self.pool.submit(step)
-            except RuntimeError:  # the pool is shutting down: the caller gave up
-                return
-            self.running = True
-            self.upcoming.append(future)
-        future.add_done_callback(self._done)
+            started = self._start()
+        if started is not None:  # outside the lock: a finished future calls back at once
+            started.add_done_callback(self._done)
 
-    def _done(self, _: Future) -> None:
+    def _done(self, future: Future) -> None:
         with self.lock:
-            self.running = False
+            if future in self.upcoming:  # not being taken already
+                self.counted[future] = _arrow_bytes(future)
+                self.waiting_bytes += self.counted[future]
         self._next()
 
     def take(self) -> dict:
         with self.lock:
+            # Everything started was taken: the last step's callback has not
+            # started the next one yet.
+            started = None if self.upcoming else self._start()
             future = self.upcoming.popleft()
+        if started is not None:
+            started.add_done_callback(self._done)
         result = future.result()
+        with self.lock:
+            self.waiting_bytes -= self.counted.pop(future, 0)
         self._next()
         return result
+
+
+def _arrow_bytes(future: Future) -> int:
+    """The bytes of the Arrow tables a finished step returned (0 if it failed)."""
+    if future.cancelled() or future.exception() is not None:
+        return 0
+    return sum(getattr(value, "nbytes", 0) for value in future.result().values())
 
 
 def _take_raws(result: dict, summary: Summary, problems: list) -> Any:
@@ -226,7 +263,9 @@ def _raw_groups(batches: list[tuple[list, int]], commit_bytes: int) -> list[list
     return groups
 
 
-def _store_events(writer: Writer, finished: dict, summary: Summary, origin: object) -> None:
+def _store_events(writer: Writer, cursors: list, finished: dict, summary: Summary, origin: object) -> None:
+    """A reader's events, and the cursors of the files they came from: they commit together."""
+    writer.add_cursors(cursors, summary.source)
     # Popped, so the events are freed before the commit needs the memory.
     written = writer.add_events(finished.pop("events"), origin=origin)
     _tally_events(summary, finished, written)
@@ -298,6 +337,9 @@ def _read_and_store(store: Store, source: str, reading: _Reading, summary: Summa
             # group, and the next commit starts with the rest of that batch.
             carried = None
             groups = _raw_groups(commit, RAW_COMMIT_BYTES // 2 if keep_content else RAW_COMMIT_BYTES)
+            # Raw records that commit at once (a small source: a Codex history)
+            # commit with their events: one commit, and one checkpoint, not two.
+            together = len(groups) == 1
             group_end = 0
             for number, group in enumerate(groups, 1):
                 group_end += len(group)
@@ -316,10 +358,11 @@ def _read_and_store(store: Store, source: str, reading: _Reading, summary: Summa
                         written += _put_raws(writer, raws, reader, 0, count)
                         if count < raws.num_rows:
                             carried = (raws, count)
-            # Events and the cursors of the files they came from commit together.
-            with store.transaction(source, after=writer) as writer:
-                writer.add_cursors(cursors, source)
-                _store_events(writer, results.take(), summary, reader)
+                    if together:
+                        _store_events(writer, cursors, results.take(), summary, reader)
+            if not together:
+                with store.transaction(source, after=writer) as writer:
+                    _store_events(writer, cursors, results.take(), summary, reader)
 
 
 def backfill_claude(
