@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from usagecore import pairing, prices
+from usagecore import pairing, price_snapshot, prices
 from usagecore.migrations import MIGRATIONS, migrate
 
 TOKEN_COLUMNS = (
@@ -174,8 +174,10 @@ class Store:
     def __init__(self, path: Path | str, *, read_only: bool = False):
         self.path = Path(path)
         self.read_only = read_only
+        new = False
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            new = not self.path.exists()
         # Attached rather than opened: only ATTACH takes the row group size.
         self.con = duckdb.connect()
         option = "READ_ONLY" if read_only else f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}"
@@ -187,6 +189,9 @@ class Store:
         # Inside `bulk`: DuckDB has one thread while Rust reads, every core for the events.
         self._bulk = False
         if not read_only:
+            if new:
+                # Its first write needs prices: they load while DuckDB makes the tables.
+                price_snapshot.load_in_background()
             self.changed = bool(migrate(self.con))
             # The store's copy of the provider links, for SQL clients (providers.py).
             from usagecore import providers
