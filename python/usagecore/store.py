@@ -171,7 +171,10 @@ class Store:
 
     rows_per_group = ROW_GROUP_SIZE
 
-    def __init__(self, path: Path | str, *, read_only: bool = False):
+    def __init__(self, path: Path | str, *, read_only: bool = False,
+                 connection: duckdb.DuckDBPyConnection | None = None):
+        """`connection`: a new in-memory DuckDB connection to attach the file
+        to (made ahead of time: backfill.load_duckdb_early); else one is made."""
         self.path = Path(path)
         self.read_only = read_only
         new = False
@@ -179,7 +182,7 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             new = not self.path.exists()
         # Attached rather than opened: only ATTACH takes the row group size.
-        self.con = duckdb.connect()
+        self.con = connection if connection is not None else duckdb.connect()
         option = "READ_ONLY" if read_only else f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}"
         quoted = str(self.path).replace("'", "''")
         self.con.execute(f"ATTACH '{quoted}' AS store ({option})")
