@@ -226,7 +226,7 @@ class _Background:
     """One thread that runs the steps submitted to it, one after another, in
     order (what a backfill needs of a thread pool)."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "usagecore-reader") -> None:
         import queue
 
         self.tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
@@ -235,7 +235,7 @@ class _Background:
         self.closed = False
         # A daemon: a command that fails before it takes the reads exits
         # without waiting for them (nothing is written by a read).
-        self.thread = threading.Thread(target=self._work, name="usagecore-reader", daemon=True)
+        self.thread = threading.Thread(target=self._work, name=name, daemon=True)
         self.thread.start()
 
     def _work(self) -> None:
@@ -522,7 +522,7 @@ def load_duckdb_early() -> _Task:
 
         return duckdb.connect()
 
-    background = _Background()
+    background = _Background("usagecore-duckdb")
     task = background.submit(connect)
     background.shutdown(wait=False)
     return task
