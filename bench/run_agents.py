@@ -2,7 +2,7 @@
 """Codex and OpenCode: usagecore against ccusage and a plain-SQL baseline, on generated corpora.
 
     python bench/run_agents.py [--repeat 3] [--codex-size 300MB] [--opencode-messages 200000]
-                               [--seed 1] [--skip-ccusage]
+                               [--seed 1] [--skip-ccusage] [--agents codex,opencode]
 
 Corpora come from generate_codex.py / generate_opencode.py (cached in bench/corpus/). The page
 cache is warmed with one full read, then, per agent, the contenders run as subprocesses in turn,
@@ -311,7 +311,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--opencode-messages", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--skip-ccusage", action="store_true")
+    parser.add_argument("--agents", default="codex,opencode", help="which to run, comma-separated")
     args = parser.parse_args(argv)
+    agents = [a.strip() for a in args.agents.split(",") if a.strip()]
+    if not agents or set(agents) - {"codex", "opencode"}:
+        parser.error("--agents: codex, opencode or both")
     compile_package()
     with_ccusage = not args.skip_ccusage and CCUSAGE.exists()
     if not with_ccusage and not args.skip_ccusage:
@@ -320,11 +324,12 @@ def main(argv: list[str] | None = None) -> int:
         "codex": BENCH_DIR / "corpus" / f"codex-{args.codex_size}-seed{args.seed}",
         "opencode": BENCH_DIR / "corpus" / f"opencode-{args.opencode_messages // 1000}k-seed{args.seed}",
     }
-    truths = {
-        "codex": ensure("generate_codex.py", corpora["codex"], ["--size", args.codex_size, "--seed", str(args.seed)]),
-        "opencode": ensure("generate_opencode.py", corpora["opencode"],
-                           ["--messages", str(args.opencode_messages), "--seed", str(args.seed)]),
+    corpora = {agent: folder for agent, folder in corpora.items() if agent in agents}
+    generators = {
+        "codex": ("generate_codex.py", ["--size", args.codex_size, "--seed", str(args.seed)]),
+        "opencode": ("generate_opencode.py", ["--messages", str(args.opencode_messages), "--seed", str(args.seed)]),
     }
+    truths = {agent: ensure(generators[agent][0], folder, generators[agent][1]) for agent, folder in corpora.items()}
     load = os.getloadavg()
     print(f"{platform.node()}: {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} "
           f"at start", flush=True)

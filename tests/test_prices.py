@@ -351,6 +351,20 @@ def test_bulk_insert_lookup_prices_exactly_like_the_join(con) -> None:
     assert looked_up == joined
     assert joined["unknown"] is None and joined["peak"] == 2 * joined["off"]
 
+    # Told the pairs it will price, the lookup leaves the other rows out: the
+    # events of those pairs cost the same, the others find no price.
+    some = {("anthropic", "claude-opus-4-6"), ("deepseek", "deepseek-chat")}
+    lookup, params = prices.price_lookup_sql(con, "timezone('UTC', e.occurred_at)", some)
+    restricted = dict(con.execute(
+        f"SELECT e.event_id, {prices.COST_SQL} FROM"
+        f" (SELECT e.*, {lookup} AS p FROM usage_events AS e) AS e",
+        params,
+    ).fetchall())
+    pair_of = {event_id: (provider_id, model_raw) for event_id, provider_id, model_raw
+               in con.execute("SELECT event_id, provider_id, model_raw FROM usage_events").fetchall()}
+    assert restricted == {e: joined[e] if pair_of[e] in some else None for e in joined}
+    assert {e for e, cost in restricted.items() if cost is not None} >= {"before", "after", "peak", "off"}
+
 
 def test_unit_prices_cost_mirrors_the_sql(con) -> None:
     usage = CROSS_CHECK_USAGES[1]

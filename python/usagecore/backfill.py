@@ -22,8 +22,6 @@ from typing import TYPE_CHECKING, Any
 from usagecore import _core
 
 if TYPE_CHECKING:  # not at run time: a backfill with nothing to do never loads DuckDB
-    from concurrent.futures import Executor, Future
-
     from usagecore.store import Store, WriteResult, Writer
 
 CLAUDE = "claude_code"
@@ -42,6 +40,9 @@ RAW_COMMIT_BYTES = 256 << 20
 # OpenCode messages (JSON bytes) read per Rust call and committed per
 # transaction: a message is small, and its decoded event and raw record
 # cost several times its bytes, so both are much smaller than for files.
+# Arrow tables (raw records, events) read ahead of the store and waiting for
+# it, beyond the two results always allowed: see _Ahead.
+AHEAD_BYTES = 16 << 20
 OPENCODE_BATCH_BYTES = 8 << 20
 OPENCODE_COMMIT_BYTES = 32 << 20
 
@@ -151,46 +152,201 @@ def _tally_events(summary: Summary, finished: dict, written: WriteResult) -> Non
     summary.sidechain_replays += finished["sidechain_replays"] + written.sidechain_replays
 
 
-class _Ahead:
-    """Runs `steps` (callables) one after another in the background, up to
-    `depth` ahead of the caller: while the caller stores one result (and
-    commits), Rust (which lets go of the GIL) reads on. A caller that stops
-    taking stops the steps once `depth` results wait. Nothing here holds on
-    to a result once taken."""
+class _Task:
+    """A step run by a `_Background` thread, and its outcome once it ran (the
+    part of `concurrent.futures.Future` a backfill uses: importing that module
+    costs 5-10 ms of CPU at the start of a command, most of it `logging`)."""
 
-    def __init__(self, pool: Executor, steps: list[Callable[[], dict]], depth: int = 2):
-        self.pool, self.steps, self.depth = pool, iter(steps), depth
+    def __init__(self, step: Callable[[], Any]):
+        self.step: Callable[[], Any] | None = step
+        self.finished = threading.Event()
         self.lock = threading.Lock()
-        self.upcoming: deque[Future] = deque()  # in order: the last may still run
-        self.running = False
+        self.callbacks: list[Callable[[_Task], None]] = []
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.cancel_requested = False
+        self.ran = False
+
+    def run(self) -> None:
+        step, self.step = self.step, None  # nothing here holds on to the step once run
+        if not self.cancel_requested and step is not None:
+            self.ran = True
+            try:
+                self.value = step()
+            except BaseException as err:  # handed to whoever takes the result
+                self.error = err
+        with self.lock:
+            self.finished.set()
+            callbacks, self.callbacks = self.callbacks, []
+        for callback in callbacks:
+            _call_back(callback, self)
+
+    def cancel(self) -> None:
+        self.cancel_requested = True
+
+    def cancelled(self) -> bool:
+        return self.finished.is_set() and not self.ran
+
+    def done(self) -> bool:
+        return self.finished.is_set()
+
+    def exception(self) -> BaseException | None:
+        self.finished.wait()
+        return self.error
+
+    def result(self) -> Any:
+        self.finished.wait()
+        if not self.ran:
+            raise RuntimeError("the step was cancelled")
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+    def add_done_callback(self, callback: Callable[[_Task], None]) -> None:
+        """`callback(self)` once the step ran: now if it has, else in the thread that ran it."""
+        with self.lock:
+            if not self.finished.is_set():
+                self.callbacks.append(callback)
+                return
+        _call_back(callback, self)
+
+
+def _call_back(callback: Callable[[_Task], None], task: _Task) -> None:
+    # A failing callback must not end the thread that later steps wait for
+    # (nor the caller's): like concurrent.futures, it is reported and passed over.
+    try:
+        callback(task)
+    except Exception:  # reported, not hidden
+        import traceback
+
+        traceback.print_exc()
+
+
+class _Background:
+    """One thread that runs the steps submitted to it, one after another, in
+    order (what a backfill needs of a thread pool)."""
+
+    def __init__(self, name: str = "usagecore-reader") -> None:
+        import queue
+
+        self.tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
+        self.pending: deque[_Task] = deque()
+        self.lock = threading.Lock()
+        self.closed = False
+        # A daemon: a command that fails before it takes the reads exits
+        # without waiting for them (nothing is written by a read).
+        self.thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self.thread.start()
+
+    def _work(self) -> None:
+        while (task := self.tasks.get()) is not None:
+            with self.lock:
+                self.pending.popleft()
+            task.run()
+
+    def submit(self, step: Callable[[], Any], *args: Any) -> _Task:
+        task = _Task(partial(step, *args) if args else step)
+        with self.lock:
+            if self.closed:
+                raise RuntimeError("cannot submit after shutdown")
+            self.pending.append(task)
+            self.tasks.put(task)
+        return task
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Run no more steps after those submitted (none of them, with
+        `cancel_futures`, but the one running); with `wait`, until they ran."""
+        with self.lock:
+            if cancel_futures:
+                for task in self.pending:
+                    task.cancel()
+            if not self.closed:
+                self.closed = True
+                self.tasks.put(None)
+        if wait and threading.current_thread() is not self.thread:
+            self.thread.join()
+
+    def __enter__(self) -> _Background:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown(wait=True)
+
+
+class _Ahead:
+    """Runs `steps` (callables) one after another in the background, ahead of
+    the caller: while the caller stores one result (and commits), or while
+    DuckDB loads and the store is made (`head_start`), Rust (which lets go of
+    the GIL) reads on. A caller that stops taking stops the steps once
+    `depth` results wait and they hold `budget` bytes of Arrow tables: a
+    source whose reads yield little (Codex: 2 MB of raw records per 64 MiB of
+    rollouts) is read to its end while the store is being made, one whose
+    reads yield much waits after `depth`. Nothing here holds on to a result
+    once taken."""
+
+    def __init__(self, pool: _Background, steps: list[Callable[[], dict]], depth: int = 2,
+                 budget: int = AHEAD_BYTES):
+        self.pool, self.steps, self.depth, self.budget = pool, iter(steps), depth, budget
+        self.lock = threading.Lock()
+        self.upcoming: deque[_Task] = deque()  # in order: the last may still run
+        self.running: _Task | None = None  # the step started last
+        # Arrow bytes of the finished results not taken yet, and of each of them.
+        self.waiting_bytes = 0
+        self.counted: dict[_Task, int] = {}
         self._next()
+
+    def _start(self) -> _Task | None:
+        """The next step started, if it may start now (the lock is held)."""
+        # Whether the last step finished, not whether its callback ran: a
+        # caller may take a result before its callback has run.
+        if self.running is not None and not self.running.done():
+            return None
+        if len(self.upcoming) >= self.depth and self.waiting_bytes >= self.budget:
+            return None
+        step = next(self.steps, None)
+        if step is None:
+            return None
+        try:
+            future = self.pool.submit(step)
+        except RuntimeError:  # the pool is shutting down: the caller gave up
+            return None
+        self.running = future
+        self.upcoming.append(future)
+        return future
 
     def _next(self) -> None:
         with self.lock:
-            if self.running or len(self.upcoming) >= self.depth:
-                return
-            step = next(self.steps, None)
-            if step is None:
-                return
-            try:
-                future = self.pool.submit(step)
-            except RuntimeError:  # the pool is shutting down: the caller gave up
-                return
-            self.running = True
-            self.upcoming.append(future)
-        future.add_done_callback(self._done)
+            started = self._start()
+        if started is not None:  # outside the lock: a finished future calls back at once
+            started.add_done_callback(self._done)
 
-    def _done(self, _: Future) -> None:
+    def _done(self, future: _Task) -> None:
         with self.lock:
-            self.running = False
+            if future in self.upcoming:  # not being taken already
+                self.counted[future] = _arrow_bytes(future)
+                self.waiting_bytes += self.counted[future]
         self._next()
 
     def take(self) -> dict:
         with self.lock:
+            # Everything started was taken: the last step's callback has not
+            # started the next one yet.
+            started = None if self.upcoming else self._start()
             future = self.upcoming.popleft()
+        if started is not None:
+            started.add_done_callback(self._done)
         result = future.result()
+        with self.lock:
+            self.waiting_bytes -= self.counted.pop(future, 0)
         self._next()
         return result
+
+
+def _arrow_bytes(future: _Task) -> int:
+    """The bytes of the Arrow tables a finished step returned (0 if it failed)."""
+    if future.cancelled() or future.exception() is not None:
+        return 0
+    return sum(getattr(value, "nbytes", 0) for value in future.result().values())
 
 
 def _take_raws(result: dict, summary: Summary, problems: list) -> Any:
@@ -226,7 +382,9 @@ def _raw_groups(batches: list[tuple[list, int]], commit_bytes: int) -> list[list
     return groups
 
 
-def _store_events(writer: Writer, finished: dict, summary: Summary, origin: object) -> None:
+def _store_events(writer: Writer, cursors: list, finished: dict, summary: Summary, origin: object) -> None:
+    """A reader's events, and the cursors of the files they came from: they commit together."""
+    writer.add_cursors(cursors, summary.source)
     # Popped, so the events are freed before the commit needs the memory.
     written = writer.add_events(finished.pop("events"), origin=origin)
     _tally_events(summary, finished, written)
@@ -240,7 +398,7 @@ class _Reading:
     commits: list[list[tuple[list, int]]]
     readers: list
     results: _Ahead
-    pool: Executor
+    pool: _Background
     keep_content: bool
 
 
@@ -255,9 +413,7 @@ def _start_reading(source: str, commits: list[list[tuple[list, int]]], keep_cont
         reader = _core.Reader(source, keep_content=keep_content)
         readers.append(reader)
         steps += [partial(reader.read, files) for files, _ in commit] + [reader.finish]
-    from concurrent.futures import ThreadPoolExecutor
-
-    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="usagecore")
+    pool = _Background()
     return _Reading(commits, readers, _Ahead(pool, steps), pool, keep_content)
 
 
@@ -298,6 +454,9 @@ def _read_and_store(store: Store, source: str, reading: _Reading, summary: Summa
             # group, and the next commit starts with the rest of that batch.
             carried = None
             groups = _raw_groups(commit, RAW_COMMIT_BYTES // 2 if keep_content else RAW_COMMIT_BYTES)
+            # Raw records that commit at once (a small source: a Codex history)
+            # commit with their events: one commit, and one checkpoint, not two.
+            together = len(groups) == 1
             group_end = 0
             for number, group in enumerate(groups, 1):
                 group_end += len(group)
@@ -316,10 +475,11 @@ def _read_and_store(store: Store, source: str, reading: _Reading, summary: Summa
                         written += _put_raws(writer, raws, reader, 0, count)
                         if count < raws.num_rows:
                             carried = (raws, count)
-            # Events and the cursors of the files they came from commit together.
-            with store.transaction(source, after=writer) as writer:
-                writer.add_cursors(cursors, source)
-                _store_events(writer, results.take(), summary, reader)
+                    if together:
+                        _store_events(writer, cursors, results.take(), summary, reader)
+            if not together:
+                with store.transaction(source, after=writer) as writer:
+                    _store_events(writer, cursors, results.take(), summary, reader)
 
 
 def backfill_claude(
@@ -349,6 +509,23 @@ def backfill_codex(
     """Import Codex rollouts under `roots` (`sessions/`, `archived_sessions/`,
     or rollout files); return what happened. `head`: see backfill_claude."""
     return _backfill_files(store, CODEX, head or _found(CODEX, roots), keep_content, progress)
+
+
+def load_duckdb_early() -> _Task:
+    """Import DuckDB and make the in-memory instance a store is attached to
+    (`Store(connection=...)`), on a thread of its own, for a command that is
+    about to create a store: making the instance (about 20 ms) lets go of the
+    GIL, so it runs while this thread finds and fingerprints the files and
+    imports the store's modules. The result is a connection, or the error."""
+    def connect() -> Any:
+        import duckdb
+
+        return duckdb.connect()
+
+    background = _Background("usagecore-duckdb")
+    task = background.submit(connect)
+    background.shutdown(wait=False)
+    return task
 
 
 @dataclass
@@ -526,17 +703,15 @@ class _OpenCodeHead:
     databases: list[str]
     storages: list[str]
     reader: object | None = None
-    upcoming: Future | None = None
-    pool: Executor | None = None
+    upcoming: _Task | None = None
+    pool: _Background | None = None
 
 
 def _opencode_head_start(roots: list[Path]) -> _OpenCodeHead:
-    from concurrent.futures import ThreadPoolExecutor
-
     head = _OpenCodeHead(time.perf_counter(), *opencode_sources(roots))
     if head.databases or head.storages:
         head.reader = _core.OpenCodeReader([(p, 0) for p in head.databases], [(p, None) for p in head.storages])
-        head.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usagecore")
+        head.pool = _Background()
         head.upcoming = head.pool.submit(head.reader.read, OPENCODE_BATCH_BYTES)
     return head
 
@@ -550,14 +725,13 @@ def _size(path: str) -> int:
 
 def _read_and_store_opencode(store: Store, reader: object, summary: Summary,
                              progress: Callable[[int, int], None] | None, total: int,
-                             upcoming: Future | None = None, background: Executor | None = None) -> None:
+                             upcoming: _Task | None = None, background: _Background | None = None) -> None:
     """Each batch is stored while Rust reads the next one. `upcoming`: the
     first batch, already being read in `background`."""
-    from concurrent.futures import ThreadPoolExecutor
 
     problems: list = []
     if upcoming is None:
-        background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usagecore")
+        background = _Background()
         upcoming = background.submit(reader.read, OPENCODE_BATCH_BYTES)
     with _no_cycle_collection(), store.bulk(), background:
         writer, done, finished = None, 0, False

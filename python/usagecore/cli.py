@@ -42,11 +42,12 @@ def _require_store(path: Path) -> None:
 
 
 @contextmanager
-def _open(ctx: click.Context, *, read_only: bool = False, what: str = "", locked=None):
+def _open(ctx: click.Context, *, read_only: bool = False, what: str = "", locked=None, early=None):
     """The store, once it is our turn: readers share it, a writer has it alone;
     whoever comes second waits briefly (see `usagecore.locks`). Readers never
     create a store. `locked`: a context manager entered once the lock is
-    taken and left once the store is closed, before the lock is let go."""
+    taken and left once the store is closed, before the lock is let go.
+    `early`: DuckDB being loaded ahead (backfill.load_duckdb_early)."""
     import duckdb
 
     from usagecore import locks
@@ -60,7 +61,12 @@ def _open(ctx: click.Context, *, read_only: bool = False, what: str = "", locked
         with locks.store_lock(path, exclusive=not read_only, what=what or f"usagecore {ctx.info_name}"):
             with locked or nullcontext():
                 try:
-                    store = Store.for_reading(path) if read_only else Store(path)
+                    if read_only:
+                        store = Store.for_reading(path)
+                    else:
+                        # If loading ahead failed, the store makes its own connection (and meets the error itself).
+                        connection = early.result() if early is not None and early.exception() is None else None
+                        store = Store(path, connection=connection)
                 except (duckdb.Error, OSError) as err:
                     if isinstance(err, duckdb.InterruptException):
                         raise  # Ctrl-C (_ctrl_c_exits_quietly)
@@ -151,6 +157,8 @@ def _run_backfill(ctx: click.Context, source: str, paths: tuple[Path, ...], keep
         return None
     db_path = ctx.find_root().obj
     started = time.perf_counter()
+    # No store yet: there is something to import, and DuckDB loads meanwhile.
+    early = None if Path(db_path).exists() else importer.load_duckdb_early()
     snapshot = unchanged.take(source, importer.absolute(roots), importer.read_paths(source, roots))
     last = unchanged.last_run(db_path, snapshot)
     if last is not None:
@@ -158,7 +166,7 @@ def _run_backfill(ctx: click.Context, source: str, paths: tuple[Path, ...], keep
         summary = importer.Summary(source=source, files=last.get("files", 0), unchanged=True)
         summary.seconds = time.perf_counter() - started
     else:
-        summary = _backfill_and_record(ctx, source, roots, snapshot, keep_content, as_json, what)
+        summary = _backfill_and_record(ctx, source, roots, snapshot, keep_content, as_json, what, early)
     shown = summary.problems[:MAX_PROBLEMS_SHOWN]
     for problem in shown:
         click.echo(f"skipped: {problem['path']} at byte {problem['offset']}: {problem['message']}", err=True)
@@ -173,7 +181,7 @@ def _run_backfill(ctx: click.Context, source: str, paths: tuple[Path, ...], keep
 
 
 def _backfill_and_record(ctx: click.Context, source: str, roots: list, snapshot, keep_content: bool,
-                         as_json: bool, what: str):
+                         as_json: bool, what: str, early=None):
     """Backfill `source` from the store's cursors on; then, still holding the
     store's lock, keep the fingerprint of what it read (usagecore.unchanged)."""
     from usagecore import backfill as importer
@@ -196,7 +204,7 @@ def _backfill_and_record(ctx: click.Context, source: str, roots: list, snapshot,
         # A store that does not exist yet has nothing read: Rust starts reading
         # while DuckDB loads and the store is made.
         head = None if Path(db_path).exists() else importer.head_start(source, roots, keep_content=keep_content)
-        with _open(ctx, locked=fingerprints()) as store:
+        with _open(ctx, locked=fingerprints(), early=early) as store:
             progress = _progress_bar(f"{source}: reading {what}") if sys.stderr.isatty() and not as_json else None
             done.append(run(store, roots, keep_content=keep_content, progress=progress, head=head))
     return done[0]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable
 from datetime import date, time
 from functools import cache, cached_property
@@ -129,10 +130,28 @@ def _normalize_compact_dated_ref(model_ref: str) -> str:
 
 @cache
 def _snapshot() -> _Snapshot | None:
+    # One load at a time: a caller that comes while `load_in_background` is
+    # loading waits for that load instead of doing it again.
+    with _loading:
+        return _load()
+
+
+_loading = threading.Lock()
+
+
+@cache
+def _load() -> _Snapshot | None:
     try:
         return _Snapshot(json.loads(SNAPSHOT_PATH.read_text()))
     except (OSError, ValueError, KeyError):
         return None  # prices.py asks genai-prices itself
+
+
+def load_in_background() -> None:
+    """Load the snapshot on a thread of its own (about 10 ms of CPU, most of
+    it `json.loads`), for a caller about to spend that long in DuckDB, which
+    lets go of the GIL: a new store's first write needs prices."""
+    threading.Thread(target=_snapshot, name="usagecore-prices", daemon=True).start()
 
 
 def version() -> str | None:

@@ -135,18 +135,30 @@ def _request_ts_sql(request_ts_sql: str | None) -> str:
     return now if request_ts_sql is None else f"coalesce(({request_ts_sql}), {now})"
 
 
-def _match_sql(ts: str, price: Callable[[str], str]) -> str:
+# A price row's bounds in time: (column, comparison, what of the request's time it bounds).
+_WINDOW_BOUNDS = (
+    ("valid_from", ">=", "DATE"),
+    ("valid_to", "<", "DATE"),
+    ("utc_time_from", ">=", "TIME"),
+    ("utc_time_to", "<", "TIME"),
+)
+
+
+def _match_sql(ts: str, price: Callable[[str], str], bounds: Iterable[str] | None = None) -> str:
     """Whether a price row applies to event `e` made at `ts`; `price(column)`
-    is the SQL for one of the row's columns."""
-    return (
+    is the SQL for one of the row's columns. `bounds`: the window bounds the
+    row has (not NULL), when known; otherwise each is tested for NULL."""
+    sql = (
         f"{price('provider_id')} IS NOT DISTINCT FROM e.provider_id"
         f" AND {price('model_raw')} = e.model_raw"
         f" AND {price('speed')} = (CASE WHEN e.speed = 'fast' THEN 'fast' ELSE 'standard' END)"
-        f" AND ({price('valid_from')} IS NULL OR CAST({ts} AS DATE) >= {price('valid_from')})"
-        f" AND ({price('valid_to')} IS NULL OR CAST({ts} AS DATE) < {price('valid_to')})"
-        f" AND ({price('utc_time_from')} IS NULL OR CAST({ts} AS TIME) >= {price('utc_time_from')})"
-        f" AND ({price('utc_time_to')} IS NULL OR CAST({ts} AS TIME) < {price('utc_time_to')})"
     )
+    for column, comparison, part in _WINDOW_BOUNDS:
+        if bounds is None:
+            sql += f" AND ({price(column)} IS NULL OR CAST({ts} AS {part}) {comparison} {price(column)})"
+        elif column in bounds:
+            sql += f" AND CAST({ts} AS {part}) {comparison} {price(column)}"
+    return sql
 
 
 def price_join_condition(request_ts_sql: str | None = None) -> str:
@@ -176,35 +188,45 @@ _COLUMN_TYPES = {
 
 
 def price_lookup_sql(
-    con: duckdb.DuckDBPyConnection, request_ts_sql: str | None = None
+    con: duckdb.DuckDBPyConnection, request_ts_sql: str | None = None,
+    pairs: Iterable[tuple[str | None, str | None]] | None = None,
 ) -> tuple[str, list[Any]]:
     """SQL expression giving, for event `e`, its `model_prices` row as a struct
     (NULL when none applies), with its parameters: what `price_join_condition`
-    finds, for use as `p` in COST_SQL.
+    finds, for use as `p` in COST_SQL. `pairs`: the (provider_id, model_raw)
+    of the events it will price, when known (other rows cannot apply).
 
-    A CASE over the few known price rows, with their values bound as
-    parameters: for a bulk insert this is several times cheaper than a join,
-    which would carry every column of every event through a hash table.
+    A CASE over the few known price rows gives the number of the row that
+    applies, in a list of the rows' prices bound as one parameter: for a bulk
+    insert this is several times cheaper than a join, which would carry every
+    column of every event through a hash table. For a small batch, binding the
+    statement is what costs, so it is kept short: each branch tests only the
+    window bounds its row has, and the prices are one list, not a struct per
+    branch (22 rows: 15 ms of CPU before, 5 ms).
     """
     ts = _request_ts_sql(request_ts_sql)
     columns = _MATCH_COLUMNS + _UNIT_PRICE_COLUMNS
     rows = con.execute(
         f"SELECT {', '.join(columns)} FROM model_prices WHERE input_mtok IS NOT NULL"
     ).fetchall()
+    if pairs is not None:
+        wanted = set(pairs)
+        rows = [row for row in rows if (row[0], row[1]) in wanted]
     if not rows:
         return "NULL", []
-    branches, params = [], []
-    for row in rows:
-        value = dict(zip(columns, row))
+    unit_prices = [dict(zip(_UNIT_PRICE_COLUMNS, row[len(_MATCH_COLUMNS):])) for row in rows]
+    branches, params = [], [unit_prices]
+    for number, row in enumerate(rows, 1):
+        value = dict(zip(_MATCH_COLUMNS, row))
 
         def bound(column: str) -> str:
             params.append(value[column])
-            return f"CAST(? AS {_COLUMN_TYPES.get(column, 'DOUBLE')})"
+            return f"CAST(? AS {_COLUMN_TYPES[column]})"
 
-        condition = _match_sql(ts, bound)
-        struct = ", ".join(f"{column} := {bound(column)}" for column in _UNIT_PRICE_COLUMNS)
-        branches.append(f"WHEN {condition} THEN struct_pack({struct})")
-    return f"CASE {' '.join(branches)} END", params
+        condition = _match_sql(ts, bound, bounds=[c for c, _, _ in _WINDOW_BOUNDS if value[c] is not None])
+        branches.append(f"WHEN {condition} THEN {number}")
+    struct = ", ".join(f"{column} {_COLUMN_TYPES.get(column, 'DOUBLE')}" for column in _UNIT_PRICE_COLUMNS)
+    return f"(CAST(? AS STRUCT({struct})[]))[CASE {' '.join(branches)} END]", params
 
 
 @cache
@@ -637,13 +659,10 @@ def ensure_prices(
     they are not looked up again until genai-prices changes. Returns the pairs resolved.
     """
     version = genai_prices_version()
-    known = set(
-        con.execute(
-            "SELECT DISTINCT provider_id, model_raw FROM model_prices"
-            " WHERE genai_prices_version = ?",
-            [version],
-        ).fetchall()
-    )
+    stored = con.execute(
+        "SELECT DISTINCT provider_id, model_raw, genai_prices_version = ? FROM model_prices", [version]
+    ).fetchall()
+    known = {(p, m) for p, m, current in stored if current}
     wanted = {(p, m) for p, m in pairs if m}
     missing = sorted(wanted - known, key=lambda pair: (pair[0] or "", pair[1]))
     if not missing:
@@ -652,16 +671,32 @@ def ensure_prices(
     rows = [row for p, m in missing for row in _rows_for(p, m, version, resolved_at)]
     # One statement each, not one per row: DuckDB runs each statement of an
     # executemany on its own, which costs more than the rows themselves.
-    pair_values = ", ".join(["(CAST(? AS VARCHAR), CAST(? AS VARCHAR))"] * len(missing))
-    con.execute(
-        f"DELETE FROM model_prices AS p USING (VALUES {pair_values}) AS t(provider_id, model_raw)"
-        " WHERE p.provider_id IS NOT DISTINCT FROM t.provider_id AND p.model_raw = t.model_raw",
-        [value for pair in missing for value in pair],
-    )
-    row_values = ", ".join(["(" + ", ".join("?" * len(rows[0])) + ")"] * len(rows))
-    con.execute(f"INSERT INTO model_prices ({_PRICE_COLUMNS}) VALUES {row_values}",
-                [value for row in rows for value in row])
+    outdated = sorted({(p, m) for p, m, current in stored if not current} & set(missing),
+                      key=lambda pair: (pair[0] or "", pair[1]))
+    if outdated:  # rows of another genai-prices version
+        pair_values = ", ".join(["(CAST(? AS VARCHAR), CAST(? AS VARCHAR))"] * len(outdated))
+        con.execute(
+            f"DELETE FROM model_prices AS p USING (VALUES {pair_values}) AS t(provider_id, model_raw)"
+            " WHERE p.provider_id IS NOT DISTINCT FROM t.provider_id AND p.model_raw = t.model_raw",
+            [value for pair in outdated for value in pair],
+        )
+    # A list per column binds in half the time of a parameter per value.
+    columns = [column.strip() for column in _PRICE_COLUMNS.split(",")]
+    unnested = ", ".join(f"unnest(CAST(? AS {_STORED_TYPES.get(column, 'DOUBLE')}[]))" for column in columns)
+    con.execute(f"INSERT INTO model_prices ({_PRICE_COLUMNS}) SELECT {unnested}",
+                [list(values) for values in zip(*rows)])
     return len(missing)
+
+
+# model_prices' column types (the others are DOUBLE).
+_STORED_TYPES = {
+    **_COLUMN_TYPES,
+    "genai_provider_id": "VARCHAR",
+    "genai_model_id": "VARCHAR",
+    "price_source": "VARCHAR",
+    "genai_prices_version": "VARCHAR",
+    "resolved_at": "TIMESTAMP",
+}
 
 
 def apply_costs(

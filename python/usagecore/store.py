@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 
-from usagecore import pairing, prices
+from usagecore import pairing, price_snapshot, prices
 from usagecore.migrations import MIGRATIONS, migrate
 
 TOKEN_COLUMNS = (
@@ -171,13 +171,18 @@ class Store:
 
     rows_per_group = ROW_GROUP_SIZE
 
-    def __init__(self, path: Path | str, *, read_only: bool = False):
+    def __init__(self, path: Path | str, *, read_only: bool = False,
+                 connection: duckdb.DuckDBPyConnection | None = None):
+        """`connection`: a new in-memory DuckDB connection to attach the file
+        to (made ahead of time: backfill.load_duckdb_early); else one is made."""
         self.path = Path(path)
         self.read_only = read_only
+        new = False
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            new = not self.path.exists()
         # Attached rather than opened: only ATTACH takes the row group size.
-        self.con = duckdb.connect()
+        self.con = connection if connection is not None else duckdb.connect()
         option = "READ_ONLY" if read_only else f"ROW_GROUP_SIZE {ROW_GROUP_SIZE}"
         quoted = str(self.path).replace("'", "''")
         self.con.execute(f"ATTACH '{quoted}' AS store ({option})")
@@ -187,6 +192,9 @@ class Store:
         # Inside `bulk`: DuckDB has one thread while Rust reads, every core for the events.
         self._bulk = False
         if not read_only:
+            if new:
+                # Its first write needs prices: they load while DuckDB makes the tables.
+                price_snapshot.load_in_background()
             self.changed = bool(migrate(self.con))
             # The store's copy of the provider links, for SQL clients (providers.py).
             from usagecore import providers
@@ -323,7 +331,7 @@ class Writer:
         self.all_cores_for_events = all_cores_for_events
         # Tables empty when the transaction began, and which reader filled them since.
         if after is None:
-            self._fresh = {t for t in ("usage_raw_events", "usage_events") if self._count(t) == 0}
+            self._fresh = {t for t in ("usage_raw_events", "usage_events", "file_cursors") if self._count(t) == 0}
             self._origins: dict[str, object] = {}
         else:
             self._fresh, self._origins = set(after._fresh), dict(after._origins)
@@ -374,11 +382,16 @@ class Writer:
         columns, or a list of them (one statement for all)."""
         tables = cursors if isinstance(cursors, list) else [cursors]
         names = [f"new_cursors_{i}" for i in range(len(tables))]
+        # Into a table empty when the transaction began, the first cursors go
+        # with a plain INSERT (half the time of looking for rows to replace):
+        # the files of one call are distinct (found once each).
+        verb = "INSERT" if "file_cursors" in self._fresh else "INSERT OR REPLACE"
+        self._fresh.discard("file_cursors")
         with ExitStack() as registered:
             for name, table in zip(names, tables):
                 registered.enter_context(_registered(self.con, name, table))
             self.con.execute(
-                "INSERT OR REPLACE INTO file_cursors BY NAME "
+                f"{verb} INTO file_cursors BY NAME "
                 "SELECT *, ? AS source_system, current_timestamp AS updated_at FROM ("
                 + " UNION ALL ".join(f"SELECT * FROM {name}" for name in names) + ")",
                 [source_system or self.source_system],
@@ -448,7 +461,7 @@ class Writer:
                 return WriteResult(0, 0, 0)
             pairs = con.execute("SELECT DISTINCT provider_id, model_raw FROM new_events").fetchall()
             prices.ensure_prices(con, pairs)
-            price_sql, params = prices.price_lookup_sql(con, "timezone('UTC', e.occurred_at)")
+            price_sql, params = prices.price_lookup_sql(con, "timezone('UTC', e.occurred_at)", pairs)
             priced = _priced_events_sql(price_sql)
             if self._plain_insert("usage_events", origin):
                 # Only rows of this origin are stored: no other path to pair with.
