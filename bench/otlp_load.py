@@ -20,6 +20,11 @@ every acknowledged record is in the store exactly once.
     python bench/otlp_load.py                         # 2 rounds of 10 s, half load; no memory run
     python bench/otlp_load.py --rss-seconds 600       # plus 10 minutes of load for memory
     python bench/otlp_load.py --only usagecore --rate 500 --seconds 20   # one run at a fixed rate
+    python bench/otlp_load.py --generators 2          # the connections shared by two generator processes
+
+One Python generator adds latency of its own (its threads take turns on one
+interpreter): the Collector answers in 0.33 ms at the median from one, in
+0.08 ms from two; `generator_cores` says how busy they were.
 
 The Collector comes from bench/otelcol/build.sh (the collector builder, v0.165.0).
 """
@@ -190,12 +195,13 @@ def threads_cpu(pid: int) -> dict[str, float]:
     return out
 
 
-def run_load(port: int, seconds: float, connections: int, rate: float, max_requests: int,
-             on_tick=None) -> dict:
-    """Send the load to `port` for `seconds` (at most `max_requests`); latencies
-    and acknowledged counts. `on_tick` is called about every second."""
+def _generate(port: int, seconds: float, connections: int, rate: float, max_requests: int,
+              generator: int = 0, generators: int = 1, on_tick=None) -> dict:
+    """One generator process's share of the load: `connections` keep-alive
+    connections sending requests generator, generator + generators, ... (so
+    that several generators never send the same request)."""
     requests = Requests(port)
-    counter = iter(range(max_requests))
+    counter = iter(range(generator, max_requests, generators))
     lock = threading.Lock()
     latencies: list[float] = []
     acked = {"log_records": 0, "points": 0, "errors": 0}
@@ -238,6 +244,7 @@ def run_load(port: int, seconds: float, connections: int, rate: float, max_reque
             for key, value in counts.items():
                 acked[key] += value
 
+    cpu_before = time.process_time()
     threads = [threading.Thread(target=client) for _ in range(connections)]
     started = time.monotonic()
     for t in threads:
@@ -246,14 +253,42 @@ def run_load(port: int, seconds: float, connections: int, rate: float, max_reque
         time.sleep(0.5)
         if on_tick:
             on_tick(time.monotonic() - started)
-    wall = time.monotonic() - started
-    latencies.sort()
+    return {"latencies": latencies, "wall": time.monotonic() - started, **acked,
+            "cpu_s": time.process_time() - cpu_before}
+
+
+def run_load(port: int, seconds: float, connections: int, rate: float, max_requests: int,
+             on_tick=None, generators: int = 1) -> dict:
+    """Send the load to `port` for `seconds` (at most `max_requests`), from
+    `generators` processes sharing the connections; latencies, acknowledged
+    counts, and how busy the generators were (`generator_cores`: near 1 per
+    process means the generator, one Python interpreter, was the limit).
+    `on_tick` is called about every second."""
+    if generators == 1:
+        parts = [_generate(port, seconds, connections, rate, max_requests, on_tick=on_tick)]
+    else:
+        import multiprocessing
+
+        share = [(port, seconds, connections // generators + (g < connections % generators),
+                  rate / generators, max_requests, g, generators) for g in range(generators)]
+        with multiprocessing.get_context("fork").Pool(generators) as pool:
+            pending = pool.starmap_async(_generate, share)
+            started = time.monotonic()
+            while not pending.ready():
+                pending.wait(0.5)
+                if on_tick:
+                    on_tick(time.monotonic() - started)
+            parts = pending.get()
+    latencies = sorted(x for part in parts for x in part["latencies"])
+    wall = max(part["wall"] for part in parts)
     pick = lambda q: round(latencies[min(len(latencies) - 1, int(len(latencies) * q))] * 1000, 2)  # noqa: E731
     return {
-        "requests": len(latencies), "errors": acked["errors"], "seconds": round(wall, 2),
+        "requests": len(latencies), "errors": sum(p["errors"] for p in parts), "seconds": round(wall, 2),
         "requests_per_s": round(len(latencies) / wall, 1),
         "p50_ms": pick(0.5) if latencies else None, "p99_ms": pick(0.99) if latencies else None,
-        "acknowledged_log_records": acked["log_records"], "acknowledged_points": acked["points"],
+        "acknowledged_log_records": sum(p["log_records"] for p in parts),
+        "acknowledged_points": sum(p["points"] for p in parts),
+        "generator_cores": round(sum(p["cpu_s"] for p in parts) / wall, 2),
     }
 
 
@@ -270,7 +305,7 @@ def wait_for_port(port: int, process: subprocess.Popen) -> None:
 
 
 def bench_usagecore(seconds: float, connections: int, rate: float, max_requests: int,
-                    sample_every: float = 0.0) -> dict:
+                    sample_every: float = 0.0, generators: int = 1) -> dict:
     work = Path(tempfile.mkdtemp(prefix="usagecore-otlp-bench-"))
     env = {**os.environ, "XDG_STATE_HOME": str(work / "state"),
            "USAGECORE_TELEMETRY_DB_PATH": str(work / "db.duckdb")}
@@ -284,7 +319,7 @@ def bench_usagecore(seconds: float, connections: int, rate: float, max_requests:
         if sample_every and elapsed >= len(samples) * sample_every:
             samples.append((round(elapsed), round(proc_memory(serve.pid)[0] / 2**20, 1)))
 
-    result = run_load(port, seconds, connections, rate, max_requests, tick)
+    result = run_load(port, seconds, connections, rate, max_requests, tick, generators)
     rss, peak = proc_memory(serve.pid)
     cpu = proc_cpu(serve.pid)
     per_thread = threads_cpu(serve.pid)
@@ -326,14 +361,14 @@ def bench_usagecore(seconds: float, connections: int, rate: float, max_requests:
     return result
 
 
-def bench_otelcol(seconds: float, connections: int, rate: float, max_requests: int) -> dict:
+def bench_otelcol(seconds: float, connections: int, rate: float, max_requests: int, generators: int = 1) -> dict:
     http_port, grpc_port = free_port(), free_port()
     config = Path(__file__).parent / "otelcol" / "config.yaml"
     env = {**os.environ, "OTELCOL_HTTP_PORT": str(http_port), "OTELCOL_GRPC_PORT": str(grpc_port)}
     collector = subprocess.Popen([str(OTELCOL), "--config", str(config)], env=env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wait_for_port(http_port, collector)
-    result = run_load(http_port, seconds, connections, rate, max_requests)
+    result = run_load(http_port, seconds, connections, rate, max_requests, generators=generators)
     rss, peak = proc_memory(collector.pid)
     cpu = proc_cpu(collector.pid)
     collector.send_signal(signal.SIGTERM)
@@ -358,7 +393,7 @@ def _row(name: str, r: dict) -> str:
               if "lost" in r else "nothing kept")
     stop = f"{r['stop_s']} s" if "stop_s" in r else "–"
     return (f"| {name} | {r['requests_per_s']:,.0f} | {r['p50_ms']} ms | {r['p99_ms']} ms | {r['errors']} | "
-            f"{r['cpu_s']} | {r['rss_mb']} MB | {r['peak_rss_mb']} MB | {stop} | {stored} |")
+            f"{r['cpu_s']} | {r['generator_cores']} | {r['rss_mb']} MB | {r['peak_rss_mb']} MB | {stop} | {stored} |")
 
 
 def main() -> None:
@@ -366,6 +401,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each peak and half-load run")
     parser.add_argument("--rounds", type=int, default=2, help="peak runs of each, interleaved")
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--generators", type=int, default=1,
+                        help="load generator processes sharing the connections (one Python process "
+                             "tops out near one core: see generator_cores)")
     parser.add_argument("--rate", type=float, default=0.0,
                         help="with --only: total requests per second (0: as fast as possible)")
     parser.add_argument("--half-rate", type=float, default=0.0,
@@ -380,7 +418,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.only:
         bench = bench_usagecore if args.only == "usagecore" else bench_otelcol
-        print(json.dumps(bench(args.seconds, args.connections, args.rate, args.max_requests), indent=1))
+        print(json.dumps(bench(args.seconds, args.connections, args.rate, args.max_requests,
+                               generators=args.generators), indent=1))
         return
     if not OTELCOL.exists():
         sys.exit(f"no {OTELCOL}: run bench/otelcol/build.sh first (or pass --only usagecore)")
@@ -390,32 +429,35 @@ def main() -> None:
                  "cpus": os.cpu_count(), "peak": [], "half": {}}
     for round_ in range(args.rounds):
         for name, bench in (("usagecore", bench_usagecore), ("otelcol", bench_otelcol)):
-            result = bench(args.seconds, args.connections, 0.0, args.max_requests)
+            result = bench(args.seconds, args.connections, 0.0, args.max_requests, generators=args.generators)
             out["peak"].append({"receiver": name, "round": round_ + 1, **result})
             print(f"peak {name} round {round_ + 1}: {result['requests_per_s']} requests/s", file=sys.stderr)
     peaks = {name: [r["requests_per_s"] for r in out["peak"] if r["receiver"] == name]
              for name in ("usagecore", "otelcol")}
     half = args.half_rate or round(statistics.median(peaks["usagecore"]) / 2)
     out["half_rate"] = half
-    out["half"]["usagecore"] = bench_usagecore(args.seconds, args.connections, half, args.max_requests)
-    out["half"]["otelcol"] = bench_otelcol(args.seconds, args.connections, half, args.max_requests)
+    out["half"]["usagecore"] = bench_usagecore(args.seconds, args.connections, half, args.max_requests,
+                                               generators=args.generators)
+    out["half"]["otelcol"] = bench_otelcol(args.seconds, args.connections, half, args.max_requests,
+                                           generators=args.generators)
     rss_rate = args.rss_rate or half
     if args.rss_seconds:
         print(f"memory run: usagecore at {rss_rate} requests/s for {args.rss_seconds:.0f} s", file=sys.stderr)
         out["memory"] = bench_usagecore(args.rss_seconds, args.connections, rss_rate, args.max_requests,
-                                        sample_every=10.0)
+                                        sample_every=10.0, generators=args.generators)
     out["load_after"] = _load()
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
 
     print(f"\n### {started:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load average {load_before} before, "
           f"{out['load_after']} after\n")
-    print(f"{args.connections} connections, runs of {args.seconds:.0f} s, protobuf over OTLP/HTTP, "
+    print(f"{args.connections} connections from {args.generators} generator process(es), "
+          f"runs of {args.seconds:.0f} s, protobuf over OTLP/HTTP, "
           f"log batches of {RECORDS_PER_BATCH} records and metric batches of {POINTS_PER_BATCH} points "
           "alternating.\n")
-    print("| run | requests/s | p50 | p99 | errors | CPU s | RSS at end | peak RSS | stop (backlog) "
-          "| acknowledged / stored |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("| run | requests/s | p50 | p99 | errors | CPU s | generator cores | RSS at end | peak RSS "
+          "| stop (backlog) | acknowledged / stored |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in out["peak"]:
         name = ("`usagecore serve`" if r["receiver"] == "usagecore" else "otelcol 0.165.0 (nop)")
         print(_row(f"{name}, peak, round {r['round']}", r))
