@@ -106,15 +106,22 @@ def pending(root: Path | None = None, limit: int | None = None) -> list[Path]:
 # machine crash that lost the rename (the folder is not fsynced after it),
 # unless its writer is known to be alive (`_writer`).
 STALE_TMP_S = 60
+# Every spool file this process makes is named after this.
+_LOADED_NS = time.time_ns()
 
 
 def _writer(name: str) -> str:
     """Whether the process that created spool file `name` (`{ns}-{pid}-...`)
-    is "gone", known "alive" (a process with that pid started before the
-    file was created: `usagecore serve` keeps segments prepared ahead in tmp/
-    for as long as it runs), or "unknown" (no /proc to tell a reused pid)."""
+    is "gone", known "alive" (this process, or one with that pid that started
+    before the file was created: `usagecore serve` keeps segments prepared
+    ahead in tmp/ for as long as it runs), or "unknown" (no /proc to tell a
+    reused pid)."""
     try:
         stamp_ns, pid = (int(part) for part in name.split("-")[:2])
+        if pid == os.getpid():
+            # Ours (`usagecore serve` draining beside its receiver), unless
+            # made before this module was: then the pid was another's.
+            return "alive" if stamp_ns >= _LOADED_NS - 2 * 10**9 else "gone"
         os.kill(pid, 0)
     except ProcessLookupError:
         return "gone"
