@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 from usagecore import _core
 
 if TYPE_CHECKING:  # not at run time: a backfill with nothing to do never loads DuckDB
+    from concurrent.futures import Executor, Future
+
     from usagecore.store import Store, WriteResult, Writer
 
 CLAUDE = "claude_code"
@@ -152,125 +154,11 @@ def _tally_events(summary: Summary, finished: dict, written: WriteResult) -> Non
     summary.sidechain_replays += finished["sidechain_replays"] + written.sidechain_replays
 
 
-class _Task:
-    """A step run by a `_Background` thread, and its outcome once it ran (the
-    part of `concurrent.futures.Future` a backfill uses: importing that module
-    costs 5-10 ms of CPU at the start of a command, most of it `logging`)."""
+def _background(name: str = "usagecore-reader") -> Executor:
+    """One thread that runs the steps submitted to it, one after another."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    def __init__(self, step: Callable[[], Any]):
-        self.step: Callable[[], Any] | None = step
-        self.finished = threading.Event()
-        self.lock = threading.Lock()
-        self.callbacks: list[Callable[[_Task], None]] = []
-        self.value: Any = None
-        self.error: BaseException | None = None
-        self.cancel_requested = False
-        self.ran = False
-
-    def run(self) -> None:
-        step, self.step = self.step, None  # nothing here holds on to the step once run
-        if not self.cancel_requested and step is not None:
-            self.ran = True
-            try:
-                self.value = step()
-            except BaseException as err:  # handed to whoever takes the result
-                self.error = err
-        with self.lock:
-            self.finished.set()
-            callbacks, self.callbacks = self.callbacks, []
-        for callback in callbacks:
-            _call_back(callback, self)
-
-    def cancel(self) -> None:
-        self.cancel_requested = True
-
-    def cancelled(self) -> bool:
-        return self.finished.is_set() and not self.ran
-
-    def done(self) -> bool:
-        return self.finished.is_set()
-
-    def exception(self) -> BaseException | None:
-        self.finished.wait()
-        return self.error
-
-    def result(self) -> Any:
-        self.finished.wait()
-        if not self.ran:
-            raise RuntimeError("the step was cancelled")
-        if self.error is not None:
-            raise self.error
-        return self.value
-
-    def add_done_callback(self, callback: Callable[[_Task], None]) -> None:
-        """`callback(self)` once the step ran: now if it has, else in the thread that ran it."""
-        with self.lock:
-            if not self.finished.is_set():
-                self.callbacks.append(callback)
-                return
-        _call_back(callback, self)
-
-
-def _call_back(callback: Callable[[_Task], None], task: _Task) -> None:
-    # A failing callback must not end the thread that later steps wait for
-    # (nor the caller's): like concurrent.futures, it is reported and passed over.
-    try:
-        callback(task)
-    except Exception:  # reported, not hidden
-        import traceback
-
-        traceback.print_exc()
-
-
-class _Background:
-    """One thread that runs the steps submitted to it, one after another, in
-    order (what a backfill needs of a thread pool)."""
-
-    def __init__(self, name: str = "usagecore-reader") -> None:
-        import queue
-
-        self.tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
-        self.pending: deque[_Task] = deque()
-        self.lock = threading.Lock()
-        self.closed = False
-        # A daemon: a command that fails before it takes the reads exits
-        # without waiting for them (nothing is written by a read).
-        self.thread = threading.Thread(target=self._work, name=name, daemon=True)
-        self.thread.start()
-
-    def _work(self) -> None:
-        while (task := self.tasks.get()) is not None:
-            with self.lock:
-                self.pending.popleft()
-            task.run()
-
-    def submit(self, step: Callable[[], Any], *args: Any) -> _Task:
-        task = _Task(partial(step, *args) if args else step)
-        with self.lock:
-            if self.closed:
-                raise RuntimeError("cannot submit after shutdown")
-            self.pending.append(task)
-            self.tasks.put(task)
-        return task
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Run no more steps after those submitted (none of them, with
-        `cancel_futures`, but the one running); with `wait`, until they ran."""
-        with self.lock:
-            if cancel_futures:
-                for task in self.pending:
-                    task.cancel()
-            if not self.closed:
-                self.closed = True
-                self.tasks.put(None)
-        if wait and threading.current_thread() is not self.thread:
-            self.thread.join()
-
-    def __enter__(self) -> _Background:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.shutdown(wait=True)
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
 
 
 class _Ahead:
@@ -284,18 +172,18 @@ class _Ahead:
     reads yield much waits after `depth`. Nothing here holds on to a result
     once taken."""
 
-    def __init__(self, pool: _Background, steps: list[Callable[[], dict]], depth: int = 2,
+    def __init__(self, pool: Executor, steps: list[Callable[[], dict]], depth: int = 2,
                  budget: int = AHEAD_BYTES):
         self.pool, self.steps, self.depth, self.budget = pool, iter(steps), depth, budget
         self.lock = threading.Lock()
-        self.upcoming: deque[_Task] = deque()  # in order: the last may still run
-        self.running: _Task | None = None  # the step started last
+        self.upcoming: deque[Future] = deque()  # in order: the last may still run
+        self.running: Future | None = None  # the step started last
         # Arrow bytes of the finished results not taken yet, and of each of them.
         self.waiting_bytes = 0
-        self.counted: dict[_Task, int] = {}
+        self.counted: dict[Future, int] = {}
         self._next()
 
-    def _start(self) -> _Task | None:
+    def _start(self) -> Future | None:
         """The next step started, if it may start now (the lock is held)."""
         # Whether the last step finished, not whether its callback ran: a
         # caller may take a result before its callback has run.
@@ -320,7 +208,7 @@ class _Ahead:
         if started is not None:  # outside the lock: a finished future calls back at once
             started.add_done_callback(self._done)
 
-    def _done(self, future: _Task) -> None:
+    def _done(self, future: Future) -> None:
         with self.lock:
             if future in self.upcoming:  # not being taken already
                 self.counted[future] = _arrow_bytes(future)
@@ -342,7 +230,7 @@ class _Ahead:
         return result
 
 
-def _arrow_bytes(future: _Task) -> int:
+def _arrow_bytes(future: Future) -> int:
     """The bytes of the Arrow tables a finished step returned (0 if it failed)."""
     if future.cancelled() or future.exception() is not None:
         return 0
@@ -398,7 +286,7 @@ class _Reading:
     commits: list[list[tuple[list, int]]]
     readers: list
     results: _Ahead
-    pool: _Background
+    pool: Executor
     keep_content: bool
 
 
@@ -413,7 +301,7 @@ def _start_reading(source: str, commits: list[list[tuple[list, int]]], keep_cont
         reader = _core.Reader(source, keep_content=keep_content)
         readers.append(reader)
         steps += [partial(reader.read, files) for files, _ in commit] + [reader.finish]
-    pool = _Background()
+    pool = _background()
     return _Reading(commits, readers, _Ahead(pool, steps), pool, keep_content)
 
 
@@ -511,7 +399,7 @@ def backfill_codex(
     return _backfill_files(store, CODEX, head or _found(CODEX, roots), keep_content, progress)
 
 
-def load_duckdb_early() -> _Task:
+def load_duckdb_early() -> Future:
     """Import DuckDB and make the in-memory instance a store is attached to
     (`Store(connection=...)`), on a thread of its own, for a command that is
     about to create a store: making the instance (about 20 ms) lets go of the
@@ -522,7 +410,7 @@ def load_duckdb_early() -> _Task:
 
         return duckdb.connect()
 
-    background = _Background("usagecore-duckdb")
+    background = _background("usagecore-duckdb")
     task = background.submit(connect)
     background.shutdown(wait=False)
     return task
@@ -703,15 +591,15 @@ class _OpenCodeHead:
     databases: list[str]
     storages: list[str]
     reader: object | None = None
-    upcoming: _Task | None = None
-    pool: _Background | None = None
+    upcoming: Future | None = None
+    pool: Executor | None = None
 
 
 def _opencode_head_start(roots: list[Path]) -> _OpenCodeHead:
     head = _OpenCodeHead(time.perf_counter(), *opencode_sources(roots))
     if head.databases or head.storages:
         head.reader = _core.OpenCodeReader([(p, 0) for p in head.databases], [(p, None) for p in head.storages])
-        head.pool = _Background()
+        head.pool = _background()
         head.upcoming = head.pool.submit(head.reader.read, OPENCODE_BATCH_BYTES)
     return head
 
@@ -725,13 +613,13 @@ def _size(path: str) -> int:
 
 def _read_and_store_opencode(store: Store, reader: object, summary: Summary,
                              progress: Callable[[int, int], None] | None, total: int,
-                             upcoming: _Task | None = None, background: _Background | None = None) -> None:
+                             upcoming: Future | None = None, background: Executor | None = None) -> None:
     """Each batch is stored while Rust reads the next one. `upcoming`: the
     first batch, already being read in `background`."""
 
     problems: list = []
     if upcoming is None:
-        background = _Background()
+        background = _background()
         upcoming = background.submit(reader.read, OPENCODE_BATCH_BYTES)
     with _no_cycle_collection(), store.bulk(), background:
         writer, done, finished = None, 0, False
