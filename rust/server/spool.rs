@@ -247,8 +247,10 @@ struct Segment {
     tag: u32,
     /// Bytes durable so far (a failed append is cut back to this).
     bytes: u64,
-    /// Where the zeros prepared for it end (0: it has none).
+    /// Where the zeros prepared for it end (at its header when it has none).
     prepared_to: u64,
+    /// When a writer took it: how old it is, and its name in `new/` (spool
+    /// names sort in arrival order, and a prepared segment may wait long).
     opened: Instant,
     opened_ns: u64,
 }
