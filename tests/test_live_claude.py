@@ -285,9 +285,6 @@ def test_payloads_left_in_tmp_by_a_crash_are_stored_or_quarantined(tmp_path):
         before_the_crash(spool.write("claude_code", "hook", _payload(hook, projects)))
     cut = before_the_crash(spool.write("claude_code", "hook", _tool_call(1, projects)))
     cut.write_bytes(cut.name.encode()[:10])  # cut short mid-write
-    old = time.time() - 3600
-    for left in (cut.parent.parent / "tmp").iterdir():
-        os.utime(left, (old, old))
     run_cli("collect")
     assert _query(_db(), MESSAGE_TOTALS)[0] == _expected("rich_http_json")
     assert spool.counts()["quarantined"] == 1

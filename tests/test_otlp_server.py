@@ -268,6 +268,18 @@ def test_segments_prepared_by_a_running_receiver_stay_theirs_however_old(tmp_pat
     assert (summary.payloads, summary.problems, len(rows(db_path)["otel_events"])) == (2, [], 1)
 
 
+def test_a_file_nobody_can_be_told_to_own_is_recovered_once_old(tmp_path):
+    spool_root = tmp_path / "spool"
+    for folder in ("tmp", "new"):
+        (spool_root / folder).mkdir(parents=True)
+    old, young = spool_root / "tmp" / "left-by-someone.bin", spool_root / "tmp" / "left-by-another.bin"
+    old.write_bytes(b"x")
+    young.write_bytes(b"y")
+    os.utime(old, (time.time() - 3600,) * 2)
+    assert spool.recover(spool_root) == 1
+    assert [p.name for p in (spool_root / "tmp").iterdir()] == [young.name]
+
+
 def test_grpc_auth_gzip_and_partial_success(tmp_path):
     import grpc
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
