@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from usagecore.config import spool_dir
 from usagecore.store import Store
 
 
@@ -44,6 +43,7 @@ class Serve:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"serve did not start: {self.process.communicate()[1]}")
             time.sleep(0.05)
+        self.spool = Path(json.loads(self.state.read_text())["spool"])
 
     def _pid_matches(self) -> bool:
         try:
@@ -172,8 +172,7 @@ def test_sigkill_mid_load_then_restart_loses_nothing_acknowledged(db_path, isola
     # had prepared) was recovered and drained, without a torn frame: it was
     # killed between requests.
     assert "torn" not in err, err
-    spool = spool_dir()
-    assert [p.name for folder in ("tmp", "new", "quarantine") for p in (spool / folder).iterdir()] == []
+    assert [p.name for folder in ("tmp", "new", "quarantine") for p in (serve.spool / folder).iterdir()] == []
 
 
 def test_same_export_twice_is_stored_once(db_path, isolated_home):

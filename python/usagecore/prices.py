@@ -671,8 +671,8 @@ def ensure_prices(
     rows = [row for p, m in missing for row in _rows_for(p, m, version, resolved_at)]
     # One statement each, not one per row: DuckDB runs each statement of an
     # executemany on its own, which costs more than the rows themselves.
-    outdated = sorted({(p, m) for p, m, current in stored if not current} & set(missing),
-                      key=lambda pair: (pair[0] or "", pair[1]))
+    stale = {(p, m) for p, m, current in stored if not current}
+    outdated = [pair for pair in missing if pair in stale]
     if outdated:  # rows of another genai-prices version
         pair_values = ", ".join(["(CAST(? AS VARCHAR), CAST(? AS VARCHAR))"] * len(outdated))
         con.execute(
