@@ -1,30 +1,32 @@
-"""Load generator for `usagecore serve` and the OpenTelemetry Collector on
-loopback (bounded in count and time).
+"""Load for `usagecore serve` and the OpenTelemetry Collector on loopback
+(bounded in count and time).
 
 Claude-Code-shaped OTLP/HTTP protobuf requests, alternating log batches (10
-`api_request` records each) and metric batches (4 delta points), from several
-keep-alive connections. One command runs the whole comparison and prints a
+`api_request` records each) and metric batches (4 delta points), every one
+unique, from keep-alive connections. wrk sends them (bench/otlp_wrk.lua,
+Debian's `wrk`): a native generator leaves the cores to the receivers, where
+a Python one spends more CPU per request than they do (`--generators N` still
+uses N Python processes). One command runs the whole comparison and prints a
 ready table:
 
 1. peak: rounds of `usagecore serve` (receive, durable spool, drain into
    DuckDB, all in one process) and the Collector (OTLP receiver, nop
-   exporter) under the same unthrottled load, interleaved so both see the
-   same machine;
-2. half load: both at half of usagecore's median peak, for p50/p99 latency;
-3. memory (`--rss-seconds`, e.g. 600): usagecore at half load for that
-   long, its resident memory sampled every 10 s.
+   exporter) under the same unthrottled load at each connection count
+   (8, 32, 64 by default), interleaved so all see the same machine; each
+   receiver's peak is its best median: a receiver that acknowledges only
+   after an fdatasync needs more requests in flight to reach it than one
+   that keeps nothing, and every count is in the table;
+2. half load: both at half of usagecore's peak, for p50/p99 latency;
+3. memory (`--rss-seconds`, e.g. 600): usagecore at half load (or
+   `--rss-rate`) for that long, its resident memory sampled every 10 s.
 
 After every usagecore run it stops the receiver with SIGTERM and checks that
-every acknowledged record is in the store exactly once.
+every acknowledged request is in the store, none twice.
 
-    python bench/otlp_load.py                         # 2 rounds of 10 s, half load; no memory run
-    python bench/otlp_load.py --rss-seconds 600       # plus 10 minutes of load for memory
-    python bench/otlp_load.py --only usagecore --rate 500 --seconds 20   # one run at a fixed rate
-    python bench/otlp_load.py --generators 2          # the connections shared by two generator processes
-
-One Python generator adds latency of its own (its threads take turns on one
-interpreter): the Collector answers in 0.33 ms at the median from one, in
-0.08 ms from two; `generator_cores` says how busy they were.
+    python bench/otlp_load.py                         # 2 rounds of 10 s at 8, 32, 64 connections, half load
+    python bench/otlp_load.py --rss-seconds 600 --rss-rate 100   # plus 10 minutes at 100 requests/s
+    python bench/otlp_load.py --only usagecore --rate 500 --seconds 20 --connections 8   # one run
+    python bench/otlp_load.py --generators 2          # the Python generator in two processes instead of wrk
 
 The Collector comes from bench/otelcol/build.sh (the collector builder, v0.165.0).
 """
@@ -35,6 +37,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import statistics
@@ -153,6 +156,99 @@ def _read_response(sock: socket.socket, buffer: bytes) -> tuple[int, bytes]:
             raise ConnectionError("closed inside a response")
         rest += chunk
     return status, rest[length:]
+
+
+# ---------------------------------------------------------------- wrk
+# The same requests sent by wrk (bench/otlp_wrk.lua): a native generator
+# spends a few µs per request, so the receivers get the machine's cores.
+
+WRK_SCRIPT = Path(__file__).parent / "otlp_wrk.lua"
+WRK_HIGH = 0x18D7_0000  # high half of every fixed64 time wrk sends; the low half counts
+
+
+def _lua_string(data: bytes) -> str:
+    return '"' + "".join(f"\\{b:03d}" for b in data) + '"'
+
+
+def _cut(template: bytes, slots: list[tuple[bytes, str]]) -> tuple[list[bytes], list[str]]:
+    """The template cut at every occurrence of each slot's marker: the parts
+    between them, and the slots' names in the order they occur."""
+    found = []
+    for marker, name in slots:
+        at = template.find(marker)
+        assert at >= 0, marker
+        while at >= 0:
+            found.append((at, marker, name))
+            at = template.find(marker, at + len(marker))
+    parts, names, at = [], [], 0
+    for position, marker, name in sorted(found):
+        assert position >= at, "overlapping markers"
+        parts.append(template[at:position])
+        names.append(name)
+        at = position + len(marker)
+    parts.append(template[at:])
+    return parts, names
+
+
+def wrk_pieces(threads: int) -> str:
+    """The Lua definitions otlp_wrk.lua reads: the templates cut where
+    request ids, times and the session change."""
+    logs = _log_template()
+    log_parts, log_slots = _cut(logs, [(f"req_bench_{i:012d}".encode(), f"id{i}")
+                                       for i in range(RECORDS_PER_BATCH)])
+    metrics = _metric_template()
+    marker = lambda j, end: struct.pack("<I", 0xA5A5_0000 + 2 * j + end)  # noqa: E731
+    for j in range(POINTS_PER_BATCH):
+        for end, ns in ((0, BASE_NS + 10_000_000 + j), (1, BASE_NS + 20_000_000 + j)):
+            metrics = metrics.replace(_fixed64(ns), marker(j, end) + struct.pack("<I", WRK_HIGH))
+    metric_parts, metric_slots = _cut(metrics, [(b"bench-00", "session")] + [
+        (marker(j, end), f"{'end' if end else 'start'}{j}")
+        for j in range(POINTS_PER_BATCH) for end in (0, 1)])
+    lua = lambda items: "{" + ", ".join(items) + "}"  # noqa: E731
+    return "\n".join([
+        f"THREADS = {threads}", f"RECORDS = {RECORDS_PER_BATCH}", f"POINTS = {POINTS_PER_BATCH}",
+        f"LOG_PARTS = {lua(_lua_string(x) for x in log_parts)}",
+        f"LOG_SLOTS = {lua(repr(x) for x in log_slots)}",
+        f"METRIC_PARTS = {lua(_lua_string(x) for x in metric_parts)}",
+        f"METRIC_SLOTS = {lua(repr(x) for x in metric_slots)}", ""])
+
+
+def run_wrk(port: int, seconds: float, connections: int, rate: float, on_tick=None) -> dict:
+    """`run_load`'s figures, from wrk. wrk counts responses, not which kind
+    each answered: `acknowledged_requests` is exact, the split by kind is
+    what was sent (at most `connections` requests were in flight at the end)."""
+    threads = min(2, connections)
+    work = Path(tempfile.mkdtemp(prefix="otlp-wrk-"))
+    (work / "pieces.lua").write_text(wrk_pieces(threads))
+    env = {**os.environ, "OTLP_WRK_PIECES": str(work / "pieces.lua"), "OTLP_WRK_OUT": str(work / "out.json")}
+    if rate:
+        env["OTLP_WRK_INTERVAL_MS"] = str(1000.0 * threads / rate)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    wrk = subprocess.Popen(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:.0f}s",
+                            "--timeout", "10s", "-s", str(WRK_SCRIPT), f"http://127.0.0.1:{port}"],
+                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while wrk.poll() is None:
+        time.sleep(0.5)
+        if on_tick:
+            on_tick(time.monotonic() - started)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if wrk.returncode != 0 or not (work / "out.json").exists():
+        sys.exit(f"wrk failed ({wrk.returncode}): {wrk.stderr.read()}")
+    out = json.loads((work / "out.json").read_text())
+    for path in work.iterdir():
+        path.unlink()
+    work.rmdir()
+    wall = out["duration_us"] / 1e6
+    ok = out["responses"] - out["status_errors"]
+    return {
+        "requests": ok, "errors": out["status_errors"] + out["socket_errors"], "seconds": round(wall, 2),
+        "requests_per_s": round(ok / wall, 1),
+        "p50_ms": round(out["p50_us"] / 1000, 2), "p99_ms": round(out["p99_us"] / 1000, 2),
+        "acknowledged_requests": ok, "sent_log_requests": out["logs_sent"],
+        "sent_metric_requests": out["sent"] - out["logs_sent"],
+        "generator_cores": round((after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / wall, 2),
+    }
 
 
 # ---------------------------------------------------------------- one run
@@ -292,6 +388,14 @@ def run_load(port: int, seconds: float, connections: int, rate: float, max_reque
     }
 
 
+def load(port: int, seconds: float, connections: int, rate: float, max_requests: int,
+         on_tick=None, generators: int = 1) -> dict:
+    """The load from wrk (the default), or from `generators` Python processes."""
+    if generators == 0:
+        return run_wrk(port, seconds, connections, rate, on_tick)
+    return run_load(port, seconds, connections, rate, max_requests, on_tick, generators)
+
+
 def wait_for_port(port: int, process: subprocess.Popen) -> None:
     deadline = time.monotonic() + 60
     while True:
@@ -319,7 +423,7 @@ def bench_usagecore(seconds: float, connections: int, rate: float, max_requests:
         if sample_every and elapsed >= len(samples) * sample_every:
             samples.append((round(elapsed), round(proc_memory(serve.pid)[0] / 2**20, 1)))
 
-    result = run_load(port, seconds, connections, rate, max_requests, tick, generators)
+    result = load(port, seconds, connections, rate, max_requests, tick, generators)
     rss, peak = proc_memory(serve.pid)
     cpu = proc_cpu(serve.pid)
     per_thread = threads_cpu(serve.pid)
@@ -338,8 +442,9 @@ def bench_usagecore(seconds: float, connections: int, rate: float, max_requests:
     import duckdb
 
     con = duckdb.connect(str(work / "db.duckdb"), read_only=True)
-    stored_logs = con.execute("SELECT count(*) FROM otel_events").fetchone()[0]
-    stored_points = con.execute("SELECT count(*) FROM otel_metric_points").fetchone()[0]
+    stored_logs, distinct_logs = con.execute("SELECT count(*), count(DISTINCT event_id) FROM otel_events").fetchone()
+    stored_points, distinct_points = con.execute(
+        "SELECT count(*), count(DISTINCT point_id) FROM otel_metric_points").fetchone()
     messages = con.execute("SELECT count(*) FROM usage_events WHERE event_type = 'message'").fetchone()[0]
     con.close()
     acknowledged = max(1, result["requests"])
@@ -351,8 +456,16 @@ def bench_usagecore(seconds: float, connections: int, rate: float, max_requests:
         "threads_us_per_request": {name: round(s / acknowledged * 1e6, 1) for name, s in sorted(per_thread.items())},
         "cpu_s": round(cpu, 2), "rss_mb": round(rss / 2**20, 1), "peak_rss_mb": round(peak / 2**20, 1),
         "stop_s": round(stop_s, 2), "stored_log_records": stored_logs, "stored_points": stored_points, "message_events": messages,
-        "lost": result["acknowledged_log_records"] - stored_logs + result["acknowledged_points"] - stored_points,
+        "duplicates": stored_logs - distinct_logs + stored_points - distinct_points,
     })
+    if "acknowledged_log_records" in result:
+        result["lost"] = (result["acknowledged_log_records"] - stored_logs
+                          + result["acknowledged_points"] - stored_points)
+    else:  # wrk: every acknowledged request stored, none beyond what was sent
+        stored_requests = stored_logs // RECORDS_PER_BATCH + stored_points // POINTS_PER_BATCH
+        result["lost"] = max(0, result["acknowledged_requests"] - stored_requests)
+        result["beyond_sent"] = (stored_logs > result["sent_log_requests"] * RECORDS_PER_BATCH
+                                 or stored_points > result["sent_metric_requests"] * POINTS_PER_BATCH)
     if samples:
         result["rss_samples_mb"] = samples
     for path in sorted(work.rglob("*"), reverse=True):
@@ -368,7 +481,7 @@ def bench_otelcol(seconds: float, connections: int, rate: float, max_requests: i
     collector = subprocess.Popen([str(OTELCOL), "--config", str(config)], env=env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wait_for_port(http_port, collector)
-    result = run_load(http_port, seconds, connections, rate, max_requests, generators=generators)
+    result = load(http_port, seconds, connections, rate, max_requests, generators=generators)
     rss, peak = proc_memory(collector.pid)
     cpu = proc_cpu(collector.pid)
     collector.send_signal(signal.SIGTERM)
@@ -387,27 +500,39 @@ def _load() -> str:
 
 
 def _row(name: str, r: dict) -> str:
-    stored = (f"{r['acknowledged_log_records']:,} / {r['stored_log_records']:,} records, "
-              f"{r['acknowledged_points']:,} / {r['stored_points']:,} points, {r['lost']} lost, "
-              f"{r['message_events']:,} messages"
-              if "lost" in r else "nothing kept")
+    if "lost" not in r:
+        stored = "nothing kept"
+    elif "acknowledged_log_records" in r:
+        stored = (f"{r['acknowledged_log_records']:,} / {r['stored_log_records']:,} records, "
+                  f"{r['acknowledged_points']:,} / {r['stored_points']:,} points, {r['lost']} lost, "
+                  f"{r['duplicates']} twice, {r['message_events']:,} messages")
+    else:
+        stored = (f"{r['acknowledged_requests']:,} requests / {r['stored_log_records']:,} records + "
+                  f"{r['stored_points']:,} points, {r['lost']} lost, {r['duplicates']} twice, "
+                  f"{r['message_events']:,} messages")
     stop = f"{r['stop_s']} s" if "stop_s" in r else "–"
     return (f"| {name} | {r['requests_per_s']:,.0f} | {r['p50_ms']} ms | {r['p99_ms']} ms | {r['errors']} | "
-            f"{r['cpu_s']} | {r['generator_cores']} | {r['rss_mb']} MB | {r['peak_rss_mb']} MB | {stop} | {stored} |")
+            f"{r['cpu_us_per_request']} µs | {r['generator_cores']} | {r['rss_mb']} MB | {r['peak_rss_mb']} MB "
+            f"| {stop} | {stored} |")
+
+
+NAMES = {"usagecore": "`usagecore serve`", "otelcol": "otelcol 0.165.0 (nop)"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each peak and half-load run")
     parser.add_argument("--rounds", type=int, default=2, help="peak runs of each, interleaved")
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--generators", type=int, default=1,
-                        help="load generator processes sharing the connections (one Python process "
-                             "tops out near one core: see generator_cores)")
+    parser.add_argument("--connections", default="8,32,64",
+                        help="connection counts for the peak runs (comma-separated): each receiver's "
+                             "peak is its best median over them")
+    parser.add_argument("--generators", type=int, default=0,
+                        help="0: wrk sends the load (the default); N: N Python generator processes "
+                             "share the connections (one tops out near one core: see generator_cores)")
     parser.add_argument("--rate", type=float, default=0.0,
                         help="with --only: total requests per second (0: as fast as possible)")
     parser.add_argument("--half-rate", type=float, default=0.0,
-                        help="the half-load rate (default: half of usagecore's median peak)")
+                        help="the half-load rate (default: half of usagecore's peak)")
     parser.add_argument("--rss-seconds", type=float, default=0.0,
                         help="then usagecore under load for this long, memory sampled (e.g. 600)")
     parser.add_argument("--rss-rate", type=float, default=0.0,
@@ -416,58 +541,69 @@ def main() -> None:
     parser.add_argument("--only", choices=["usagecore", "otelcol"], help="one run of one receiver")
     parser.add_argument("--json", type=Path, help="also write every result here")
     args = parser.parse_args()
+    counts = [int(c) for c in args.connections.split(",")]
+    benches = {"usagecore": bench_usagecore, "otelcol": bench_otelcol}
     if args.only:
-        bench = bench_usagecore if args.only == "usagecore" else bench_otelcol
-        print(json.dumps(bench(args.seconds, args.connections, args.rate, args.max_requests,
-                               generators=args.generators), indent=1))
+        print(json.dumps(benches[args.only](args.seconds, counts[0], args.rate, args.max_requests,
+                                            generators=args.generators), indent=1))
         return
     if not OTELCOL.exists():
         sys.exit(f"no {OTELCOL}: run bench/otelcol/build.sh first (or pass --only usagecore)")
+    if args.generators == 0 and not shutil.which("wrk"):
+        sys.exit("no wrk: install it (Debian: apt-get install wrk) or pass --generators 2")
     started = datetime.now(UTC)
     load_before = _load()
     out: dict = {"started": started.isoformat(timespec="seconds"), "load_before": load_before,
                  "cpus": os.cpu_count(), "peak": [], "half": {}}
+    # Interleaved: a round runs every receiver at every connection count, so a
+    # load spike on the machine hits all of them alike.
     for round_ in range(args.rounds):
-        for name, bench in (("usagecore", bench_usagecore), ("otelcol", bench_otelcol)):
-            result = bench(args.seconds, args.connections, 0.0, args.max_requests, generators=args.generators)
-            out["peak"].append({"receiver": name, "round": round_ + 1, **result})
-            print(f"peak {name} round {round_ + 1}: {result['requests_per_s']} requests/s", file=sys.stderr)
-    peaks = {name: [r["requests_per_s"] for r in out["peak"] if r["receiver"] == name]
-             for name in ("usagecore", "otelcol")}
-    half = args.half_rate or round(statistics.median(peaks["usagecore"]) / 2)
-    out["half_rate"] = half
-    out["half"]["usagecore"] = bench_usagecore(args.seconds, args.connections, half, args.max_requests,
-                                               generators=args.generators)
-    out["half"]["otelcol"] = bench_otelcol(args.seconds, args.connections, half, args.max_requests,
-                                           generators=args.generators)
+        for connections in counts:
+            for name, bench in benches.items():
+                result = bench(args.seconds, connections, 0.0, args.max_requests, generators=args.generators)
+                out["peak"].append({"receiver": name, "round": round_ + 1, "connections": connections, **result})
+                print(f"peak {name} round {round_ + 1}, {connections} connections: "
+                      f"{result['requests_per_s']} requests/s", file=sys.stderr)
+    medians = {(name, c): statistics.median(r["requests_per_s"] for r in out["peak"]
+                                            if r["receiver"] == name and r["connections"] == c)
+               for name in benches for c in counts}
+    best = {name: max(counts, key=lambda c: medians[name, c]) for name in benches}
+    peak = {name: medians[name, best[name]] for name in benches}
+    half = args.half_rate or round(peak["usagecore"] / 2)
+    out.update(half_rate=half, peak_medians={f"{n} {c}": v for (n, c), v in medians.items()})
+    for name, bench in benches.items():
+        out["half"][name] = bench(args.seconds, best["usagecore"], half, args.max_requests,
+                                  generators=args.generators)
     rss_rate = args.rss_rate or half
     if args.rss_seconds:
         print(f"memory run: usagecore at {rss_rate} requests/s for {args.rss_seconds:.0f} s", file=sys.stderr)
-        out["memory"] = bench_usagecore(args.rss_seconds, args.connections, rss_rate, args.max_requests,
+        out["memory"] = bench_usagecore(args.rss_seconds, counts[0], rss_rate, args.max_requests,
                                         sample_every=10.0, generators=args.generators)
     out["load_after"] = _load()
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
 
+    generator = "wrk 4.1 (2 threads)" if args.generators == 0 else f"{args.generators} Python generator process(es)"
     print(f"\n### {started:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load average {load_before} before, "
           f"{out['load_after']} after\n")
-    print(f"{args.connections} connections from {args.generators} generator process(es), "
-          f"runs of {args.seconds:.0f} s, protobuf over OTLP/HTTP, "
+    print(f"Load from {generator}, runs of {args.seconds:.0f} s, protobuf over OTLP/HTTP, "
           f"log batches of {RECORDS_PER_BATCH} records and metric batches of {POINTS_PER_BATCH} points "
           "alternating.\n")
-    print("| run | requests/s | p50 | p99 | errors | CPU s | generator cores | RSS at end | peak RSS "
+    print("| run | requests/s | p50 | p99 | errors | CPU per request | generator cores | RSS at end | peak RSS "
           "| stop (backlog) | acknowledged / stored |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in out["peak"]:
-        name = ("`usagecore serve`" if r["receiver"] == "usagecore" else "otelcol 0.165.0 (nop)")
-        print(_row(f"{name}, peak, round {r['round']}", r))
-    print(_row(f"`usagecore serve` at {half} requests/s", out["half"]["usagecore"]))
-    print(_row(f"otelcol at {half} requests/s", out["half"]["otelcol"]))
+        print(_row(f"{NAMES[r['receiver']]}, {r['connections']} connections, round {r['round']}", r))
+    for name in benches:
+        print(_row(f"{NAMES[name]} at {half} requests/s, {best['usagecore']} connections", out["half"][name]))
     if "memory" in out:
-        print(_row(f"`usagecore serve` at {rss_rate:.0f} requests/s for {args.rss_seconds:.0f} s", out["memory"]))
-    m = {name: statistics.median(v) for name, v in peaks.items()}
-    print(f"\nTargets: throughput {m['usagecore']:,.0f} vs the Collector's {m['otelcol']:,.0f} requests/s "
-          f"(medians; {'met' if m['usagecore'] >= m['otelcol'] else 'NOT met'}); "
+        print(_row(f"`usagecore serve` at {rss_rate:.0f} requests/s for {args.rss_seconds:.0f} s, "
+                   f"{counts[0]} connections", out["memory"]))
+    print("\nMedian requests/s by connections: " + "; ".join(
+        f"{c}: {medians['usagecore', c]:,.0f} vs {medians['otelcol', c]:,.0f}" for c in counts) + ".")
+    print(f"\nTargets: peak throughput {peak['usagecore']:,.0f} ({best['usagecore']} connections) vs the "
+          f"Collector's {peak['otelcol']:,.0f} ({best['otelcol']} connections) requests/s "
+          f"({'met' if peak['usagecore'] >= peak['otelcol'] else 'NOT met'}); "
           f"p99 at half load {out['half']['usagecore']['p99_ms']} ms "
           f"({'met' if out['half']['usagecore']['p99_ms'] < 20 else 'NOT met'}, target 20 ms)", end="")
     if "memory" in out:
@@ -475,9 +611,11 @@ def main() -> None:
         print(f"; RSS after {args.rss_seconds:.0f} s {rss} MB ({'met' if rss < 150 else 'NOT met'}, target 150 MB)"
               f"; memory over time (s, MB): {out['memory']['rss_samples_mb']}", end="")
     print(".")
-    lost = [r for r in [*out["peak"], out["half"]["usagecore"], out.get("memory", {})] if r.get("lost")]
-    if lost:
-        print(f"\nLOSS: {len(lost)} usagecore runs stored fewer records than were acknowledged.")
+    faulty = [r for r in [*out["peak"], out["half"]["usagecore"], out.get("memory", {})]
+              if r.get("lost") or r.get("duplicates") or r.get("beyond_sent")]
+    if faulty:
+        print(f"\nLOSS: {len(faulty)} usagecore runs stored fewer records than were acknowledged, "
+              "or some twice.")
 
 
 if __name__ == "__main__":
