@@ -80,6 +80,29 @@ def test_unchanged_rollouts_skip_the_store_and_a_grown_rollout_is_read(tmp_path)
     assert _codex_events(db) == (4, sum(1000 * n + 11 for n in range(1, 5)))
 
 
+def test_a_rollout_changed_while_a_new_store_was_read_is_read_again(tmp_path):
+    """A new store's backfill starts reading before it fingerprints the files,
+    and dates the fingerprint from before the reading: a file that changed in
+    between (its old content read, its new time fingerprinted) is not trusted,
+    however long the fingerprint took to come."""
+    from usagecore import unchanged
+
+    home = _codex_home(tmp_path)
+    db = tmp_path / "t.duckdb"
+    db.write_bytes(b"a store")
+    rollout = next((home / "sessions").iterdir())
+    reading_began = time.time_ns() - 3 * unchanged.RACY_NS
+    _age(rollout, 2 * unchanged.RACY_NS)  # changed after the reading began, not just now
+    snapshot = unchanged.take("codex", [str(home)], [str(home / "sessions")], taken_ns=reading_began)
+    unchanged.record(db, snapshot, None, 1)
+    assert unchanged.last_run(db, snapshot) is None
+    # Changed before the reading began: trusted.
+    _age(rollout, HOUR_NS)
+    snapshot = unchanged.take("codex", [str(home)], [str(home / "sessions")], taken_ns=reading_began)
+    unchanged.record(db, snapshot, None, 1)
+    assert unchanged.last_run(db, snapshot) is not None
+
+
 def test_a_store_that_lost_its_cursors_is_backfilled_again(tmp_path):
     home = _codex_home(tmp_path)
     env = {"CODEX_HOME": str(home)}

@@ -157,16 +157,19 @@ def _run_backfill(ctx: click.Context, source: str, paths: tuple[Path, ...], keep
         return None
     db_path = ctx.find_root().obj
     started = time.perf_counter()
-    # No store yet: there is something to import, and DuckDB loads meanwhile.
-    early = None if Path(db_path).exists() else importer.load_duckdb_early()
-    snapshot = unchanged.take(source, importer.absolute(roots), importer.read_paths(source, roots))
-    last = unchanged.last_run(db_path, snapshot)
-    if last is not None:
-        # Nothing changed since the last complete run: nothing to read.
-        summary = importer.Summary(source=source, files=last.get("files", 0), unchanged=True)
-        summary.seconds = time.perf_counter() - started
+    if not Path(db_path).exists():
+        # No store yet, so no last run to compare with: DuckDB loads and Rust
+        # starts reading at once; the files' fingerprint is taken meanwhile.
+        summary = _backfill_new_store(ctx, source, roots, keep_content, as_json, what)
     else:
-        summary = _backfill_and_record(ctx, source, roots, snapshot, keep_content, as_json, what, early)
+        snapshot = unchanged.take(source, importer.absolute(roots), importer.read_paths(source, roots))
+        last = unchanged.last_run(db_path, snapshot)
+        if last is not None:
+            # Nothing changed since the last complete run: nothing to read.
+            summary = importer.Summary(source=source, files=last.get("files", 0), unchanged=True)
+            summary.seconds = time.perf_counter() - started
+        else:
+            summary = _backfill_and_record(ctx, source, roots, snapshot, keep_content, as_json, what)
     shown = summary.problems[:MAX_PROBLEMS_SHOWN]
     for problem in shown:
         click.echo(f"skipped: {problem['path']} at byte {problem['offset']}: {problem['message']}", err=True)
@@ -180,10 +183,29 @@ def _run_backfill(ctx: click.Context, source: str, paths: tuple[Path, ...], keep
     return summary.as_dict()
 
 
+def _backfill_new_store(ctx: click.Context, source: str, roots: list, keep_content: bool, as_json: bool,
+                        what: str):
+    """`_backfill_and_record` into a store that does not exist yet: DuckDB
+    loads and Rust reads while the files are fingerprinted. The fingerprint
+    is dated from before the reading began: a file changed since then is
+    within the fingerprint's racy window, so the next run does not trust it."""
+    from usagecore import backfill as importer
+    from usagecore import unchanged
+
+    early = importer.load_duckdb_early()
+    taken_ns = time.time_ns()
+    with _ctrl_c_exits_quietly():
+        head = importer.head_start(source, roots, keep_content=keep_content)
+        snapshot = unchanged.take(source, importer.absolute(roots), importer.read_paths(source, roots),
+                                  taken_ns=taken_ns)
+    return _backfill_and_record(ctx, source, roots, snapshot, keep_content, as_json, what, early, head)
+
+
 def _backfill_and_record(ctx: click.Context, source: str, roots: list, snapshot, keep_content: bool,
-                         as_json: bool, what: str, early=None):
+                         as_json: bool, what: str, early=None, head=None):
     """Backfill `source` from the store's cursors on; then, still holding the
-    store's lock, keep the fingerprint of what it read (usagecore.unchanged)."""
+    store's lock, keep the fingerprint of what it read (usagecore.unchanged).
+    `early` and `head`: DuckDB loading and the reading begun, for a new store."""
     from usagecore import backfill as importer
     from usagecore import unchanged
 
@@ -201,9 +223,6 @@ def _backfill_and_record(ctx: click.Context, source: str, roots: list, snapshot,
 
     run = getattr(importer, "backfill_" + source.removesuffix("_code"))
     with _ctrl_c_exits_quietly():
-        # A store that does not exist yet has nothing read: Rust starts reading
-        # while DuckDB loads and the store is made.
-        head = None if Path(db_path).exists() else importer.head_start(source, roots, keep_content=keep_content)
         with _open(ctx, locked=fingerprints(), early=early) as store:
             progress = _progress_bar(f"{source}: reading {what}") if sys.stderr.isatty() and not as_json else None
             done.append(run(store, roots, keep_content=keep_content, progress=progress, head=head))

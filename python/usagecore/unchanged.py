@@ -65,10 +65,10 @@ def store_stamp(db_path: Path) -> list | None:
     return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, wal_stamp]
 
 
-def take(source: str, roots: list[str], read_paths: list[str]) -> Snapshot:
+def take(source: str, roots: list[str], read_paths: list[str], *, taken_ns: int | None = None) -> Snapshot:
     """Fingerprint `read_paths`, the files and folders a backfill of `source`
-    over `roots` reads."""
-    taken_ns = time.time_ns()
+    over `roots` reads; `taken_ns`: when the backfill began, if earlier."""
+    taken_ns = taken_ns or time.time_ns()
     fingerprint, newest, _files = _core.fingerprint(read_paths)
     return Snapshot(key="\x1f".join([source, *roots]), fingerprint=fingerprint, newest_mtime_ns=newest,
                     taken_ns=taken_ns)
