@@ -163,7 +163,7 @@ def _read_response(sock: socket.socket, buffer: bytes) -> tuple[int, bytes]:
 # spends a few µs per request, so the receivers get the machine's cores.
 
 WRK_SCRIPT = Path(__file__).parent / "otlp_wrk.lua"
-WRK_HIGH = 0x18D7_0000  # high half of every fixed64 time wrk sends; the low half counts
+WRK_TIME_MARK = 0xA5A5_A5A5_0000_0000  # stands for a fixed64 time wrk fills in
 
 
 def _lua_string(data: bytes) -> str:
@@ -192,17 +192,21 @@ def _cut(template: bytes, slots: list[tuple[bytes, str]]) -> tuple[list[bytes], 
 
 def wrk_pieces(threads: int) -> str:
     """The Lua definitions otlp_wrk.lua reads: the templates cut where
-    request ids, times and the session change."""
+    request ids, times and the session change. wrk stamps records and
+    points with the time it sends them, as agents do (so stored data spans
+    the run's real time, as a receiver's does)."""
+    marker = lambda n: struct.pack("<Q", WRK_TIME_MARK + n)  # noqa: E731
     logs = _log_template()
-    log_parts, log_slots = _cut(logs, [(f"req_bench_{i:012d}".encode(), f"id{i}")
-                                       for i in range(RECORDS_PER_BATCH)])
+    for i in range(RECORDS_PER_BATCH):
+        logs = logs.replace(_fixed64(BASE_NS + i), marker(i))
+    log_parts, log_slots = _cut(logs, [(f"req_bench_{i:012d}".encode(), f"id{i}") for i in range(RECORDS_PER_BATCH)]
+                                + [(marker(i), f"time{i}") for i in range(RECORDS_PER_BATCH)])
     metrics = _metric_template()
-    marker = lambda j, end: struct.pack("<I", 0xA5A5_0000 + 2 * j + end)  # noqa: E731
     for j in range(POINTS_PER_BATCH):
-        for end, ns in ((0, BASE_NS + 10_000_000 + j), (1, BASE_NS + 20_000_000 + j)):
-            metrics = metrics.replace(_fixed64(ns), marker(j, end) + struct.pack("<I", WRK_HIGH))
+        metrics = metrics.replace(_fixed64(BASE_NS + 10_000_000 + j), marker(2 * j))
+        metrics = metrics.replace(_fixed64(BASE_NS + 20_000_000 + j), marker(2 * j + 1))
     metric_parts, metric_slots = _cut(metrics, [(b"bench-00", "session")] + [
-        (marker(j, end), f"{'end' if end else 'start'}{j}")
+        (marker(2 * j + end), f"{'end' if end else 'start'}{j}")
         for j in range(POINTS_PER_BATCH) for end in (0, 1)])
     lua = lambda items: "{" + ", ".join(items) + "}"  # noqa: E731
     return "\n".join([

@@ -112,3 +112,41 @@ def test_a_store_from_before_migration_10_keeps_its_rows(tmp_path):
             writer.add_events(_read(root)["events"])
         assert store.con.execute("SELECT * FROM usage_events ORDER BY event_id").fetchall() == before
         assert store.con.execute("SELECT count(*) FROM usage_raw_events").fetchone()[0] == raws
+
+
+def test_a_call_seen_again_within_a_day_of_its_time_merges(tmp_path):
+    """A batch is looked up only among the stored rows within a day of its
+    own times (store.SAME_EVENT_WITHIN): sightings of one call 23 hours
+    apart (the stored one earlier) are still one event."""
+    root = tmp_path / "projects"
+    shutil.copytree(RICH, root)
+    batch = _read(root)
+    with Store(tmp_path / "s.duckdb") as store:
+        with store.transaction("claude_code") as writer:
+            writer.add_raws(batch["raws"])
+            writer.add_events(batch["events"])
+        for table in ("usage_events", "usage_raw_events"):
+            store.con.execute(f"UPDATE {table} SET occurred_at = occurred_at - INTERVAL 23 HOUR")
+        with store.transaction("claude_code") as writer:
+            writer.add_raws(batch["raws"])
+            result = writer.add_events(batch["events"])
+        assert (result.new_events, result.merged_events) == (0, 6)
+        assert store.con.execute(TOTALS).fetchone() == (6, 21066, 252, 21198)
+        assert store.con.execute("SELECT count(*) FROM usage_raw_events").fetchone()[0] == batch["raws"].num_rows
+
+
+def test_the_lookup_window_is_the_batch_times_widened_by_a_day(tmp_path):
+    from usagecore.store import _time_window
+
+    con = duckdb.connect()
+    hours = "to_hours(h) AS occurred_at, h"
+    con.execute(f"CREATE TABLE stored AS SELECT TIMESTAMPTZ '2026-06-10 12:00:00+00' + {hours} "
+                "FROM unnest([-49, -25, -23, 0, 5, 24, 26, 49]) AS t(h)")
+    con.execute(f"CREATE TABLE batch AS SELECT TIMESTAMPTZ '2026-06-10 12:00:00+00' + {hours} "
+                "FROM unnest([0, 1]) AS t(h)")
+    window = _time_window(con, "batch", "occurred_at")
+    # From a day before the batch's first time to a day after its last.
+    assert con.execute(f"SELECT list(h ORDER BY h) FROM stored WHERE {window}").fetchone()[0] == [-23, 0, 5, 24]
+    # A batch with a row of no time could match any stored row.
+    con.execute("INSERT INTO batch VALUES (NULL, NULL)")
+    assert _time_window(con, "batch", "occurred_at") == "TRUE"
