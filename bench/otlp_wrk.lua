@@ -1,17 +1,18 @@
 -- wrk script for bench/otlp_load.py: the same Claude-Code-shaped requests as
--- its Python generator, sent by wrk (native, a few µs of CPU per request) so
--- the receivers, not the generator, are what is measured.
+-- its Python generator, sent by wrk (native, 20-40 µs of CPU per request with
+-- this script, less than either receiver) so the receivers are what is measured.
 --
 --   OTLP_WRK_PIECES=P OTLP_WRK_OUT=O [OTLP_WRK_INTERVAL_MS=I] \
 --     wrk -t T -c C -d S -s bench/otlp_wrk.lua http://127.0.0.1:PORT
 --
--- P (a Lua file written by otlp_load.py) defines THREADS (wrk's -t) and the request templates cut at the
--- places that change per request: LOG_PARTS around the request ids and the
--- records' fixed64 times, METRIC_PARTS around the session and the points'
--- times (stamped with the time of sending, as agents do). Each thread alternates a log batch and a metric
--- batch; request ids and times are unique across threads. O receives the
--- results as JSON. I, when set, is the interval in milliseconds between two
--- requests of one thread, on a fixed schedule (as the Python generator does).
+-- P (a Lua file written by otlp_load.py) defines THREADS (wrk's -t) and the
+-- request templates cut at the places that change per request: LOG_PARTS
+-- around the request ids and the records' fixed64 times, METRIC_PARTS around
+-- the session and the points' times (stamped with the time of sending, as
+-- agents do). Each thread alternates a log batch and a metric batch; request
+-- ids and times are unique across threads. O receives the results as JSON.
+-- I, when set, is the interval in milliseconds between two requests of one
+-- thread, on a fixed schedule (as the Python generator does).
 
 dofile(os.getenv("OTLP_WRK_PIECES"))
 local interval_ms = tonumber(os.getenv("OTLP_WRK_INTERVAL_MS") or "")
