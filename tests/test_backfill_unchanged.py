@@ -12,6 +12,7 @@ generated OpenCode data with its truth.json.
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import sqlite3
@@ -206,3 +207,42 @@ def test_opencode_in_many_small_batches_equals_its_truth(tmp_path, monkeypatch):
             for k, v in truth["by_day_model_provider"].items()}
         again = backfill.backfill_opencode(store, [data])
         assert again.events == 0
+
+
+def _run_entry(module: str, *args: str, env: dict) -> subprocess.CompletedProcess:
+    """`usagecore ARGS` through `module`'s main (`entry`: the executable's way,
+    `cli`: the command itself); stdout says whether click was loaded, when
+    main returns instead of exiting as click's commands do."""
+    code = (f"import sys; from usagecore.{module} import main; sys.argv = ['usagecore', *sys.argv[1:]]; "
+            "main(); print('click loaded' if 'click' in sys.modules else 'click not loaded')")
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=120)
+
+
+def test_an_unchanged_backfill_is_answered_before_click_loads(tmp_path):
+    """What `usagecore backfill codex` prints when nothing changed comes before
+    click and the commands load, and is what the command prints; a change, an
+    option or a path it does not handle, or no store, go to the command."""
+    home = _codex_home(tmp_path)
+    env = {"CODEX_HOME": str(home)}
+    db = tmp_path / "t.duckdb"
+    new_store = _run_entry("entry", "--db", str(db), "backfill", "codex", env=env)
+    assert "click not loaded" not in new_store.stdout and "4 new events" in new_store.stderr
+
+    def seconds_apart(text: str) -> str:
+        return re.sub(r"\(\d+\.\d\d s\)", "(… s)", text)
+
+    command = _run_entry("cli", "--db", str(db), "backfill", "codex", env=env)
+    assert "unchanged since the last backfill" in command.stderr
+    for args in (("--db", str(db), "backfill", "codex"), (f"--db={db}", "backfill", "codex")):
+        early = _run_entry("entry", *args, env=env)
+        assert (early.returncode, early.stdout) == (0, "click not loaded\n")
+        assert seconds_apart(early.stderr) == seconds_apart(command.stderr)
+    for args in (("backfill", "codex", "--json"), ("backfill", "codex", str(home)), ("backfill", "claude")):
+        assert "click not loaded" not in _run_entry("entry", "--db", str(db), *args, env=env).stdout, args
+    # A rollout that grew is read by the command.
+    rollout = next(home.rglob("rollout-*.jsonl"))
+    rollout.write_bytes(rollout.read_bytes() + rollout.read_bytes().splitlines(keepends=True)[0])
+    _age(rollout, HOUR_NS)
+    grown = _run_entry("entry", "--db", str(db), "backfill", "codex", env=env)
+    assert "click not loaded" not in grown.stdout and "unchanged" not in grown.stderr

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from usagecore import _core
+from usagecore.unchanged import absolute, opencode_sources, read_paths, unchanged_line
 
 if TYPE_CHECKING:  # not at run time: a backfill with nothing to do never loads DuckDB
     from concurrent.futures import Executor, Future
@@ -85,7 +86,7 @@ class Summary:
 
     def line(self) -> str:
         if self.unchanged:
-            return f"{self.source}: {self.files} files, unchanged since the last backfill ({self.seconds:.2f} s)"
+            return unchanged_line(self.source, self.files, self.seconds)
         return (
             f"{self.source}: {self.files} files ({self.files_read} read), {self.lines:,} lines, "
             f"{self.events:,} new events, {self.merged_events:,} updated, "
@@ -475,11 +476,6 @@ def codex_rollouts(files: list[tuple[str, int, int]], roots: list[str]) -> list[
     return sorted(chosen.values())
 
 
-def absolute(roots: list[Path]) -> list[str]:
-    # Absolute paths: cursors and source_ref must not depend on the working directory.
-    return [str(Path(r).expanduser().absolute()) for r in roots]
-
-
 def _backfill_files(
     store: Store,
     source: str,
@@ -510,34 +506,6 @@ def _backfill_files(
     summary.problems = [{"path": p, "offset": o, "message": m} for p, o, m in problems]
     summary.seconds = time.perf_counter() - head.started
     return summary
-
-
-def opencode_sources(roots: list[Path]) -> tuple[list[str], list[str]]:
-    """OpenCode databases (`opencode.db`, `opencode-<channel>.db`) and legacy
-    `storage/` folders under `roots` (a data folder, or those given directly)."""
-    databases: list[str] = []
-    storages: list[str] = []
-    for root in map(Path, absolute(roots)):
-        if root.is_file():
-            databases.append(str(root))
-        elif root.name == "storage" and (root / "message").is_dir():
-            storages.append(str(root))
-        elif root.is_dir():
-            databases += sorted(str(p) for p in root.glob("opencode*.db") if p.is_file())
-            if (root / "storage" / "message").is_dir():
-                storages.append(str(root / "storage"))
-    return list(dict.fromkeys(databases)), list(dict.fromkeys(storages))
-
-
-def read_paths(source: str, roots: list[Path]) -> list[str]:
-    """What a backfill of `source` over `roots` reads: for the JSONL sources
-    the roots themselves; for OpenCode its databases with their write-ahead
-    logs (not the shared-memory file, which readers write) and the legacy
-    trees' message folders."""
-    if source != OPENCODE:
-        return absolute(roots)
-    databases, storages = opencode_sources(roots)
-    return databases + [db + "-wal" for db in databases] + [str(Path(s) / "message") for s in storages]
 
 
 def backfill_opencode(

@@ -136,23 +136,15 @@ def _ctrl_c_exits_quietly():
         signal.signal(signal.SIGINT, previous)
 
 
-# What each source's backfill reads by default, and what to call what it found.
-_DEFAULT_ROOTS = {
-    "claude_code": ("claude_project_roots", "transcripts"),
-    "codex": ("codex_rollout_roots", "rollouts"),
-    "opencode": ("opencode_data_roots", "OpenCode databases"),
-}
-
-
 def _run_backfill(ctx: click.Context, source: str, paths: tuple[Path, ...], keep_content: bool,
                   as_json: bool, *, quiet_if_absent: bool = False) -> dict | None:
     """Backfill one source; print its problems and summary line. Returns the
     summary as a dict (None when nothing was found and `quiet_if_absent`)."""
     from usagecore import backfill as importer
-    from usagecore import config, unchanged
+    from usagecore import unchanged
 
-    finder, what = _DEFAULT_ROOTS[source]
-    roots = list(paths) or getattr(config, finder)()
+    what = unchanged.DEFAULT_ROOTS[source][1]
+    roots = list(paths) or unchanged.default_roots(source)
     if quiet_if_absent and not paths and not any(Path(r).exists() for r in roots):
         return None
     db_path = ctx.find_root().obj

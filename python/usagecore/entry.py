@@ -1,7 +1,7 @@
 """The `usagecore` executable. Hooks call `usagecore ingest` on every tool
 call, and that starts `usagecore collect --background`: both are dispatched
-before click and the other commands are imported; everything else goes to the
-click group in `cli`."""
+before click and the other commands are imported, and so is a backfill with
+nothing new to read; everything else goes to the click group in `cli`."""
 
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ def main() -> None:
         from usagecore.ingest import collect_in_background
 
         sys.exit(collect_in_background())
+    from usagecore import unchanged
+
+    if unchanged.answer(sys.argv[1:]):
+        return
     from usagecore.cli import main as cli
 
     try:

@@ -18,14 +18,18 @@ When it is not trusted, and a normal run follows:
   within the same timestamp tick, unseen);
 * the run that wrote it left something to try again (a file it could not
   read, a database it could not open).
+
+Such a run is answered before click and the commands load (`answer`,
+called by `usagecore.entry`): they would be most of its time. So this
+module imports little: no dataclasses, typing or threading.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from usagecore import _core
@@ -36,14 +40,65 @@ RACY_NS = 2_000_000_000
 VERSION = 1
 
 
-@dataclass
+# What a backfill of each source reads when given no paths (a function of
+# `config`), and what to call it.
+DEFAULT_ROOTS = {
+    "claude_code": ("claude_project_roots", "transcripts"),
+    "codex": ("codex_rollout_roots", "rollouts"),
+    "opencode": ("opencode_data_roots", "OpenCode databases"),
+}
+
+
 class Snapshot:
     """The files of one backfill (source and roots), as found before it ran."""
 
-    key: str
-    fingerprint: str
-    newest_mtime_ns: int
-    taken_ns: int
+    def __init__(self, key: str, fingerprint: str, newest_mtime_ns: int, taken_ns: int):
+        self.key, self.fingerprint = key, fingerprint
+        self.newest_mtime_ns, self.taken_ns = newest_mtime_ns, taken_ns
+
+
+def default_roots(source: str) -> list[Path]:
+    from usagecore import config
+
+    return getattr(config, DEFAULT_ROOTS[source][0])()
+
+
+def absolute(roots: list[Path]) -> list[str]:
+    # Absolute paths: cursors and source_ref must not depend on the working directory.
+    return [str(Path(r).expanduser().absolute()) for r in roots]
+
+
+def opencode_sources(roots: list[Path]) -> tuple[list[str], list[str]]:
+    """OpenCode databases (`opencode.db`, `opencode-<channel>.db`) and legacy
+    `storage/` folders under `roots` (a data folder, or those given directly)."""
+    databases: list[str] = []
+    storages: list[str] = []
+    for root in map(Path, absolute(roots)):
+        if root.is_file():
+            databases.append(str(root))
+        elif root.name == "storage" and (root / "message").is_dir():
+            storages.append(str(root))
+        elif root.is_dir():
+            databases += sorted(str(p) for p in root.glob("opencode*.db") if p.is_file())
+            if (root / "storage" / "message").is_dir():
+                storages.append(str(root / "storage"))
+    return list(dict.fromkeys(databases)), list(dict.fromkeys(storages))
+
+
+def read_paths(source: str, roots: list[Path]) -> list[str]:
+    """What a backfill of `source` over `roots` reads: for the JSONL sources
+    the roots themselves; for OpenCode its databases with their write-ahead
+    logs (not the shared-memory file, which readers write) and the legacy
+    trees' message folders."""
+    if source != "opencode":
+        return absolute(roots)
+    databases, storages = opencode_sources(roots)
+    return databases + [db + "-wal" for db in databases] + [str(Path(s) / "message") for s in storages]
+
+
+def unchanged_line(source: str, files: int, seconds: float) -> str:
+    """The summary line of a backfill that found nothing changed."""
+    return f"{source}: {files} files, unchanged since the last backfill ({seconds:.2f} s)"
 
 
 def state_path(db_path: Path) -> Path:
@@ -116,3 +171,37 @@ def record(db_path: Path, snapshot: Snapshot | None, store_before: list | None, 
         os.replace(tmp, path)
     except OSError:
         tmp.unlink(missing_ok=True)
+
+
+def answer(args: list[str]) -> bool:
+    """Answer `usagecore [--db DB] backfill [SOURCE]` when nothing changed
+    since the last run: print the summary lines the command would, and
+    return True. Any other command line, and any change (or no store, or a
+    source with no files, which the command explains), is left to the
+    command: False, nothing printed."""
+    db = None
+    if args[:1] == ["--db"] and len(args) > 2:
+        db, args = args[1], args[2:]
+    elif args[:1] and args[0].startswith("--db="):
+        db, args = args[0].removeprefix("--db="), args[1:]
+    named = {"claude": "claude_code", "codex": "codex", "opencode": "opencode"}
+    if args[:1] != ["backfill"] or len(args) > 2 or (len(args) == 2 and args[1] not in named):
+        return False
+    from usagecore import config
+
+    db_path = Path(db) if db is not None else config.default_db_path()
+    if not db_path.exists():
+        return False
+    lines = []
+    for source in [named[args[1]]] if len(args) == 2 else list(DEFAULT_ROOTS):
+        started = time.perf_counter()
+        roots = default_roots(source)
+        # Without a source, the command leaves out the agents not installed here.
+        if len(args) == 1 and source != "claude_code" and not any(Path(r).exists() for r in roots):
+            continue
+        last = last_run(db_path, take(source, absolute(roots), read_paths(source, roots)))
+        if last is None or not last.get("files"):
+            return False
+        lines.append(unchanged_line(source, last["files"], time.perf_counter() - started))
+    print("\n".join(lines), file=sys.stderr)
+    return True
