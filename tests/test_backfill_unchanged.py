@@ -238,7 +238,16 @@ def test_an_unchanged_backfill_is_answered_before_click_loads(tmp_path):
         early = _run_entry("entry", *args, env=env)
         assert (early.returncode, early.stdout) == (0, "click not loaded\n")
         assert seconds_apart(early.stderr) == seconds_apart(command.stderr)
-    for args in (("backfill", "codex", "--json"), ("backfill", "codex", str(home)), ("backfill", "claude")):
+    command = _run_entry("cli", "--db", str(db), "backfill", "codex", "--json", env=env)
+    summary = json.loads(command.stdout)
+    assert summary["unchanged"] is True
+    for args in (("backfill", "codex", "--json"), ("backfill", "--json", "codex")):
+        early = _run_entry("entry", "--db", str(db), *args, env=env)
+        printed, loaded = early.stdout.splitlines()
+        assert (early.returncode, loaded) == (0, "click not loaded")
+        assert json.loads(printed) == {**summary, "seconds": json.loads(printed)["seconds"]}
+    for args in (("backfill", "codex", str(home)), ("backfill", "claude"), ("backfill", "--json"),
+                 ("backfill", "codex", "--keep-content")):
         assert "click not loaded" not in _run_entry("entry", "--db", str(db), *args, env=env).stdout, args
     # A rollout that grew is read by the command.
     rollout = next(home.rglob("rollout-*.jsonl"))

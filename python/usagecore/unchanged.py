@@ -174,34 +174,44 @@ def record(db_path: Path, snapshot: Snapshot | None, store_before: list | None, 
 
 
 def answer(args: list[str]) -> bool:
-    """Answer `usagecore [--db DB] backfill [SOURCE]` when nothing changed
-    since the last run: print the summary lines the command would, and
-    return True. Any other command line, and any change (or no store, or a
-    source with no files, which the command explains), is left to the
-    command: False, nothing printed."""
+    """Answer `usagecore [--db DB] backfill [SOURCE] [--json]` (`--json`
+    only with a source) when nothing changed since the last run: print what
+    the command would, and return True. Any other command line, and any
+    change (or no store, or a source with no files, which the command
+    explains), is left to the command: False, nothing printed."""
     db = None
     if args[:1] == ["--db"] and len(args) > 2:
         db, args = args[1], args[2:]
     elif args[:1] and args[0].startswith("--db="):
         db, args = args[0].removeprefix("--db="), args[1:]
+    as_json = "--json" in args
+    rest = [arg for arg in args[1:] if arg != "--json"]
     named = {"claude": "claude_code", "codex": "codex", "opencode": "opencode"}
-    if args[:1] != ["backfill"] or len(args) > 2 or (len(args) == 2 and args[1] not in named):
+    if (args[:1] != ["backfill"] or len(rest) > 1 or len(args) - len(rest) > 2
+            or (rest and rest[0] not in named) or (as_json and not rest)):
         return False
     from usagecore import config
 
     db_path = Path(db) if db is not None else config.default_db_path()
     if not db_path.exists():
         return False
-    lines = []
-    for source in [named[args[1]]] if len(args) == 2 else list(DEFAULT_ROOTS):
+    found = []
+    for source in [named[rest[0]]] if rest else list(DEFAULT_ROOTS):
         started = time.perf_counter()
         roots = default_roots(source)
         # Without a source, the command leaves out the agents not installed here.
-        if len(args) == 1 and source != "claude_code" and not any(Path(r).exists() for r in roots):
+        if not rest and source != "claude_code" and not any(Path(r).exists() for r in roots):
             continue
         last = last_run(db_path, take(source, absolute(roots), read_paths(source, roots)))
         if last is None or not last.get("files"):
             return False
-        lines.append(unchanged_line(source, last["files"], time.perf_counter() - started))
-    print("\n".join(lines), file=sys.stderr)
+        found.append((source, last["files"], time.perf_counter() - started))
+    if as_json:
+        from usagecore.backfill import Summary
+
+        source, files, seconds = found[0]
+        summary = Summary(source=source, files=files, unchanged=True, seconds=seconds)
+        print(json.dumps(summary.as_dict(), ensure_ascii=False, separators=(",", ":")))
+    else:
+        print("\n".join(unchanged_line(*each) for each in found), file=sys.stderr)
     return True
