@@ -755,3 +755,12 @@ def test_prices_unknown_model():
     assert result.stdout == ""
     assert "no price known for 'no-such-model-9000'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_empty_db_path_is_refused_with_a_message():
+    """`--db=` names no file (click would make it the working directory)."""
+    for args in (("backfill", "codex"), ("report", "daily"), ("status",)):
+        result = run_cli("--db=", *args, check=False)
+        assert result.returncode == 2, args
+        assert "Invalid value for '--db': expected the path of a file" in result.stderr
+        assert "Traceback" not in result.stderr

@@ -28,6 +28,8 @@ MAX_PROBLEMS_SHOWN = 10
 @click.pass_context
 def cli(ctx: click.Context, db_path: Path | None) -> None:
     """One local ledger of every token and dollar your AI coding agents spend."""
+    if db_path is not None and not db_path.name:  # `--db=`: click makes it the working directory
+        raise click.BadParameter("expected the path of a file", param_hint="'--db'")
     ctx.obj = db_path or default_db_path()
 
 

@@ -193,7 +193,7 @@ def answer(args: list[str]) -> bool:
     from usagecore import config
 
     db_path = Path(db) if db is not None else config.default_db_path()
-    if not db_path.exists():
+    if not db_path.is_file():
         return False
     found = []
     for source in [named[rest[0]]] if rest else list(DEFAULT_ROOTS):
