@@ -12,8 +12,8 @@ generated OpenCode data with its truth.json.
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -94,12 +94,12 @@ def test_a_rollout_changed_while_a_new_store_was_read_is_read_again(tmp_path):
     rollout = next((home / "sessions").iterdir())
     reading_began = time.time_ns() - 3 * unchanged.RACY_NS
     _age(rollout, 2 * unchanged.RACY_NS)  # changed after the reading began, not just now
-    snapshot = unchanged.take("codex", [str(home)], [str(home / "sessions")], taken_ns=reading_began)
+    snapshot = unchanged.take("codex", [home], taken_ns=reading_began)
     unchanged.record(db, snapshot, None, 1)
     assert unchanged.last_run(db, snapshot) is None
     # Changed before the reading began: trusted.
     _age(rollout, HOUR_NS)
-    snapshot = unchanged.take("codex", [str(home)], [str(home / "sessions")], taken_ns=reading_began)
+    snapshot = unchanged.take("codex", [home], taken_ns=reading_began)
     unchanged.record(db, snapshot, None, 1)
     assert unchanged.last_run(db, snapshot) is not None
 
@@ -227,7 +227,7 @@ def test_an_unchanged_backfill_is_answered_before_click_loads(tmp_path):
     env = {"CODEX_HOME": str(home)}
     db = tmp_path / "t.duckdb"
     new_store = _run_entry("entry", "--db", str(db), "backfill", "codex", env=env)
-    assert "click not loaded" not in new_store.stdout and "4 new events" in new_store.stderr
+    assert (new_store.returncode, new_store.stdout) == (0, "") and "4 new events" in new_store.stderr
 
     def seconds_apart(text: str) -> str:
         return re.sub(r"\(\d+\.\d\d s\)", "(… s)", text)
@@ -248,10 +248,12 @@ def test_an_unchanged_backfill_is_answered_before_click_loads(tmp_path):
         assert json.loads(printed) == {**summary, "seconds": json.loads(printed)["seconds"]}
     for args in (("backfill", "codex", str(home)), ("backfill", "claude"), ("backfill", "--json"),
                  ("backfill", "codex", "--keep-content")):
-        assert "click not loaded" not in _run_entry("entry", "--db", str(db), *args, env=env).stdout, args
+        by_command = _run_entry("entry", "--db", str(db), *args, env=env)
+        assert by_command.returncode == 0 and "click" not in by_command.stdout, args
     # A rollout that grew is read by the command.
     rollout = next(home.rglob("rollout-*.jsonl"))
     rollout.write_bytes(rollout.read_bytes() + rollout.read_bytes().splitlines(keepends=True)[0])
     _age(rollout, HOUR_NS)
     grown = _run_entry("entry", "--db", str(db), "backfill", "codex", env=env)
-    assert "click not loaded" not in grown.stdout and "unchanged" not in grown.stderr
+    assert (grown.returncode, grown.stdout) == (0, "")
+    assert "codex: 1 files (1 read)" in grown.stderr and "unchanged" not in grown.stderr

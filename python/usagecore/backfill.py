@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from usagecore import _core
-from usagecore.unchanged import absolute, opencode_sources, read_paths, unchanged_line
+from usagecore.unchanged import absolute, opencode_sources, unchanged_line
 
 if TYPE_CHECKING:  # not at run time: a backfill with nothing to do never loads DuckDB
     from concurrent.futures import Executor, Future

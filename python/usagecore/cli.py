@@ -156,7 +156,7 @@ def _run_backfill(ctx: click.Context, source: str, paths: tuple[Path, ...], keep
         # starts reading at once; the files' fingerprint is taken meanwhile.
         summary = _backfill_new_store(ctx, source, roots, keep_content, as_json, what)
     else:
-        snapshot = unchanged.take(source, importer.absolute(roots), importer.read_paths(source, roots))
+        snapshot = unchanged.take(source, roots)
         last = unchanged.last_run(db_path, snapshot)
         if last is not None:
             # Nothing changed since the last complete run: nothing to read.
@@ -190,8 +190,7 @@ def _backfill_new_store(ctx: click.Context, source: str, roots: list, keep_conte
     taken_ns = time.time_ns()
     with _ctrl_c_exits_quietly():
         head = importer.head_start(source, roots, keep_content=keep_content)
-        snapshot = unchanged.take(source, importer.absolute(roots), importer.read_paths(source, roots),
-                                  taken_ns=taken_ns)
+        snapshot = unchanged.take(source, roots, taken_ns=taken_ns)
     return _backfill_and_record(ctx, source, roots, snapshot, keep_content, as_json, what, early, head)
 
 

@@ -18,10 +18,11 @@ def main() -> None:
         from usagecore.ingest import collect_in_background
 
         sys.exit(collect_in_background())
-    from usagecore import unchanged
+    if "backfill" in sys.argv[1:4]:
+        from usagecore import unchanged
 
-    if unchanged.answer(sys.argv[1:]):
-        return
+        if unchanged.answer(sys.argv[1:]):
+            return
     from usagecore.cli import main as cli
 
     try:

@@ -120,12 +120,12 @@ def store_stamp(db_path: Path) -> list | None:
     return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, wal_stamp]
 
 
-def take(source: str, roots: list[str], read_paths: list[str], *, taken_ns: int | None = None) -> Snapshot:
-    """Fingerprint `read_paths`, the files and folders a backfill of `source`
-    over `roots` reads; `taken_ns`: when the backfill began, if earlier."""
+def take(source: str, roots: list[Path], *, taken_ns: int | None = None) -> Snapshot:
+    """Fingerprint the files and folders a backfill of `source` over `roots`
+    reads (`read_paths`); `taken_ns`: when the backfill began, if earlier."""
     taken_ns = taken_ns or time.time_ns()
-    fingerprint, newest, _files = _core.fingerprint(read_paths)
-    return Snapshot(key="\x1f".join([source, *roots]), fingerprint=fingerprint, newest_mtime_ns=newest,
+    fingerprint, newest, _files = _core.fingerprint(read_paths(source, roots))
+    return Snapshot(key="\x1f".join([source, *absolute(roots)]), fingerprint=fingerprint, newest_mtime_ns=newest,
                     taken_ns=taken_ns)
 
 
@@ -202,7 +202,7 @@ def answer(args: list[str]) -> bool:
         # Without a source, the command leaves out the agents not installed here.
         if not rest and source != "claude_code" and not any(Path(r).exists() for r in roots):
             continue
-        last = last_run(db_path, take(source, absolute(roots), read_paths(source, roots)))
+        last = last_run(db_path, take(source, roots))
         if last is None or not last.get("files"):
             return False
         found.append((source, last["files"], time.perf_counter() - started))
