@@ -30,8 +30,11 @@ use crate::ids::fingerprint;
 const FINGERPRINT_LEN: u64 = 4096;
 /// Files are read and decoded in units of about this many bytes.
 const UNIT_LEN: u64 = 4 << 20;
-/// Step by which a unit reads on to finish its last line.
-const EXTEND_LEN: u64 = 64 << 10;
+/// Bytes read per system call. Reading the page cache in larger steps took
+/// several times the kernel time per byte here (315 MB of rollouts: 0.05 s in
+/// 64 KiB steps, 0.2 s in whole files), and the lines are decoded while
+/// they are still in the CPU's cache.
+const READ_LEN: usize = 64 << 10;
 /// Problems described in detail per call; the rest are only counted.
 const MAX_PROBLEMS: usize = 50;
 
@@ -376,6 +379,10 @@ fn decompress(path: &str, buf: &mut Vec<u8>) -> io::Result<()> {
 /// Read and decode one unit; also returns the position just after the last
 /// newline-terminated line it decoded. Reading starts one byte early to learn
 /// whether `from` begins a line, and goes past `to` to finish the last line.
+///
+/// The unit is read in steps of READ_LEN into one small buffer, each step's
+/// lines decoded before the next is read; only a line longer than a step
+/// makes the buffer grow.
 fn read_unit<F: LineFormat>(plan: &Plan, unit: &Unit, how: &How) -> io::Result<(Decoding, UnitEnd)> {
     if plan.compressed {
         return read_compressed::<F>(plan, how);
@@ -383,44 +390,45 @@ fn read_unit<F: LineFormat>(plan: &Plan, unit: &Unit, how: &How) -> io::Result<(
     let mut out = Decoding::default();
     let mut state = initial_state::<F>(plan);
     let mut handle = File::open(&plan.path)?;
-    let mut buf = take_buffer();
     let base = unit.from.saturating_sub(1).max(plan.start);
-    append_range(&mut handle, base, unit.to - base, &mut buf)?;
-    let mut end_of_data = base + buf.len() as u64;
-    // Finish the line that crosses `to`, unless the range already ends one.
-    if end_of_data == unit.to && end_of_data < plan.size && buf.last() != Some(&b'\n') {
-        loop {
-            let before = buf.len();
-            let got =
-                append_range(&mut handle, end_of_data, EXTEND_LEN.min(plan.size - end_of_data), &mut buf)?;
-            end_of_data += got;
-            if got == 0 || memchr::memchr(b'\n', &buf[before..]).is_some() || end_of_data >= plan.size {
-                break;
-            }
-        }
-    }
-    // Skip the tail of a line that started in the previous unit.
-    let mut pos = if unit.from == plan.start {
-        0
-    } else if buf.first() == Some(&b'\n') {
-        1
-    } else {
-        match memchr::memchr(b'\n', &buf) {
-            Some(nl) => nl + 1,
-            None => buf.len(),
-        }
-    };
-    let limit = (unit.to - base) as usize;
+    handle.seek(SeekFrom::Start(base))?;
+    // Never past the size planned: what was appended since is for the next run.
+    let mut left = plan.size - base;
+    let mut buf = take_buffer();
+    // buf[..filled] holds the file from `buf_at` on; lines start from buf[pos].
+    let (mut buf_at, mut filled, mut pos) = (base, 0usize, 0usize);
+    // buf[pos..searched] has no newline: the next search starts after it.
+    let mut searched = 0usize;
+    // A unit that does not start the file begins inside a line of the previous one.
+    let mut skipping = unit.from != plan.start;
     let mut consumed_to = None;
     let mut kept_state = None;
-    while pos < buf.len() && pos < limit {
-        match memchr::memchr(b'\n', &buf[pos..]) {
-            Some(len) => {
-                out.line::<F>(&plan.path, base + pos as u64, &buf[pos..pos + len], how, &mut state, false);
-                pos += len + 1;
-                consumed_to = Some(base + pos as u64);
-            }
-            None => {
+    loop {
+        // Keep the unfinished line (moved once: until it ends, `pos` stays 0),
+        // and make room for the next step.
+        if pos > 0 {
+            buf.copy_within(pos..filled, 0);
+            buf_at += pos as u64;
+            (filled, searched, pos) = (filled - pos, searched.saturating_sub(pos), 0);
+        }
+        if buf.len() < filled + READ_LEN {
+            buf.resize(filled + READ_LEN, 0);
+        }
+        let want = READ_LEN.min(usize::try_from(left).unwrap_or(READ_LEN));
+        let got = if want == 0 { 0 } else { read_some(&mut handle, &mut buf[filled..filled + want])? };
+        filled += got;
+        left -= got as u64;
+        let at_end = got == 0;
+        while pos < filled && buf_at + (pos as u64) < unit.to {
+            let Some(len) = memchr::memchr(b'\n', &buf[searched.max(pos)..filled]) else {
+                if !at_end {
+                    searched = filled;
+                    break;
+                }
+                if skipping {
+                    pos = filled;
+                    break;
+                }
                 // A last line without its newline may still be being written:
                 // take its usage if it already parses, but leave the cursor
                 // (and the state it carries) before it so the next read sees
@@ -428,9 +436,21 @@ fn read_unit<F: LineFormat>(plan: &Plan, unit: &Unit, how: &How) -> io::Result<(
                 if F::IN_ORDER {
                     kept_state = Some(state.clone());
                 }
-                out.line::<F>(&plan.path, base + pos as u64, &buf[pos..], how, &mut state, true);
+                out.line::<F>(&plan.path, buf_at + pos as u64, &buf[pos..filled], how, &mut state, true);
+                pos = filled;
                 break;
+            };
+            let end = searched.max(pos) + len;
+            if skipping {
+                skipping = false;
+            } else {
+                out.line::<F>(&plan.path, buf_at + pos as u64, &buf[pos..end], how, &mut state, false);
+                consumed_to = Some(buf_at + end as u64 + 1);
             }
+            pos = end + 1;
+        }
+        if at_end || buf_at + (pos as u64) >= unit.to {
+            break;
         }
     }
     out.report.stats.bytes = unit.to - unit.from;
@@ -439,6 +459,16 @@ fn read_unit<F: LineFormat>(plan: &Plan, unit: &Unit, how: &How) -> io::Result<(
     let unrecognized = F::IN_ORDER && plan.start == 0 && !F::recognized(&state);
     let state = if F::IN_ORDER { serde_json::to_string(&state).ok() } else { None };
     Ok((out, UnitEnd { consumed_to, state, unrecognized }))
+}
+
+/// One `read`, retried if a signal interrupts it.
+fn read_some(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match file.read(buf) {
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            result => return result,
+        }
+    }
 }
 
 /// Read a compressed file whole. Offsets in problems are offsets in the
@@ -673,5 +703,29 @@ mod tests {
         assert_eq!(events.len(), n);
         assert_eq!(out.stats.lines, 2 * n as u64);
         assert_eq!(out.cursors[0].offset, body.len() as u64);
+    }
+
+    #[test]
+    fn lines_longer_than_a_read_are_decoded_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("long.jsonl");
+        let mut body = String::new();
+        let mut n = 0;
+        // Lines of 1 to 3 reads, some across unit boundaries.
+        while body.len() < 2 * UNIT_LEN as usize + 7_777 {
+            n += 1;
+            let pad = "p".repeat(READ_LEN - 300 + (n * 40_009) % (2 * READ_LEN));
+            let line = B1.replace("r2", &format!("r{n}")).replace("m2", &format!("m{n}"));
+            body.push_str(&line.replacen('{', &format!("{{\"pad\":\"{pad}\","), 1));
+            body.push('\n');
+        }
+        let complete = body.len() as u64;
+        body.push_str(&format!("{{\"pad\":\"{}", "q".repeat(3 * READ_LEN))); // cut off
+        std::fs::write(&path, &body).unwrap();
+        let (out, events) = read(&path, None);
+        assert_eq!(events.len(), n);
+        assert_eq!(out.stats.lines, n as u64 + 1);
+        assert_eq!(out.stats.skipped_lines, 1);
+        assert_eq!(out.cursors[0].offset, complete);
     }
 }
