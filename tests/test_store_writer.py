@@ -150,3 +150,48 @@ def test_the_lookup_window_is_the_batch_times_widened_by_a_day(tmp_path):
     # A batch with a row of no time could match any stored row.
     con.execute("INSERT INTO batch VALUES (NULL, NULL)")
     assert _time_window(con, "batch", "occurred_at") == "TRUE"
+
+
+def test_raw_records_committed_behind_the_events_transaction(tmp_path):
+    """A backfill's last raw records commit on a thread of their own while
+    the events go in on a second connection: afterwards both are stored, and
+    closing lets go of the file (another process can open it)."""
+    root = tmp_path / "projects"
+    shutil.copytree(RICH, root)
+    batch = _read(root)
+    with Store(tmp_path / "s.duckdb") as store, store.bulk():
+        with store.transaction("claude_code", commit_behind=True) as writer:
+            writer.add_raws(batch["raws"])
+        with store.transaction("claude_code", after=writer) as writer:
+            writer.add_events(batch["events"])
+            writer.add_cursors(batch["cursors"])
+    with duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True) as con:
+        assert con.execute(TOTALS).fetchone() == (6, 21066, 252, 21198)
+        assert con.execute("SELECT count(*) FROM usage_raw_events").fetchone()[0] == batch["raws"].num_rows
+        assert con.execute("SELECT count(*) FROM file_cursors").fetchone()[0] == batch["cursors"].num_rows
+
+
+def test_a_commit_behind_that_fails_rolls_back_what_follows_it(tmp_path):
+    """Cursors must never commit ahead of the raw records they cover: when
+    the raw records' commit fails (here: another connection committed a
+    cursor of the same file first), the transaction after it fails with that
+    error, and keeps nothing."""
+    root = tmp_path / "projects"
+    shutil.copytree(RICH, root)
+    batch = _read(root)
+    cursors = batch["cursors"]
+    with Store(tmp_path / "s.duckdb") as store:
+        rival = store.con.cursor()
+        rival.execute("USE store")
+        with store.transaction("claude_code", commit_behind=True) as writer:
+            writer.add_raws(batch["raws"])
+            writer.add_cursors(cursors)
+            rival.register("rival_cursors", cursors)
+            rival.execute("INSERT INTO file_cursors BY NAME SELECT *, 'claude_code' AS source_system, "
+                          "current_timestamp AS updated_at FROM rival_cursors LIMIT 1")
+        with pytest.raises(duckdb.TransactionException, match="duplicate key"):
+            with store.transaction("claude_code", after=writer) as writer:
+                writer.add_events(batch["events"])
+        assert store.con.execute("SELECT count(*) FROM file_cursors").fetchone()[0] == 1  # the rival's
+        for table in ("usage_raw_events", "usage_events"):
+            assert store.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table

@@ -273,10 +273,12 @@ def _raw_groups(batches: list[tuple[list, int]], commit_bytes: int) -> list[list
 
 def _store_events(writer: Writer, cursors: list, finished: dict, summary: Summary, origin: object) -> None:
     """A reader's events, and the cursors of the files they came from: they commit together."""
-    writer.add_cursors(cursors, summary.source)
     # Popped, so the events are freed before the commit needs the memory.
     written = writer.add_events(finished.pop("events"), origin=origin)
     _tally_events(summary, finished, written)
+    # Last: DuckDB holds writes to a table with a key (file_cursors) while it
+    # checkpoints, and the raw records may still be committing (commit_behind).
+    writer.add_cursors(cursors, summary.source)
 
 
 @dataclass
@@ -343,13 +345,11 @@ def _read_and_store(store: Store, source: str, reading: _Reading, summary: Summa
             # group, and the next commit starts with the rest of that batch.
             carried = None
             groups = _raw_groups(commit, RAW_COMMIT_BYTES // 2 if keep_content else RAW_COMMIT_BYTES)
-            # Raw records that commit at once (a small source: a Codex history)
-            # commit with their events: one commit, and one checkpoint, not two.
-            together = len(groups) == 1
             group_end = 0
             for number, group in enumerate(groups, 1):
                 group_end += len(group)
-                with store.transaction(source, after=writer) as writer:
+                # The last raw records commit while the events go in (on two cores).
+                with store.transaction(source, after=writer, commit_behind=number == len(groups)) as writer:
                     written = 0
                     if carried is not None:
                         raws, offset = carried
@@ -364,11 +364,8 @@ def _read_and_store(store: Store, source: str, reading: _Reading, summary: Summa
                         written += _put_raws(writer, raws, reader, 0, count)
                         if count < raws.num_rows:
                             carried = (raws, count)
-                    if together:
-                        _store_events(writer, cursors, results.take(), summary, reader)
-            if not together:
-                with store.transaction(source, after=writer) as writer:
-                    _store_events(writer, cursors, results.take(), summary, reader)
+            with store.transaction(source, after=writer) as writer:
+                _store_events(writer, cursors, results.take(), summary, reader)
 
 
 def backfill_claude(

@@ -11,12 +11,15 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import astuple, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from usagecore import pairing, price_snapshot, prices
 from usagecore.migrations import MIGRATIONS, migrate
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 TOKEN_COLUMNS = (
     "input_tokens",
@@ -215,6 +218,10 @@ class Store:
         self.changed = False
         # Inside `bulk`: DuckDB has one thread while Rust reads, every core for the events.
         self._bulk = False
+        # A COMMIT running behind (`transaction(commit_behind=True)`), and the
+        # connection the transactions meanwhile use.
+        self._committing: Future | None = None
+        self._second: duckdb.DuckDBPyConnection | None = None
         if not read_only:
             if new:
                 # Its first write needs prices: they load while DuckDB makes the tables.
@@ -241,6 +248,7 @@ class Store:
         # file, so that status need not open the store (status.py).
         # `summarize=False`: a writer that closes often (serve) does that now
         # and then only; the figures are a scan of every event.
+        self._wait_for_commit_behind()
         summary = None
         if self.changed and summarize:
             from usagecore import status
@@ -249,6 +257,8 @@ class Store:
                 summary = status.summarize(self.con)
             except duckdb.Error:
                 summary = None  # an aborted transaction: the next writer writes them
+        if self._second is not None:
+            self._second.close()
         self.con.close()
         if summary is not None:
             from usagecore import status
@@ -285,6 +295,7 @@ class Store:
             yield
         finally:
             self._bulk = False
+            self._wait_for_commit_behind()
             self.con.execute("RESET threads")
             self.con.execute("RESET write_buffer_row_group_count")
             self.con.execute("RESET memory_limit")
@@ -292,7 +303,8 @@ class Store:
             self.con.execute("RESET checkpoint_threshold")
 
     @contextmanager
-    def transaction(self, source_system: str = "", *, after: Writer | None = None) -> Iterator[Writer]:
+    def transaction(self, source_system: str = "", *, after: Writer | None = None,
+                    commit_behind: bool = False) -> Iterator[Writer]:
         """One transaction: a backfill's events, raw records and cursors
         commit together, so a cursor never gets ahead of its data.
 
@@ -300,18 +312,47 @@ class Store:
         nothing else wrote in between (the store lock is held): tables it found
         empty count as fresh here too, for rows of the same origin.
 
+        `commit_behind`: the COMMIT (for a backfill's raw records: mostly
+        compressing them) runs on a thread of its own, while the caller's next
+        transaction goes on, on a second connection: the two use two cores.
+        That next transaction waits for it before its own COMMIT, so it never
+        commits what depends on a commit that failed.
+
         A large transaction is also the cheapest way to write: DuckDB puts it
         straight into the database file at commit instead of going through
         the write-ahead log and a checkpoint.
         """
-        self.con.execute("BEGIN TRANSACTION")
+        con = self.con if self._committing is None else self._second_connection()
+        con.execute("BEGIN TRANSACTION")
         try:
-            yield Writer(self.con, source_system, after=after, all_cores_for_events=self._bulk)
+            yield Writer(con, source_system, after=after, all_cores_for_events=self._bulk)
+            self._wait_for_commit_behind()
         except BaseException:
-            self.con.execute("ROLLBACK")
+            con.execute("ROLLBACK")
+            self._wait_for_commit_behind(raise_error=False)
             raise
-        self.con.execute("COMMIT")
+        # Behind only from the first connection: the second is for the one transaction after.
+        if commit_behind and con is self.con:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._second_connection()  # made from this one, which is about to be busy
+            pool = ThreadPoolExecutor(1, thread_name_prefix="usagecore-commit")
+            self._committing = pool.submit(con.execute, "COMMIT")
+            pool.shutdown(wait=False)
+        else:
+            con.execute("COMMIT")
         self.changed = True
+
+    def _second_connection(self) -> duckdb.DuckDBPyConnection:
+        if self._second is None:
+            self._second = self.con.cursor()
+            self._second.execute("USE store")
+        return self._second
+
+    def _wait_for_commit_behind(self, *, raise_error: bool = True) -> None:
+        committing, self._committing = self._committing, None
+        if committing is not None and committing.exception() is not None and raise_error:
+            raise committing.exception()
 
     def cursors(self, source_system: str, paths: list[str] | None = None
                 ) -> dict[str, tuple[str, int, int, int, int, int, str | None]]:
