@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from conftest import CAPTURES, REPO, run_json
 
@@ -68,7 +69,7 @@ def test_unchanged_rollouts_skip_the_store_and_a_grown_rollout_is_read(tmp_path)
     db = tmp_path / "t.duckdb"
 
     assert run_json("--db", str(db), "backfill", "codex", env=env)["events"] == 2
-    assert (tmp_path / "t.duckdb.backfill.json").exists()
+    assert (tmp_path / "t.duckdb.backfill.state").exists()
     again = run_json("--db", str(db), "backfill", "codex", env=env)
     assert (again["files"], again["files_read"], again["events"], again["unchanged"]) == (1, 0, 0, True)
 
@@ -79,6 +80,17 @@ def test_unchanged_rollouts_skip_the_store_and_a_grown_rollout_is_read(tmp_path)
     assert (grown["files_read"], grown["events"], grown["unchanged"]) == (1, 2, False)
     # Requests 1..4 of the mock: input (cached included) = 1000n + 11.
     assert _codex_events(db) == (4, sum(1000 * n + 11 for n in range(1, 5)))
+
+
+@pytest.mark.parametrize("state", [b"", b"{not ours", bytes(range(256)) * 4])
+def test_a_damaged_state_file_only_costs_a_normal_run(tmp_path, state):
+    env = {"CODEX_HOME": str(_codex_home(tmp_path))}
+    db = tmp_path / "t.duckdb"
+    run_json("--db", str(db), "backfill", "codex", env=env)
+    (tmp_path / "t.duckdb.backfill.state").write_bytes(state)
+    again = run_json("--db", str(db), "backfill", "codex", env=env)
+    assert (again["unchanged"], again["files_read"], again["events"]) == (False, 0, 0)
+    assert run_json("--db", str(db), "backfill", "codex", env=env)["unchanged"] is True
 
 
 def test_a_rollout_changed_while_a_new_store_was_read_is_read_again(tmp_path):
@@ -211,10 +223,11 @@ def test_opencode_in_many_small_batches_equals_its_truth(tmp_path, monkeypatch):
 
 def _run_entry(module: str, *args: str, env: dict) -> subprocess.CompletedProcess:
     """`usagecore ARGS` through `module`'s main (`entry`: the executable's way,
-    `cli`: the command itself); stdout says whether click was loaded, when
-    main returns instead of exiting as click's commands do."""
+    `cli`: the command itself); stdout ends with which of click, pathlib and
+    json were loaded, when main returns instead of exiting as click's
+    commands do."""
     code = (f"import sys; from usagecore.{module} import main; sys.argv = ['usagecore', *sys.argv[1:]]; "
-            "main(); print('click loaded' if 'click' in sys.modules else 'click not loaded')")
+            "main(); print('loaded:', *[m for m in ('click', 'pathlib', 'json') if m in sys.modules])")
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                           env={**os.environ, **env}, timeout=120)
 
@@ -236,7 +249,7 @@ def test_an_unchanged_backfill_is_answered_before_click_loads(tmp_path):
     assert "unchanged since the last backfill" in command.stderr
     for args in (("--db", str(db), "backfill", "codex"), (f"--db={db}", "backfill", "codex")):
         early = _run_entry("entry", *args, env=env)
-        assert (early.returncode, early.stdout) == (0, "click not loaded\n")
+        assert (early.returncode, early.stdout) == (0, "loaded:\n")
         assert seconds_apart(early.stderr) == seconds_apart(command.stderr)
     command = _run_entry("cli", "--db", str(db), "backfill", "codex", "--json", env=env)
     summary = json.loads(command.stdout)
@@ -244,7 +257,7 @@ def test_an_unchanged_backfill_is_answered_before_click_loads(tmp_path):
     for args in (("backfill", "codex", "--json"), ("backfill", "--json", "codex")):
         early = _run_entry("entry", "--db", str(db), *args, env=env)
         printed, loaded = early.stdout.splitlines()
-        assert (early.returncode, loaded) == (0, "click not loaded")
+        assert (early.returncode, loaded) == (0, "loaded: pathlib json")  # the summary's module
         assert json.loads(printed) == {**summary, "seconds": json.loads(printed)["seconds"]}
     for args in (("backfill", "codex", str(home)), ("backfill", "claude"), ("backfill", "--json"),
                  ("backfill", "codex", "--keep-content")):

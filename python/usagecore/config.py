@@ -40,13 +40,18 @@ def config_dir() -> Path:
     return Path(config) / "usagecore"
 
 
-def default_db_path() -> Path:
+def default_db_file() -> str:
     """`$USAGECORE_TELEMETRY_DB_PATH`, else `$XDG_STATE_HOME/usagecore/telemetry.duckdb`."""
+    if os.environ.get(DB_ENV):
+        return os.path.expanduser(os.environ[DB_ENV])
+    return os.path.join(state_root(), "telemetry.duckdb")
+
+
+def default_db_path() -> Path:
+    """`default_db_file()` as a Path."""
     from pathlib import Path
 
-    if os.environ.get(DB_ENV):
-        return Path(os.environ[DB_ENV]).expanduser()
-    return state_dir() / "telemetry.duckdb"
+    return Path(default_db_file())
 
 
 def spool_root() -> str:
@@ -73,53 +78,48 @@ def env_flag(name: str, default: bool) -> bool:
     return default
 
 
-def claude_project_roots() -> list[Path]:
+def claude_project_roots() -> list[str]:
     """Every folder Claude Code may keep transcripts in (docs/formats-claude-code.md §C.1).
 
     `$CLAUDE_CONFIG_DIR` may list several folders separated by commas; the XDG
     location and the classic `~/.claude` are scanned too.
     """
-    from pathlib import Path
-
-    roots: list[Path] = []
-    for configured in os.environ.get("CLAUDE_CONFIG_DIR", "").split(","):
-        if configured.strip():
-            roots.append(Path(configured.strip()).expanduser() / "projects")
-    xdg_config = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
-    roots.append(Path(xdg_config) / "claude" / "projects")
-    roots.append(Path.home() / ".claude" / "projects")
-    unique: list[Path] = []
+    home = os.path.expanduser("~")
+    roots = [os.path.join(os.path.expanduser(configured.strip()), "projects")
+             for configured in os.environ.get("CLAUDE_CONFIG_DIR", "").split(",") if configured.strip()]
+    xdg_config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    roots.append(os.path.join(xdg_config, "claude", "projects"))
+    roots.append(os.path.join(home, ".claude", "projects"))
+    unique: dict[str, str] = {}
     for root in roots:
-        if root not in unique:
-            unique.append(root)
-    return unique
+        unique.setdefault(os.path.normpath(root), root)
+    return list(unique.values())
+
+
+def codex_home_dir() -> str:
+    """`$CODEX_HOME`, else `~/.codex`."""
+    configured = os.environ.get("CODEX_HOME", "").strip()
+    return os.path.expanduser(configured) if configured else os.path.join(os.path.expanduser("~"), ".codex")
 
 
 def codex_home() -> Path:
-    """`$CODEX_HOME`, else `~/.codex`."""
+    """`codex_home_dir()` as a Path."""
     from pathlib import Path
 
-    configured = os.environ.get("CODEX_HOME", "").strip()
-    return Path(configured).expanduser() if configured else Path.home() / ".codex"
+    return Path(codex_home_dir())
 
 
-def codex_rollout_roots() -> list[Path]:
+def codex_rollout_roots() -> list[str]:
     """Where Codex keeps rollouts: live ones by date, archived ones (flat or dated)."""
-    home = codex_home()
-    return [home / "sessions", home / "archived_sessions"]
+    home = codex_home_dir()
+    return [os.path.join(home, "sessions"), os.path.join(home, "archived_sessions")]
 
 
-def opencode_data_dir() -> Path:
-    """`$OPENCODE_DATA_DIR`, else `$XDG_DATA_HOME/opencode` (`~/.local/share/opencode`)."""
-    from pathlib import Path
-
+def opencode_data_roots() -> list[str]:
+    """Where OpenCode keeps its databases and legacy `storage/` tree:
+    `$OPENCODE_DATA_DIR`, else `$XDG_DATA_HOME/opencode` (`~/.local/share/opencode`)."""
     configured = os.environ.get("OPENCODE_DATA_DIR", "").strip()
     if configured:
-        return Path(configured).expanduser()
-    data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(data) / "opencode"
-
-
-def opencode_data_roots() -> list[Path]:
-    """Where OpenCode keeps its databases and legacy `storage/` tree."""
-    return [opencode_data_dir()]
+        return [os.path.expanduser(configured)]
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return [os.path.join(data, "opencode")]
