@@ -165,19 +165,14 @@ fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
 }
 
 fn read_range(file: &mut File, start: u64, len: u64) -> io::Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    append_range(file, start, len, &mut buf)?;
+    file.seek(SeekFrom::Start(start))?;
+    let mut buf = Vec::with_capacity(len as usize);
+    file.take(len).read_to_end(&mut buf)?;
     Ok(buf)
 }
 
-fn append_range(file: &mut File, start: u64, len: u64, buf: &mut Vec<u8>) -> io::Result<u64> {
-    file.seek(SeekFrom::Start(start))?;
-    buf.reserve(len as usize);
-    Ok(file.take(len).read_to_end(buf)? as u64)
-}
-
-/// Read buffers are reused across units: fresh multi-megabyte allocations
-/// cost more in page faults than the reading itself.
+/// Read buffers are reused across units: a fresh one costs page faults, and
+/// a compressed rollout (decompressed whole) needs a large one.
 static BUFFERS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
 fn take_buffer() -> Vec<u8> {
