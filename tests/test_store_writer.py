@@ -171,6 +171,24 @@ def test_raw_records_committed_behind_the_events_transaction(tmp_path):
         assert con.execute("SELECT count(*) FROM file_cursors").fetchone()[0] == batch["cursors"].num_rows
 
 
+def test_commits_behind_one_after_another(tmp_path):
+    """OpenCode's backfill commits every transaction behind: the connections
+    take turns, and each commit is waited for before the next one."""
+    root = tmp_path / "projects"
+    shutil.copytree(RICH, root)
+    batch = _read(root)
+    with Store(tmp_path / "s.duckdb") as store, store.bulk():
+        writer = None
+        for add in (lambda w: w.add_raws(batch["raws"]), lambda w: w.add_events(batch["events"]),
+                    lambda w: w.add_cursors(batch["cursors"])):
+            with store.transaction("claude_code", after=writer, commit_behind=True) as writer:
+                add(writer)
+    with duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True) as con:
+        assert con.execute(TOTALS).fetchone() == (6, 21066, 252, 21198)
+        assert con.execute("SELECT count(*) FROM usage_raw_events").fetchone()[0] == batch["raws"].num_rows
+        assert con.execute("SELECT count(*) FROM file_cursors").fetchone()[0] == batch["cursors"].num_rows
+
+
 def test_a_commit_behind_that_fails_rolls_back_what_follows_it(tmp_path):
     """Cursors must never commit ahead of the raw records they cover: when
     the raw records' commit fails (here: another connection committed a

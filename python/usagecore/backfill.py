@@ -589,7 +589,8 @@ def _read_and_store_opencode(store: Store, reader: object, summary: Summary,
     with _no_cycle_collection(), store.bulk(), background:
         writer, done, finished = None, 0, False
         while not finished:
-            with store.transaction(OPENCODE, after=writer) as writer:
+            # Each commit runs while the next batches go in (the last one's: the end of `bulk`).
+            with store.transaction(OPENCODE, after=writer, commit_behind=True) as writer:
                 size = 0
                 while size < OPENCODE_COMMIT_BYTES:
                     result = upcoming.result()

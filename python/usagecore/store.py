@@ -218,9 +218,9 @@ class Store:
         self.changed = False
         # Inside `bulk`: DuckDB has one thread while Rust reads, every core for the events.
         self._bulk = False
-        # A COMMIT running behind (`transaction(commit_behind=True)`), and the
-        # connection the transactions meanwhile use.
-        self._committing: Future | None = None
+        # A COMMIT running behind (`transaction(commit_behind=True)`): its
+        # connection and its outcome. Transactions meanwhile use the other one.
+        self._committing: tuple[duckdb.DuckDBPyConnection, Future] | None = None
         self._second: duckdb.DuckDBPyConnection | None = None
         if not read_only:
             if new:
@@ -312,17 +312,17 @@ class Store:
         nothing else wrote in between (the store lock is held): tables it found
         empty count as fresh here too, for rows of the same origin.
 
-        `commit_behind`: the COMMIT (for a backfill's raw records: mostly
-        compressing them) runs on a thread of its own, while the caller's next
-        transaction goes on, on a second connection: the two use two cores.
-        That next transaction waits for it before its own COMMIT, so it never
-        commits what depends on a commit that failed.
+        `commit_behind`: the COMMIT (for a backfill: mostly compressing what
+        it wrote) runs on a thread of its own, while the caller's next
+        transaction goes on, on the other of two connections: the two use two
+        cores. That next transaction waits for it before its own COMMIT, so it
+        never commits what depends on a commit that failed.
 
         A large transaction is also the cheapest way to write: DuckDB puts it
         straight into the database file at commit instead of going through
         the write-ahead log and a checkpoint.
         """
-        con = self.con if self._committing is None else self._second_connection()
+        con = self._second_connection() if self._committing and self._committing[0] is self.con else self.con
         con.execute("BEGIN TRANSACTION")
         try:
             yield Writer(con, source_system, after=after, all_cores_for_events=self._bulk)
@@ -331,13 +331,12 @@ class Store:
             con.execute("ROLLBACK")
             self._wait_for_commit_behind(raise_error=False)
             raise
-        # Behind only from the first connection: the second is for the one transaction after.
-        if commit_behind and con is self.con:
+        if commit_behind:
             from concurrent.futures import ThreadPoolExecutor
 
-            self._second_connection()  # made from this one, which is about to be busy
+            self._second_connection()  # made from the first, which may be about to be busy
             pool = ThreadPoolExecutor(1, thread_name_prefix="usagecore-commit")
-            self._committing = pool.submit(con.execute, "COMMIT")
+            self._committing = (con, pool.submit(con.execute, "COMMIT"))
             pool.shutdown(wait=False)
         else:
             con.execute("COMMIT")
@@ -351,8 +350,8 @@ class Store:
 
     def _wait_for_commit_behind(self, *, raise_error: bool = True) -> None:
         committing, self._committing = self._committing, None
-        if committing is not None and committing.exception() is not None and raise_error:
-            raise committing.exception()
+        if committing is not None and committing[1].exception() is not None and raise_error:
+            raise committing[1].exception()
 
     def cursors(self, source_system: str, paths: list[str] | None = None
                 ) -> dict[str, tuple[str, int, int, int, int, int, str | None]]:
