@@ -3,8 +3,10 @@ agents' history folders.
 
 Imported by the hook path, so `os` only: `pathlib` (with the `re`, `fnmatch`,
 `urllib.parse` and `ipaddress` it loads) costs a hook more than the rest of
-its work; it is imported when a `Path` is asked for. `state_root()` and
-`spool_root()` give the hook path the same folders as plain strings.
+its work; it is imported when a `Path` is asked for. `state_root()`,
+`spool_root()` and `default_db_file()` give the hook path the same folders
+as plain strings, and the agents' roots are strings too (an unchanged
+backfill is answered without pathlib: usagecore.unchanged).
 """
 
 from __future__ import annotations

@@ -305,8 +305,9 @@ class Store:
     @contextmanager
     def transaction(self, source_system: str = "", *, after: Writer | None = None,
                     commit_behind: bool = False) -> Iterator[Writer]:
-        """One transaction: a backfill's events, raw records and cursors
-        commit together, so a cursor never gets ahead of its data.
+        """One transaction. A backfill's events and cursors commit together,
+        so a cursor never gets ahead of its events; raw records, which never
+        change, commit ahead of them (backfill._read_and_store).
 
         `after`: the writer of this process's previous transaction, when
         nothing else wrote in between (the store lock is held): tables it found

@@ -229,12 +229,12 @@ def answer(args: list[str]) -> bool:
             return False
         found.append((source, last["files"], time.perf_counter() - started))
     if as_json:
+        import json
+
         from usagecore.backfill import Summary
 
         source, files, seconds = found[0]
         summary = Summary(source=source, files=files, unchanged=True, seconds=seconds)
-        import json
-
         print(json.dumps(summary.as_dict(), ensure_ascii=False, separators=(",", ":")))
     else:
         print("\n".join(unchanged_line(*each) for each in found), file=sys.stderr)
