@@ -5,6 +5,8 @@ the same call may come twice (a transcript read again, a hook replayed)."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import duckdb
 import pytest
@@ -165,6 +167,10 @@ def test_raw_records_committed_behind_the_events_transaction(tmp_path):
         with store.transaction("claude_code", after=writer) as writer:
             writer.add_events(batch["events"])
             writer.add_cursors(batch["cursors"])
+    # Another process may write the file now: neither connection holds it.
+    other = subprocess.run([sys.executable, "-c", "import duckdb, sys; duckdb.connect(sys.argv[1]).close()",
+                            str(tmp_path / "s.duckdb")], capture_output=True, text=True, timeout=60)
+    assert other.returncode == 0, other.stderr
     with duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True) as con:
         assert con.execute(TOTALS).fetchone() == (6, 21066, 252, 21198)
         assert con.execute("SELECT count(*) FROM usage_raw_events").fetchone()[0] == batch["raws"].num_rows

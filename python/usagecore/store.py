@@ -257,8 +257,6 @@ class Store:
                 summary = status.summarize(self.con)
             except duckdb.Error:
                 summary = None  # an aborted transaction: the next writer writes them
-        if self._second is not None:
-            self._second.close()
         self.con.close()
         if summary is not None:
             from usagecore import status
@@ -344,6 +342,7 @@ class Store:
         self.changed = True
 
     def _second_connection(self) -> duckdb.DuckDBPyConnection:
+        # A cursor of the first: closing that one closes it too.
         if self._second is None:
             self._second = self.con.cursor()
             self._second.execute("USE store")
